@@ -1,0 +1,65 @@
+import type { Answer, DescribedColumn, Oracle } from '../compile/oracle.js';
+import { EngineError } from '../engine/driver.js';
+import type { EmbeddedDriver } from '../engine/embedded.js';
+import { stringLiteral } from '../sql/quote.js';
+
+/** The compiler's questions, answered by the embedded engine (synchronously, in process) and cached. */
+export class EngineOracle implements Oracle {
+  private readonly types = new Map<string, Answer<string>>();
+  private readonly described = new Map<string, Answer<readonly DescribedColumn[]>>();
+  private formatSets: { input: ReadonlySet<string>; output: ReadonlySet<string> } | undefined;
+  private aggregates: ReadonlySet<string> | undefined;
+
+  constructor(private readonly driver: EmbeddedDriver) {}
+
+  normalizeType(type: string): Answer<string> {
+    let answer = this.types.get(type);
+    if (!answer) {
+      answer = this.ask(() => {
+        const rows = this.driver.querySync<{ t: string }>(`SELECT toTypeName(defaultValueOfTypeName(${stringLiteral(type)})) AS t`);
+        return rows[0]?.t ?? type;
+      });
+      this.types.set(type, answer);
+    }
+    return answer;
+  }
+
+  describe(select: string): Answer<readonly DescribedColumn[]> {
+    let answer = this.described.get(select);
+    if (!answer) {
+      answer = this.ask(() => this.driver.querySync<DescribedColumn>(`DESCRIBE (${select})`).map((c) => ({ name: c.name, type: c.type })));
+      this.described.set(select, answer);
+    }
+    return answer;
+  }
+
+  formats(): { input: ReadonlySet<string>; output: ReadonlySet<string> } {
+    if (!this.formatSets) {
+      const rows = this.driver.querySync<{ name: string; is_input: number; is_output: number }>('SELECT name, is_input, is_output FROM system.formats');
+      this.formatSets = {
+        input: new Set(rows.filter((r) => r.is_input).map((r) => r.name)),
+        output: new Set(rows.filter((r) => r.is_output).map((r) => r.name)),
+      };
+    }
+    return this.formatSets;
+  }
+
+  aggregateFunctions(): ReadonlySet<string> {
+    if (!this.aggregates) {
+      const rows = this.driver.querySync<{ name: string }>(
+        "SELECT name FROM system.functions WHERE is_aggregate UNION ALL SELECT alias_to AS name FROM system.functions WHERE is_aggregate AND alias_to != ''",
+      );
+      this.aggregates = new Set(rows.map((r) => r.name));
+    }
+    return this.aggregates;
+  }
+
+  private ask<T>(question: () => T): Answer<T> {
+    try {
+      return { ok: true, value: question() };
+    } catch (e) {
+      if (!(e instanceof EngineError)) throw e;
+      return { ok: false, problem: { message: e.engineMessage, ...(e.hint ? { hint: e.hint } : {}) } };
+    }
+  }
+}

@@ -1,0 +1,102 @@
+/**
+ * A scratch ClickHouse: the embedded engine in a temporary directory, used to
+ * check generated SQL, to replay migrations and to answer the compiler's
+ * questions. It can never consume from Kafka: every Kafka table is created in
+ * a side database where no view is ever attached (ClickHouse starts a consumer
+ * only when a materialized view depends on the table), and the real name holds
+ * a Null-engine stand-in with the same columns plus Kafka's virtual columns, so
+ * views are created exactly as written.
+ */
+import type { Oracle } from '../compile/oracle.js';
+import { EmbeddedDriver } from '../engine/embedded.js';
+import { EngineError } from '../engine/driver.js';
+import { inspectDatabase, type Inspection } from '../inspect/inspect.js';
+import type { Placement } from '../model/model.js';
+import { backquote, ident, qualified, stringLiteral } from '../sql/quote.js';
+import { statementTarget } from '../sql/parse.js';
+import { EngineOracle } from './oracle.js';
+
+export const KAFKA_SIDE_DATABASE = '_chpipe_scratch_kafka';
+
+export class Scratch {
+  private readonly kafkaTables = new Set<string>();
+  private constructor(readonly driver: EmbeddedDriver) {}
+  private cachedOracle: EngineOracle | undefined;
+
+  static async open(): Promise<Scratch> {
+    return new Scratch(await EmbeddedDriver.scratch());
+  }
+
+  oracle(): Oracle {
+    this.cachedOracle ??= new EngineOracle(this.driver);
+    return this.cachedOracle;
+  }
+
+  /** Start from an empty database (and side database); a named collection is stubbed with no brokers. */
+  async reset(placement: Placement, namedCollection?: string): Promise<void> {
+    this.kafkaTables.clear();
+    await this.driver.exec(`DROP DATABASE IF EXISTS ${ident(placement.database)} SYNC`);
+    await this.driver.exec(`DROP DATABASE IF EXISTS ${ident(KAFKA_SIDE_DATABASE)} SYNC`);
+    await this.driver.exec(`CREATE DATABASE ${ident(KAFKA_SIDE_DATABASE)} ENGINE = Memory`);
+    if (namedCollection) {
+      await this.driver.exec(
+        `CREATE NAMED COLLECTION IF NOT EXISTS ${ident(namedCollection)} AS kafka_broker_list = '', kafka_format = 'JSONEachRow' OVERRIDABLE`,
+      );
+    }
+  }
+
+  /**
+   * Run one statement. Statements on Kafka tables are diverted to the side
+   * database; the text is first normalized by the engine (formatQuery), which
+   * also rejects syntax errors.
+   */
+  async run(sql: string): Promise<void> {
+    const rows = await this.driver.query<{ q: string }>(`SELECT formatQuery(${stringLiteral(sql)}) AS q`).catch((e: unknown) => {
+      throw e instanceof EngineError ? new EngineError(sql, e.engineMessage, e.codeName, e.hint) : e;
+    });
+    const normalized = rows[0]?.q ?? sql;
+    const target = statementTarget(normalized);
+    const key = target.name !== undefined ? `${target.database ?? ''}.${target.name}` : '';
+    const isKafkaCreate = target.verb === 'CREATE' && target.objectKind === 'TABLE' && /\nENGINE = Kafka\b/.test(normalized);
+    if (!isKafkaCreate && !this.kafkaTables.has(key)) {
+      await this.exec(sql, normalized);
+      return;
+    }
+    const side = normalized.slice(0, target.nameStart) + qualified(KAFKA_SIDE_DATABASE, target.name as string) + normalized.slice(target.nameEnd);
+    if (isKafkaCreate) {
+      await this.exec(sql, side);
+      const described = await this.driver.query<{ name: string; type: string }>(
+        `DESCRIBE TABLE ${qualified(KAFKA_SIDE_DATABASE, target.name as string)} SETTINGS describe_include_virtual_columns = 1`,
+      );
+      const columns = described.filter((c) => c.name !== '_table');
+      const standIn = columns.map((c) => `${backquote(c.name)} ${c.type}`).join(', ');
+      const db = target.database !== undefined ? `${ident(target.database)}.` : '';
+      await this.exec(sql, `CREATE TABLE IF NOT EXISTS ${db}${ident(target.name as string)} (${standIn}) ENGINE = Null`);
+      this.kafkaTables.add(key);
+      return;
+    }
+    // A statement on a Kafka table: the side table answers (ALTER on Kafka fails there as on a server).
+    await this.exec(sql, side);
+    if (target.verb === 'DROP' || target.verb === 'DETACH') {
+      await this.exec(sql, normalized);
+      this.kafkaTables.delete(key);
+    }
+  }
+
+  private async exec(original: string, sql: string): Promise<void> {
+    try {
+      await this.driver.exec(sql);
+    } catch (e) {
+      if (e instanceof EngineError) throw new EngineError(original, e.engineMessage, e.codeName, e.hint);
+      throw e;
+    }
+  }
+
+  async inspect(placement: Placement): Promise<Inspection> {
+    return inspectDatabase(this.driver, placement, { kafkaSideDatabase: KAFKA_SIDE_DATABASE });
+  }
+
+  async close(): Promise<void> {
+    await this.driver.close();
+  }
+}

@@ -1,0 +1,71 @@
+/**
+ * The validate use case: compile with the engine's answers, then run every
+ * generated statement on a scratch engine. Engine errors come back as
+ * diagnostics at the YAML key the failing object comes from.
+ */
+import { compileProject } from '../compile/compile.js';
+import { EngineError } from '../engine/driver.js';
+import type { Model, Role } from '../model/model.js';
+import { diagnostic, type Diagnostic } from '../spec/diagnostic.js';
+import { locate, type PathKey } from '../spec/source.js';
+import type { PipelineSpec, ProjectSpec } from '../spec/types.js';
+import { createStatements, type Statement } from '../sql/ddl.js';
+import { Scratch } from './scratch.js';
+
+export interface ValidationResult {
+  readonly model?: Model;
+  readonly statements: readonly Statement[];
+  readonly diagnostics: readonly Diagnostic[];
+}
+
+/** Where in a pipeline file an error in one of its objects most likely comes from. */
+function keyFor(p: PipelineSpec, role: Role, message: string): PathKey[] {
+  if (p.kind === 'publish') return role === 'queue' ? ['publish', 'topic'] : ['publish'];
+  if (role === 'queue') {
+    const setting = /setting '?([a-z_0-9.]+)'?/i.exec(message)?.[1];
+    if (setting && p.source.settings[setting] !== undefined) return ['source', 'settings', setting];
+    return ['source'];
+  }
+  if (role === 'table' || role === 'state') {
+    for (const [word, key] of [['TTL', 'ttl'], ['partition', 'partition_by'], ['sorting key', 'order_by'], ['ORDER BY', 'order_by'], ['setting', 'settings'], ['engine', 'engine']] as const) {
+      if (message.toLowerCase().includes(word.toLowerCase()) && p.file.doc.hasIn(['table', key])) return ['table', key];
+    }
+    return p.kind === 'aggregate' ? ['aggregate'] : p.file.doc.hasIn(['table']) ? ['table'] : ['name'];
+  }
+  if (role === 'mv' || role === 'view') return p.kind === 'aggregate' ? ['aggregate'] : p.filter !== undefined ? ['filter'] : ['columns'];
+  return ['source', 'on_error'];
+}
+
+/**
+ * Compile the project and check every statement on a scratch engine.
+ * `scratch` may be passed in to reuse an open engine.
+ */
+export async function validateProject(spec: ProjectSpec, scratch?: Scratch): Promise<ValidationResult> {
+  const engine = scratch ?? (await Scratch.open());
+  try {
+    const compiled = compileProject(spec, engine.oracle());
+    if (!compiled.model) return { statements: [], diagnostics: compiled.diagnostics };
+    const model = compiled.model;
+    const statements = createStatements(model);
+    await engine.reset(model, spec.kafka.namedCollection);
+    const diagnostics: Diagnostic[] = [];
+    const failed = new Set<string>();
+    for (const s of statements) {
+      const owner = s.object?.owner;
+      if (owner && failed.has(owner.pipeline)) continue;
+      try {
+        await engine.run(s.sql);
+      } catch (e) {
+        if (!(e instanceof EngineError)) throw e;
+        const p = owner ? spec.pipelines.find((x) => x.name === owner.pipeline) : undefined;
+        const at = p ? locate(p.file, keyFor(p, owner?.role ?? 'table', e.engineMessage)) : locate(spec.source, ['database']);
+        diagnostics.push(diagnostic(at, 'engine-rejected', `ClickHouse rejected ${s.object ? `${s.object.name}` : 'the statement'}: ${e.engineMessage}`, e.hint ? { hint: e.hint } : {}));
+        if (owner) failed.add(owner.pipeline);
+        else break;
+      }
+    }
+    return diagnostics.length ? { statements, diagnostics } : { model, statements, diagnostics };
+  } finally {
+    if (!scratch) await engine.close();
+  }
+}

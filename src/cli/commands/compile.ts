@@ -1,0 +1,33 @@
+import { validateProject } from '../../check/validate.js';
+import { didYouMean } from '../../spec/diagnostic.js';
+import { renderDiagnostics, diagnosticsJson } from '../../report/diagnostics.js';
+import { makeIo, UserError, type GlobalOptions } from '../context.js';
+import { loadProject } from '../project.js';
+
+export default async function compile(g: GlobalOptions, names: string[] = []): Promise<number> {
+  const io = await makeIo(g);
+  const loaded = loadProject(g.config);
+  const project = loaded.project;
+  let diagnostics = loaded.diagnostics;
+  if (project && diagnostics.length === 0) {
+    const known = project.pipelines.map((p) => p.name);
+    for (const n of names) {
+      if (!known.includes(n)) throw new UserError(`no pipeline named "${n}"${didYouMean(n, known) ? `; ${didYouMean(n, known)}` : ''}`);
+    }
+    const result = await validateProject(project);
+    diagnostics = result.diagnostics;
+    if (diagnostics.length === 0) {
+      const wanted = (owner?: { pipeline: string }) => names.length === 0 || (owner !== undefined && names.includes(owner.pipeline));
+      const statements = result.statements.filter((s) => (s.object ? wanted(s.object.owner) : true));
+      if (io.json) {
+        io.out(JSON.stringify({ schemaVersion: 1, statements: statements.map((s) => ({ object: s.object ? `${project.database}.${s.object.name}` : project.database, pipeline: s.object?.owner?.pipeline ?? null, role: s.object?.owner?.role ?? 'database', sql: s.sql })) }, null, 2));
+      } else {
+        io.out(statements.map((s) => s.sql + ';').join('\n\n'));
+      }
+      return 0;
+    }
+  }
+  if (io.json) io.out(JSON.stringify(diagnosticsJson(diagnostics), null, 2));
+  else io.err(renderDiagnostics(diagnostics, io.paint));
+  return 1;
+}

@@ -1,0 +1,47 @@
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { makeIo, UserError, type GlobalOptions } from '../context.js';
+
+const PROJECT = `# yaml-language-server: $schema=node_modules/chpipe/schema/chpipe.schema.json
+version: 1
+database: analytics
+kafka:
+  brokers: \${KAFKA_BROKERS:-localhost:9092}
+schemas: schemas/
+migrations: migrations/
+# environments:
+#   prod:
+#     url: \${CLICKHOUSE_URL}
+`;
+
+const PIPELINE = `# yaml-language-server: $schema=../node_modules/chpipe/schema/pipeline.schema.json
+name: api_latency
+description: API response times
+source:
+  topic: api_latency
+  format: JSONEachRow
+columns:
+  api_id: Int32
+  time_taken: Int32
+  received_at: { type: DateTime, from: _timestamp }
+table:
+  order_by: [api_id, received_at]
+`;
+
+export default async function init(g: GlobalOptions, dir?: string): Promise<number> {
+  const io = await makeIo(g);
+  const root = resolve(dir ?? '.');
+  const projectFile = join(root, 'chpipe.yaml');
+  if (existsSync(projectFile)) throw new UserError(`${projectFile} already exists; chpipe init never overwrites a project`);
+  mkdirSync(join(root, 'schemas'), { recursive: true });
+  mkdirSync(join(root, 'migrations'), { recursive: true });
+  writeFileSync(projectFile, PROJECT);
+  const example = join(root, 'schemas', 'api_latency.yaml');
+  if (!existsSync(example)) writeFileSync(example, PIPELINE);
+  const gitignore = join(root, '.gitignore');
+  if (!existsSync(gitignore)) writeFileSync(gitignore, '.chpipe/\n');
+  const written = { project: projectFile, pipeline: example };
+  if (io.json) io.out(JSON.stringify({ schemaVersion: 1, created: written }, null, 2));
+  else io.out(`Created ${projectFile}\n        ${example}\nNext: cd ${dir ?? '.'} && chpipe validate && chpipe compile`);
+  return 0;
+}

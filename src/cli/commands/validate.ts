@@ -1,0 +1,27 @@
+import { validateProject } from '../../check/validate.js';
+import { renderDiagnostics, diagnosticsJson } from '../../report/diagnostics.js';
+import { makeIo, type GlobalOptions } from '../context.js';
+import { loadProject } from '../project.js';
+
+export default async function validate(g: GlobalOptions): Promise<number> {
+  const io = await makeIo(g);
+  const loaded = loadProject(g.config);
+  let diagnostics = loaded.diagnostics;
+  let checked = 0;
+  if (loaded.project && diagnostics.length === 0) {
+    const result = await validateProject(loaded.project);
+    diagnostics = result.diagnostics;
+    checked = result.statements.length;
+  }
+  if (io.json) {
+    io.out(JSON.stringify({ ...diagnosticsJson(diagnostics), pipelines: loaded.project?.pipelines.length ?? 0, statements: checked }, null, 2));
+    return diagnostics.length ? 1 : 0;
+  }
+  if (diagnostics.length) {
+    io.err(renderDiagnostics(diagnostics, io.paint));
+    return 1;
+  }
+  const n = loaded.project?.pipelines.length ?? 0;
+  io.out(`${io.paint.green('✓')} ${n} pipeline${n === 1 ? '' : 's'} valid; ${checked} statements checked on the embedded ClickHouse`);
+  return 0;
+}

@@ -1,0 +1,50 @@
+import { EngineError } from '../engine/driver.js';
+import { makePaint, type Paint } from '../report/paint.js';
+
+export interface GlobalOptions {
+  readonly config: string;
+  readonly url?: string;
+  readonly env?: string;
+  readonly json?: boolean;
+  readonly color: boolean;
+}
+
+export interface Io {
+  readonly json: boolean;
+  readonly paint: Paint;
+  /** Results: stdout. */
+  out(text: string): void;
+  /** Progress and errors: stderr (never stdout, so --json stays clean). */
+  err(text: string): void;
+}
+
+export async function makeIo(g: GlobalOptions): Promise<Io> {
+  const color = g.color !== false && !process.env.NO_COLOR && !g.json && process.stdout.isTTY === true;
+  const errColor = g.color !== false && !process.env.NO_COLOR && process.stderr.isTTY === true;
+  const paint = await makePaint(color);
+  const errPaint = await makePaint(errColor);
+  void errPaint;
+  return {
+    json: g.json === true,
+    paint,
+    out: (text) => process.stdout.write(text.endsWith('\n') ? text : text + '\n'),
+    err: (text) => process.stderr.write(text.endsWith('\n') ? text : text + '\n'),
+  };
+}
+
+/** Run a command; errors that are not bugs end in a message and exit 1, never a stack trace. */
+export async function runCommand(g: GlobalOptions, body: (g: GlobalOptions) => Promise<number>): Promise<number> {
+  try {
+    return await body(g);
+  } catch (e) {
+    if (e instanceof UserError || e instanceof EngineError) {
+      process.stderr.write(`error: ${e.message}\n`);
+      if (e instanceof EngineError && e.hint) process.stderr.write(`  hint: ${e.hint}\n`);
+      return 1;
+    }
+    throw e;
+  }
+}
+
+/** A failure the user can act on (bad flag, missing file): message, no stack. */
+export class UserError extends Error {}

@@ -1,0 +1,272 @@
+/**
+ * Spec → Model. Pure given its Oracle: the engine is asked for facts (type
+ * names, the types of expressions, the state type of an aggregate), never to
+ * run anything.
+ */
+import { makeModel, objectName, sortKafkaSettings, type Column, type DbObject, type KafkaTable, type Model, type Owner, type Placement, type Role, type SettingValue, type Table } from '../model/model.js';
+import { ownershipComment } from '../model/ownership.js';
+import { ident, qualified } from '../sql/quote.js';
+import { diagnostic, didYouMean, type Diagnostic } from '../spec/diagnostic.js';
+import { locate, type PathKey } from '../spec/source.js';
+import type { AggregateSpec, ColumnSpec, IngestSpec, PipelineSpec, ProjectSpec, PublishSpec, SourceSpec } from '../spec/types.js';
+import type { Answer, DescribedColumn, EngineProblem, Oracle } from './oracle.js';
+import { finalSelect, ingestSelect, nullSource, probeSelect, publishSelect, queueColumns, queueStructure, stateCall, stateSelect } from './select.js';
+
+export interface CompileResult {
+  /** Present when there were no diagnostics. */
+  readonly model?: Model;
+  readonly diagnostics: readonly Diagnostic[];
+}
+
+const COMBINATORS = ['If', 'Array', 'Distinct', 'OrNull', 'OrDefault', 'ForEach', 'Resample', 'Map', 'ArgMin', 'ArgMax', 'Merge', 'State', 'SimpleState'];
+
+interface Context {
+  readonly placement: Placement;
+  readonly spec: ProjectSpec;
+  readonly oracle: Oracle;
+  readonly diagnostics: Diagnostic[];
+  /** Columns of each compiled pipeline's readable object, for publish pipelines. */
+  readonly outputs: Map<string, { readonly from: string; readonly structure: readonly DescribedColumn[]; readonly aggregate?: AggregateSpec }>;
+}
+
+export function compileProject(spec: ProjectSpec, oracle: Oracle): CompileResult {
+  const placement: Placement = { database: spec.database, ...(spec.cluster ? { cluster: spec.cluster } : {}) };
+  const ctx: Context = { placement, spec, oracle, diagnostics: [], outputs: new Map() };
+  const objects: DbObject[] = [];
+  const ordered = [...spec.pipelines.filter((p) => p.kind !== 'publish'), ...spec.pipelines.filter((p) => p.kind === 'publish')];
+  for (const p of ordered) {
+    const compiled = compilePipeline(ctx, p);
+    if (compiled) objects.push(...compiled);
+  }
+  if (ctx.diagnostics.length) return { diagnostics: ctx.diagnostics };
+  return { model: makeModel(placement, objects), diagnostics: [] };
+}
+
+function compilePipeline(ctx: Context, p: PipelineSpec): DbObject[] | undefined {
+  switch (p.kind) {
+    case 'ingest':
+      return compileIngest(ctx, p);
+    case 'aggregate':
+      return compileAggregate(ctx, p);
+    case 'publish':
+      return compilePublish(ctx, p);
+  }
+}
+
+function report(ctx: Context, p: PipelineSpec, path: PathKey[], code: string, message: string, problem?: EngineProblem, expected?: string): void {
+  ctx.diagnostics.push(diagnostic(locate(p.file, path), code, problem ? `${message}: ${problem.message}` : message, { ...(expected ? { expected } : {}), ...(problem?.hint ? { hint: problem.hint } : {}) }));
+}
+
+function owned(p: PipelineSpec, role: Role): { name: string; owner: Owner; comment: string } {
+  const owner: Owner = { pipeline: p.name, role };
+  return { name: objectName(p.name, role), owner, comment: ownershipComment(owner, p.description) };
+}
+
+/** Normalized types of the columns, or diagnostics at each bad type. */
+function columnTypes(ctx: Context, p: IngestSpec | AggregateSpec): Map<string, string> | undefined {
+  const types = new Map<string, string>();
+  let ok = true;
+  for (const c of p.columns) {
+    if (types.has(c.type)) continue;
+    const answer = ctx.oracle.normalizeType(c.type);
+    if (answer.ok) types.set(c.type, answer.value);
+    else {
+      for (const bad of p.columns.filter((x) => x.type === c.type)) {
+        report(ctx, p, typeof bad.type === 'string' && bad.from === undefined && bad.expr === undefined && bad.comment === undefined ? ['columns', bad.name] : ['columns', bad.name, 'type'], 'unknown-type', `column "${bad.name}" has an invalid type "${bad.type}"`, answer.problem, 'a ClickHouse type such as Int32, String, DateTime, Decimal(10, 2)');
+      }
+      ok = false;
+    }
+  }
+  return ok ? types : undefined;
+}
+
+function checkFormat(ctx: Context, p: PipelineSpec, format: string, path: PathKey[], direction: 'input' | 'output'): boolean {
+  const known = ctx.oracle.formats()[direction];
+  if (known.has(format)) return true;
+  const hint = didYouMean(format, known);
+  ctx.diagnostics.push(
+    diagnostic(locate(p.file, path), 'unknown-format', `unknown ${direction} format "${format}"`, {
+      expected: `a ClickHouse ${direction} format such as JSONEachRow, CSV, TSV, CSVWithNames, Avro, AvroConfluent, Protobuf, RawBLOB, LineAsString`,
+      ...(hint ? { hint } : {}),
+    }),
+  );
+  return false;
+}
+
+function kafkaSettings(ctx: Context, base: { topics: readonly string[]; group: string; format: string; brokers?: string; settings: Readonly<Record<string, SettingValue>> }, source?: SourceSpec): Record<string, SettingValue> {
+  const kafka = ctx.spec.kafka;
+  const settings: Record<string, SettingValue> = {};
+  const brokers = base.brokers ?? kafka.brokers;
+  if (brokers !== undefined && !(kafka.namedCollection && base.brokers === undefined)) settings.kafka_broker_list = brokers;
+  settings.kafka_topic_list = base.topics.join(',');
+  settings.kafka_group_name = base.group;
+  settings.kafka_format = base.format;
+  if (source?.consumers !== undefined) settings.kafka_num_consumers = source.consumers;
+  if (source?.onError === 'stream') settings.kafka_handle_error_mode = 'stream';
+  if (source?.schema !== undefined) settings.kafka_schema = source.schema;
+  if (source?.schemaRegistry !== undefined) settings.format_avro_schema_registry_url = source.schemaRegistry;
+  return { ...base.settings, ...settings };
+}
+
+function queueTable(ctx: Context, p: PipelineSpec, columns: readonly Column[], settings: Record<string, SettingValue>): KafkaTable {
+  const namedCollection = ctx.spec.kafka.namedCollection && settings.kafka_broker_list === undefined ? ctx.spec.kafka.namedCollection : undefined;
+  return Object.freeze({ kind: 'kafka', ...owned(p, 'queue'), columns, ...(namedCollection ? { namedCollection } : {}), settings: sortKafkaSettings(settings) });
+}
+
+/** The column layer over the queue must resolve; on failure, find the first column that breaks it. */
+function checkColumnLayer(ctx: Context, p: IngestSpec | AggregateSpec, from: string): boolean {
+  const unfiltered = { columns: p.columns, source: p.source } as const;
+  const whole = ctx.oracle.describe(ingestSelect({ ...unfiltered, filter: undefined }, from));
+  if (!whole.ok) {
+    let located = false;
+    for (let i = 0; i < p.columns.length && !located; i++) {
+      const c = p.columns[i] as ColumnSpec;
+      if (c.from === undefined && c.expr === undefined) continue;
+      const upTo = ctx.oracle.describe(ingestSelect({ ...unfiltered, filter: undefined }, from, i + 1));
+      if (!upTo.ok) {
+        report(ctx, p, ['columns', c.name, c.expr !== undefined ? 'expr' : 'from'], 'invalid-expression', `column "${c.name}" cannot be computed`, upTo.problem);
+        located = true;
+      }
+    }
+    if (!located) report(ctx, p, ['columns'], 'invalid-expression', 'the columns do not form a valid SELECT', whole.problem);
+    return false;
+  }
+  if (p.filter !== undefined) {
+    const filtered = ctx.oracle.describe(ingestSelect(p, from));
+    if (!filtered.ok) {
+      report(ctx, p, ['filter'], 'invalid-expression', 'filter is not a valid condition over the columns', filtered.problem);
+      return false;
+    }
+  }
+  return true;
+}
+
+function probe(ctx: Context, p: PipelineSpec, layer: string, expr: string, path: PathKey[], what: string): Answer<readonly DescribedColumn[]> {
+  const answer = ctx.oracle.describe(probeSelect(expr, layer));
+  if (!answer.ok) report(ctx, p, path, 'invalid-expression', `${what} is not a valid expression over the columns`, answer.problem);
+  return answer;
+}
+
+function compileIngest(ctx: Context, p: IngestSpec): DbObject[] | undefined {
+  const formatOk = checkFormat(ctx, p, p.source.format, ['source', 'format'], 'input');
+  const types = columnTypes(ctx, p);
+  if (!types || !formatOk) return undefined;
+  const from = nullSource(queueStructure(p.columns, types, p.source));
+  if (!checkColumnLayer(ctx, p, from)) return undefined;
+  const layer = ingestSelect({ ...p, filter: undefined }, from);
+  const orderBy = p.table.orderBy.map((item) => (p.columns.some((c) => c.name === item) ? ident(item) : item));
+  let ok = true;
+  p.table.orderBy.forEach((item, i) => {
+    if (!p.columns.some((c) => c.name === item) && !probe(ctx, p, layer, item, ['table', 'order_by', i], `order_by "${item}"`).ok) ok = false;
+  });
+  if (p.table.partitionBy !== undefined && !probe(ctx, p, layer, p.table.partitionBy, ['table', 'partition_by'], 'partition_by').ok) ok = false;
+  if (!ok) return undefined;
+
+  const queue = queueTable(ctx, p, queueColumns(p.columns).map((c) => ({ name: c.name, type: types.get(c.type) as string })), kafkaSettings(ctx, p.source, p.source));
+  const table: Table = Object.freeze({
+    kind: 'table',
+    ...owned(p, 'table'),
+    engine: p.table.engine,
+    columns: p.columns.map((c) => ({ name: c.name, type: types.get(c.type) as string, ...(c.comment ? { comment: c.comment } : {}) })),
+    orderBy: orderBy.length === 1 ? (orderBy[0] as string) : `(${orderBy.join(', ')})`,
+    ...(p.table.partitionBy !== undefined ? { partitionBy: p.table.partitionBy } : {}),
+    ...(p.table.ttl !== undefined ? { ttl: p.table.ttl } : {}),
+    settings: p.table.settings,
+  });
+  const mv = Object.freeze({ kind: 'mv' as const, ...owned(p, 'mv'), to: table.name, select: ingestSelect(p, qualified(ctx.placement.database, queue.name)) });
+  ctx.outputs.set(p.name, { from: table.name, structure: table.columns });
+  return [table, queue, mv, ...errorObjects(ctx, p)];
+}
+
+/** `on_error: stream`: NAME_errors keeps what could not be parsed, fed by NAME_errors_mv. */
+function errorObjects(ctx: Context, p: IngestSpec | AggregateSpec): DbObject[] {
+  if (p.source.onError !== 'stream') return [];
+  const errors: Table = Object.freeze({
+    kind: 'table',
+    ...owned(p, 'errors'),
+    engine: 'MergeTree',
+    columns: [
+      { name: 'received_at', type: 'DateTime' },
+      { name: 'topic', type: 'LowCardinality(String)' },
+      { name: 'partition', type: 'UInt64' },
+      { name: 'offset', type: 'UInt64' },
+      { name: 'raw_message', type: 'String' },
+      { name: 'error', type: 'String' },
+    ],
+    orderBy: '(topic, `partition`, `offset`)',
+    partitionBy: 'toYYYYMM(received_at)',
+    settings: {},
+  });
+  const queue = qualified(ctx.placement.database, objectName(p.name, 'queue'));
+  const select = `SELECT\n    now() AS received_at,\n    _topic AS topic,\n    _partition AS \`partition\`,\n    _offset AS \`offset\`,\n    _raw_message AS raw_message,\n    _error AS error\nFROM ${queue}\nWHERE _error != ''`;
+  return [errors, Object.freeze({ kind: 'mv' as const, ...owned(p, 'errors_mv'), to: errors.name, select })];
+}
+
+function isAggregateFunction(fn: string, known: ReadonlySet<string>): boolean {
+  if (known.has(fn)) return true;
+  return COMBINATORS.some((c) => fn.endsWith(c) && fn.length > c.length && isAggregateFunction(fn.slice(0, -c.length), known));
+}
+
+function compileAggregate(ctx: Context, p: AggregateSpec): DbObject[] | undefined {
+  const formatOk = checkFormat(ctx, p, p.source.format, ['source', 'format'], 'input');
+  const types = columnTypes(ctx, p);
+  if (!types || !formatOk) return undefined;
+  const from = nullSource(queueStructure(p.columns, types, p.source));
+  if (!checkColumnLayer(ctx, p, from)) return undefined;
+  const layer = ingestSelect({ ...p, filter: undefined }, from);
+  let ok = true;
+  for (const b of p.by) if (!probe(ctx, p, layer, b.expr, ['aggregate', 'by', b.name], `by key "${b.name}"`).ok) ok = false;
+  const known = ctx.oracle.aggregateFunctions();
+  for (const m of p.measures) {
+    if (!isAggregateFunction(m.fn, known)) {
+      const hint = didYouMean(m.fn, known);
+      ctx.diagnostics.push(diagnostic(locate(p.file, ['aggregate', 'measures', m.name]), 'unknown-function', `unknown aggregate function "${m.fn}" in measure "${m.name}"`, { expected: 'a ClickHouse aggregate function such as count, sum, avg, quantile(0.95), uniq', ...(hint ? { hint } : {}) }));
+      ok = false;
+    } else if (!probe(ctx, p, layer, stateCall(m), ['aggregate', 'measures', m.name], `measure "${m.name}"`).ok) ok = false;
+  }
+  if (p.table.partitionBy !== undefined) {
+    const keys = ingestSelect({ columns: p.by.map((b) => ({ name: b.name, type: '', expr: b.expr })), source: p.source, filter: undefined }, `(\n${layer}\n)`);
+    if (!probe(ctx, p, keys, p.table.partitionBy, ['table', 'partition_by'], 'partition_by (over the by keys)').ok) ok = false;
+  }
+  if (!ok) return undefined;
+  const described = ctx.oracle.describe(stateSelect(p, from));
+  if (!described.ok) {
+    report(ctx, p, ['aggregate'], 'invalid-expression', 'the aggregate does not form a valid query', described.problem);
+    return undefined;
+  }
+  const stateColumns: Column[] = described.value.map((c) => ({ name: c.name, type: c.type }));
+  const queue = queueTable(ctx, p, queueColumns(p.columns).map((c) => ({ name: c.name, type: types.get(c.type) as string })), kafkaSettings(ctx, p.source, p.source));
+  const keys = p.by.map((b) => ident(b.name));
+  const state: Table = Object.freeze({
+    kind: 'table',
+    ...owned(p, 'state'),
+    engine: 'AggregatingMergeTree',
+    columns: stateColumns,
+    orderBy: keys.length === 1 ? (keys[0] as string) : `(${keys.join(', ')})`,
+    ...(p.table.partitionBy !== undefined ? { partitionBy: p.table.partitionBy } : {}),
+    ...(p.table.ttl !== undefined ? { ttl: p.table.ttl } : {}),
+    settings: p.table.settings,
+  });
+  const db = ctx.placement.database;
+  const mv = Object.freeze({ kind: 'mv' as const, ...owned(p, 'mv'), to: state.name, select: stateSelect(p, qualified(db, queue.name)) });
+  const view = Object.freeze({ kind: 'view' as const, ...owned(p, 'view'), select: finalSelect(p, qualified(db, state.name)) });
+  ctx.outputs.set(p.name, { from: state.name, structure: stateColumns, aggregate: p });
+  ctx.outputs.set(state.name, { from: state.name, structure: stateColumns, aggregate: p });
+  return [state, queue, view, mv, ...errorObjects(ctx, p)];
+}
+
+function compilePublish(ctx: Context, p: PublishSpec): DbObject[] | undefined {
+  const formatOk = checkFormat(ctx, p, p.format, ['publish', 'format'], 'output');
+  const source = ctx.outputs.get(p.from);
+  if (!source || !formatOk) return undefined; // the parser reported an unknown source; or the source itself failed
+  const readFrom = (table: string) => (source.aggregate ? `(\n${finalSelect(source.aggregate, table)}\n)` : table);
+  const described = ctx.oracle.describe(publishSelect(p.columns, p.where, readFrom(nullSource(source.structure))));
+  if (!described.ok) {
+    report(ctx, p, p.where !== undefined ? ['publish', 'where'] : ['publish'], 'invalid-expression', p.where !== undefined ? 'publish.where is not a valid condition over the source columns' : 'the publish query is not valid', described.problem);
+    return undefined;
+  }
+  const columns: Column[] = described.value.map((c) => ({ name: c.name, type: c.type }));
+  const queue = queueTable(ctx, p, columns, kafkaSettings(ctx, { topics: [p.topic], group: p.group, format: p.format, settings: p.settings, ...(p.brokers ? { brokers: p.brokers } : {}) }));
+  const mv = Object.freeze({ kind: 'mv' as const, ...owned(p, 'mv'), to: queue.name, select: publishSelect(p.columns, p.where, readFrom(qualified(ctx.placement.database, source.from))) });
+  return [queue, mv];
+}

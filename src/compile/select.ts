@@ -1,0 +1,109 @@
+/**
+ * The SELECTs of the views, built from the spec. A SELECT reads from a
+ * `from` clause handed in, so the same query can be asked of the engine over
+ * `null('structure')` (to learn its types) and written into a view over the
+ * real queue.
+ */
+import { KAFKA_STREAM_VIRTUAL_COLUMNS, KAFKA_VIRTUAL_COLUMNS } from '../model/kafka.js';
+import { backquote, ident, stringLiteral } from '../sql/quote.js';
+import type { AggregateSpec, ColumnSpec, IngestSpec, MeasureSpec, SourceSpec } from '../spec/types.js';
+
+const SIMPLE_STATE_FUNCTIONS = new Set(['sum', 'min', 'max', 'any', 'anyLast']);
+
+/** The `null('...')` table function: a typed, empty source for DESCRIBE. */
+export function nullSource(columns: readonly { name: string; type: string }[]): string {
+  return `null(${stringLiteral(columns.map((c) => `${backquote(c.name)} ${c.type}`).join(', '))})`;
+}
+
+/** Columns the Kafka table carries: the plain ones (no `from`, no `expr`). */
+export function queueColumns(columns: readonly ColumnSpec[]): ColumnSpec[] {
+  return columns.filter((c) => c.from === undefined && c.expr === undefined);
+}
+
+/** Queue columns plus the virtual columns a view may read, as a DESCRIBE structure. */
+export function queueStructure(columns: readonly ColumnSpec[], types: ReadonlyMap<string, string>, source: SourceSpec): { name: string; type: string }[] {
+  const virtuals = { ...KAFKA_VIRTUAL_COLUMNS, ...(source.onError === 'stream' ? KAFKA_STREAM_VIRTUAL_COLUMNS : {}) };
+  return [
+    ...queueColumns(columns).map((c) => ({ name: c.name, type: types.get(c.type) ?? c.type })),
+    ...Object.entries(virtuals).map(([name, type]) => ({ name, type })),
+  ];
+}
+
+function projection(c: ColumnSpec): string {
+  if (c.from !== undefined) return `${ident(c.from)} AS ${ident(c.name)}`;
+  if (c.expr !== undefined) return `${c.expr} AS ${ident(c.name)}`;
+  return ident(c.name);
+}
+
+/** The WHERE of a view reading the queue: the user's filter, and no broken messages in stream mode. */
+export function queueCondition(filter: string | undefined, source: SourceSpec): string | undefined {
+  const parts = [...(filter !== undefined ? [`(${filter})`] : []), ...(source.onError === 'stream' ? ['(_error = \'\')'] : [])];
+  return parts.length ? parts.join(' AND ') : undefined;
+}
+
+function lines(items: readonly string[]): string {
+  return items.map((i) => `\n    ${i}`).join(',');
+}
+
+/** The ingest view: every column, read or computed, filtered. */
+export function ingestSelect(p: Pick<IngestSpec, 'columns' | 'filter' | 'source'>, from: string, upTo = p.columns.length): string {
+  const where = queueCondition(p.filter, p.source);
+  return `SELECT${lines(p.columns.slice(0, upTo).map(projection))}\nFROM ${from}${where ? `\nWHERE ${where}` : ''}`;
+}
+
+export function stateCall(m: MeasureSpec): string {
+  if (SIMPLE_STATE_FUNCTIONS.has(m.fn) && m.params === undefined) return `${m.fn}SimpleState(${m.args})`;
+  return `${m.fn}State${m.params !== undefined ? `(${m.params})` : ''}(${m.args})`;
+}
+
+export function mergeCall(m: MeasureSpec): string {
+  const col = ident(m.name);
+  if (SIMPLE_STATE_FUNCTIONS.has(m.fn) && m.params === undefined) return `${m.fn}(${col})`;
+  return `${m.fn}Merge${m.params !== undefined ? `(${m.params})` : ''}(${col})`;
+}
+
+function keyProjection(b: { name: string; expr: string }): string {
+  return b.expr.trim() === b.name || b.expr.trim() === ident(b.name) ? ident(b.name) : `${b.expr} AS ${ident(b.name)}`;
+}
+
+/** Whether the aggregate reads computed columns, and so needs the column layer as a subquery. */
+function needsColumnLayer(p: Pick<AggregateSpec, 'columns'>): boolean {
+  return p.columns.some((c) => c.from !== undefined || c.expr !== undefined);
+}
+
+/** The aggregate view into NAME_state: keys and -State measures, grouped. */
+export function stateSelect(p: Pick<AggregateSpec, 'columns' | 'filter' | 'source' | 'by' | 'measures'>, from: string, measures = p.measures): string {
+  const keys = p.by.map((b) => ident(b.name));
+  const items = [...p.by.map(keyProjection), ...measures.map((m) => `${stateCall(m)} AS ${ident(m.name)}`)];
+  let source = from;
+  let where = queueCondition(p.filter, p.source);
+  if (needsColumnLayer(p)) {
+    source = `(\n${indent(ingestSelect(p, from))}\n)`;
+    where = undefined;
+  }
+  return `SELECT${lines(items)}\nFROM ${source}${where ? `\nWHERE ${where}` : ''}\nGROUP BY ${keys.join(', ')}`;
+}
+
+/** The finalizing view NAME over NAME_state: -Merge (or plain sum/min/max) grouped by the keys. */
+export function finalSelect(p: Pick<AggregateSpec, 'by' | 'measures'>, from: string): string {
+  const keys = p.by.map((b) => ident(b.name));
+  const items = [...keys, ...p.measures.map((m) => `${mergeCall(m)} AS ${ident(m.name)}`)];
+  return `SELECT${lines(items)}\nFROM ${from}\nGROUP BY ${keys.join(', ')}`;
+}
+
+/** A SELECT of one expression over the column layer, to learn its type or its error. */
+export function probeSelect(expr: string, layer: string): string {
+  return `SELECT ${expr}\nFROM (\n${indent(layer)}\n)`;
+}
+
+export function publishSelect(columns: readonly string[] | undefined, where: string | undefined, from: string): string {
+  const items = columns && columns.length ? columns.map(ident) : ['*'];
+  return `SELECT${lines(items)}\nFROM ${from}${where !== undefined ? `\nWHERE ${where}` : ''}`;
+}
+
+export function indent(text: string): string {
+  return text
+    .split('\n')
+    .map((l) => '    ' + l)
+    .join('\n');
+}

@@ -1,0 +1,130 @@
+/**
+ * Read a database back into a Model: one query over system.tables and one over
+ * system.columns, whatever the number of pipelines.
+ */
+import type { Driver } from '../engine/driver.js';
+import { makeModel, sortKafkaSettings, type Column, type DbObject, type DefaultKind, type Model, type Placement } from '../model/model.js';
+import { parseOwnership } from '../model/ownership.js';
+import { stringLiteral } from '../sql/quote.js';
+import { parseSettingsList, readIdentifier, readQualifiedName, splitEngineClauses } from '../sql/parse.js';
+
+interface TableRow {
+  database: string;
+  name: string;
+  engine: string;
+  engine_full: string;
+  create_table_query: string;
+  as_select: string;
+  sorting_key: string;
+  partition_key: string;
+  primary_key: string;
+  comment: string;
+}
+
+interface ColumnRow {
+  database: string;
+  table: string;
+  name: string;
+  type: string;
+  default_kind: string;
+  default_expression: string;
+  comment: string;
+  compression_codec: string;
+}
+
+export interface InspectOptions {
+  /**
+   * Scratch engines keep the real Kafka tables in a side database, with a Null
+   * stand-in under the real name (so no view is ever attached to a consumer).
+   * Read the Kafka table from there.
+   */
+  readonly kafkaSideDatabase?: string;
+}
+
+export interface Inspection {
+  readonly model: Model;
+  /** Round trips used, for the benchmark: constant by design. */
+  readonly queries: number;
+}
+
+export async function inspectDatabase(driver: Driver, placement: Placement, options: InspectOptions = {}): Promise<Inspection> {
+  const databases = [placement.database, ...(options.kafkaSideDatabase ? [options.kafkaSideDatabase] : [])].map(stringLiteral).join(', ');
+  const [tables, columns] = await Promise.all([
+    driver.query<TableRow>(
+      `SELECT database, name, engine, engine_full, create_table_query, as_select, sorting_key, partition_key, primary_key, comment FROM system.tables WHERE database IN (${databases}) AND NOT is_temporary ORDER BY database, name`,
+    ),
+    driver.query<ColumnRow>(
+      `SELECT database, table, name, type, default_kind, default_expression, comment, compression_codec FROM system.columns WHERE database IN (${databases}) ORDER BY database, table, position`,
+    ),
+  ]);
+  return { model: modelFromRows(placement, tables, columns, options), queries: 2 };
+}
+
+export function modelFromRows(placement: Placement, tables: readonly TableRow[], columns: readonly ColumnRow[], options: InspectOptions = {}): Model {
+  const columnsOf = new Map<string, Column[]>();
+  for (const c of columns) {
+    const key = `${c.database}\u0000${c.table}`;
+    const list = columnsOf.get(key) ?? [];
+    list.push(toColumn(c));
+    columnsOf.set(key, list);
+  }
+  const side = new Map(tables.filter((t) => t.database === options.kafkaSideDatabase && t.engine === 'Kafka').map((t) => [t.name, t]));
+  const objects: DbObject[] = [];
+  for (const row of tables) {
+    if (row.database !== placement.database) continue;
+    const real = row.engine === 'Null' ? (side.get(row.name) ?? row) : row;
+    const object = toObject(real, row.name, columnsOf.get(`${real.database}\u0000${real.name}`) ?? []);
+    if (object) objects.push(object);
+  }
+  return makeModel(placement, objects);
+}
+
+function toColumn(c: ColumnRow): Column {
+  return {
+    name: c.name,
+    type: c.type,
+    ...(c.default_kind ? { default: { kind: c.default_kind as DefaultKind, expr: c.default_expression } } : {}),
+    ...(c.comment ? { comment: c.comment } : {}),
+    ...(c.compression_codec ? { codec: c.compression_codec.replace(/^CODEC\((.*)\)$/s, '$1') } : {}),
+  };
+}
+
+function toObject(row: TableRow, name: string, columns: Column[]): DbObject | undefined {
+  const { owner, description } = parseOwnership(row.comment);
+  const common = { name, comment: row.comment, ...(owner ? { owner } : {}) };
+  void description;
+  if (row.engine === 'Kafka') {
+    const m = /^Kafka(?:\((.*)\))?(?: SETTINGS (.*))?$/s.exec(row.engine_full);
+    let namedCollection: string | undefined;
+    let settings = {};
+    if (m?.[1] !== undefined) {
+      const coll = readIdentifier(m[1], 0);
+      namedCollection = coll?.name;
+      settings = parseSettingsList(m[1].slice(coll?.end ?? 0));
+    }
+    if (m?.[2] !== undefined) settings = { ...settings, ...parseSettingsList(m[2]) };
+    return Object.freeze({ kind: 'kafka', ...common, columns, ...(namedCollection ? { namedCollection } : {}), settings: sortKafkaSettings(settings) });
+  }
+  if (row.engine === 'MaterializedView') {
+    const to = /\sTO\s+/.exec(row.create_table_query);
+    const target = to ? readQualifiedName(row.create_table_query, to.index + to[0].length) : undefined;
+    return Object.freeze({ kind: 'mv', ...common, to: target?.name ?? '', select: row.as_select });
+  }
+  if (row.engine === 'View') return Object.freeze({ kind: 'view', ...common, select: row.as_select });
+  if (row.engine.endsWith('MergeTree')) {
+    const clauses = splitEngineClauses(row.engine_full);
+    const orderBy = row.sorting_key.includes(',') ? `(${row.sorting_key})` : row.sorting_key || 'tuple()';
+    return Object.freeze({
+      kind: 'table',
+      ...common,
+      engine: clauses.engine,
+      columns,
+      orderBy,
+      ...(row.partition_key ? { partitionBy: row.partition_key } : {}),
+      ...(row.primary_key && row.primary_key !== row.sorting_key ? { primaryKey: row.primary_key } : {}),
+      ...(clauses.TTL ? { ttl: clauses.TTL } : {}),
+      settings: clauses.SETTINGS ? parseSettingsList(clauses.SETTINGS) : {},
+    });
+  }
+  return undefined;
+}

@@ -1,0 +1,527 @@
+/**
+ * The front end: YAML text → typed Spec + diagnostics. Pure: file contents and
+ * the environment are passed in; nothing here reads disk or talks to ClickHouse.
+ */
+import { isMap } from 'yaml';
+import { KAFKA_SETTINGS_FROM_KEYS, KAFKA_STREAM_VIRTUAL_COLUMNS, KAFKA_VIRTUAL_COLUMNS, SCHEMA_FILE_FORMATS, SKIP_BROKEN_MESSAGES_DEFAULT } from '../model/kafka.js';
+import { objectName, ROLES } from '../model/model.js';
+import { compareDiagnostics, diagnostic, didYouMean, type Diagnostic, type Location } from './diagnostic.js';
+import { expandEnv } from './env.js';
+import { schemaDiagnostics } from './schema.js';
+import { locate, locationAt, parseSource, type PathKey, type SourceFile } from './source.js';
+import type { AggregateSpec, ColumnSpec, IngestSpec, KafkaConnection, MeasureSpec, OnError, PipelineSpec, ProjectSpec, PublishSpec, SourceSpec, TableSpec } from './types.js';
+
+export interface InputFile {
+  readonly path: string;
+  readonly text: string;
+}
+
+export interface ParseResult {
+  readonly project?: ProjectSpec;
+  readonly diagnostics: readonly Diagnostic[];
+}
+
+/** Largest YAML file accepted; a pipeline file is a few hundred bytes. */
+export const MAX_FILE_BYTES = 4 * 1024 * 1024;
+
+/** Pipeline names: letters (any script), digits, `_`, `-`; a letter or `_` first. */
+const PIPELINE_NAME = /^[\p{L}_][\p{L}\p{N}_-]*$/u;
+export const MAX_NAME_BYTES = 64;
+
+type Raw = Record<string, unknown>;
+
+/** Parse one YAML file: syntax errors and the empty/huge cases become diagnostics. */
+function readYaml(file: InputFile, diagnostics: Diagnostic[]): { src: SourceFile; data: unknown } | undefined {
+  const bytes = Buffer.byteLength(file.text, 'utf8');
+  if (bytes > MAX_FILE_BYTES) {
+    diagnostics.push(
+      diagnostic({ file: file.path, line: 1, col: 1 }, 'file-too-large', `file is ${(bytes / 1048576).toFixed(1)} MiB; the limit is ${MAX_FILE_BYTES / 1048576} MiB`, {
+        expected: 'one pipeline per file, a few KiB at most',
+        hint: 'split it into one file per pipeline',
+      }),
+    );
+    return undefined;
+  }
+  const src = parseSource(file.path, file.text);
+  if (src.doc.errors.length) {
+    for (const e of src.doc.errors) {
+      diagnostics.push(diagnostic(locationAt(src, e.pos[0]), 'yaml-syntax', `YAML syntax error: ${firstLine(e.message)}`, { expected: 'valid YAML (check indentation, colons and quotes)' }));
+    }
+    return undefined;
+  }
+  let data: unknown;
+  try {
+    data = src.doc.toJS({ maxAliasCount: 100 });
+  } catch (e) {
+    diagnostics.push(diagnostic({ file: file.path, line: 1, col: 1 }, 'yaml-syntax', `YAML error: ${firstLine((e as Error).message)}`));
+    return undefined;
+  }
+  if (data === null || data === undefined) {
+    diagnostics.push(diagnostic({ file: file.path, line: 1, col: 1 }, 'empty-file', 'file is empty', { expected: 'a map with at least "name" and "source" (or "publish")' }));
+    return undefined;
+  }
+  if (!isMap(src.doc.contents)) {
+    diagnostics.push(diagnostic(locate(src, []), 'wrong-type', 'the file must be a map of keys', { expected: 'a map such as `name: my_pipeline`' }));
+    return undefined;
+  }
+  return { src, data };
+}
+
+function firstLine(message: string): string {
+  return (message.split('\n')[0] ?? message).replace(/ at line \d+, column \d+:?$/, '');
+}
+
+function settingsOf(raw: unknown): Record<string, string | number> {
+  const out: Record<string, string | number> = {};
+  for (const [k, v] of Object.entries((raw as Raw | undefined) ?? {})) {
+    out[k] = typeof v === 'boolean' ? (v ? 1 : 0) : (v as string | number);
+  }
+  return out;
+}
+
+function brokersOf(raw: unknown): string | undefined {
+  if (raw === undefined) return undefined;
+  return Array.isArray(raw) ? raw.map(String).join(',') : String(raw);
+}
+
+export function parseProject(projectFile: InputFile, pipelineFiles: readonly InputFile[], env: Readonly<Record<string, string | undefined>>): ParseResult {
+  const diagnostics: Diagnostic[] = [];
+  const project = readYaml(projectFile, diagnostics);
+  const files = pipelineFiles.map((f) => readYaml(f, diagnostics));
+  if (!project) return { diagnostics: diagnostics.sort(compareDiagnostics) };
+
+  const schemaErrors = schemaDiagnostics('project', project.src, project.data);
+  diagnostics.push(...schemaErrors);
+  const raw = project.data as Raw;
+  const src = project.src;
+  if (schemaErrors.length) return { diagnostics: diagnostics.sort(compareDiagnostics) };
+
+  const database = String(raw.database);
+  checkObjectName(database, 'database', locate(src, ['database']), diagnostics, 128);
+  if (raw.cluster !== undefined && raw.cluster !== null) {
+    diagnostics.push(
+      diagnostic(locate(src, ['cluster']), 'unsupported', 'cluster mode (ON CLUSTER, Replicated engines) is not supported yet', {
+        expected: '`cluster: ~` or no cluster key',
+        hint: 'remove the key; single-node databases are supported',
+      }),
+    );
+  }
+  const kafkaRaw = (raw.kafka as Raw | undefined) ?? {};
+  let brokers: string | undefined;
+  if (kafkaRaw.brokers !== undefined) {
+    const expanded = expandEnv(brokersOf(kafkaRaw.brokers) as string, env);
+    for (const name of expanded.missing) {
+      diagnostics.push(diagnostic(locate(src, ['kafka', 'brokers']), 'env-missing', `environment variable ${name} is not set`, { hint: `set ${name} or write \${${name}:-localhost:9092}` }));
+    }
+    brokers = expanded.value;
+  }
+  const namedCollection = kafkaRaw.named_collection !== undefined ? expandEnv(String(kafkaRaw.named_collection), env).value : undefined;
+  if (brokers !== undefined && namedCollection !== undefined) {
+    diagnostics.push(diagnostic(locate(src, ['kafka', 'named_collection'], 'key'), 'conflict', 'kafka.brokers and kafka.named_collection are exclusive', { hint: 'keep the brokers in the named collection, or drop it' }));
+  }
+  const kafka: KafkaConnection = { brokers, namedCollection, settings: settingsOf(kafkaRaw.settings) };
+  for (const key of Object.keys(kafka.settings)) checkReservedSetting(src, ['kafka', 'settings', key], key, diagnostics);
+
+  const environments: Record<string, { url: string }> = {};
+  for (const [name, e] of Object.entries((raw.environments as Record<string, Raw> | undefined) ?? {})) environments[name] = { url: String(e.url) };
+
+  const pipelines: PipelineSpec[] = [];
+  for (const f of files) {
+    if (!f) continue;
+    const errors = schemaDiagnostics('pipeline', f.src, f.data);
+    diagnostics.push(...errors);
+    if (errors.length) continue;
+    const p = toPipeline(f.src, f.data as Raw, database, kafka, diagnostics);
+    if (p) pipelines.push(p);
+  }
+  checkUniqueness(pipelines, diagnostics);
+  checkPublishSources(pipelines, diagnostics);
+
+  const spec: ProjectSpec = {
+    source: src,
+    database,
+    ...(raw.cluster ? { cluster: String(raw.cluster) } : {}),
+    kafka,
+    schemasDir: String(raw.schemas ?? 'schemas/'),
+    migrationsDir: String(raw.migrations ?? 'migrations/'),
+    environments,
+    pipelines: pipelines.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
+  };
+  return { project: spec, diagnostics: diagnostics.sort(compareDiagnostics) };
+}
+
+function checkObjectName(name: string, what: string, at: Location, diagnostics: Diagnostic[], maxBytes = MAX_NAME_BYTES): boolean {
+  if (/[\u0000-\u001f\u007f]/u.test(name) || name.trim() !== name || name.length === 0) {
+    diagnostics.push(diagnostic(at, 'invalid-name', `${what} name ${JSON.stringify(name)} contains control characters or surrounding spaces`, { expected: 'letters, digits, "_" or "-"' }));
+    return false;
+  }
+  if (Buffer.byteLength(name, 'utf8') > maxBytes) {
+    diagnostics.push(diagnostic(at, 'invalid-name', `${what} name is ${Buffer.byteLength(name, 'utf8')} bytes long; object names built from it would exceed ClickHouse's limits`, { expected: `at most ${maxBytes} bytes` }));
+    return false;
+  }
+  return true;
+}
+
+function checkReservedSetting(src: SourceFile, path: PathKey[], key: string, diagnostics: Diagnostic[]): void {
+  const via = KAFKA_SETTINGS_FROM_KEYS[key];
+  if (via) {
+    diagnostics.push(diagnostic(locate(src, path, 'key'), 'reserved-setting', `setting "${key}" is derived from the pipeline`, { hint: `use the "${via}" key instead` }));
+  }
+}
+
+function toPipeline(src: SourceFile, raw: Raw, database: string, kafka: KafkaConnection, diagnostics: Diagnostic[]): PipelineSpec | undefined {
+  const name = String(raw.name);
+  const at = (path: PathKey[], part: 'key' | 'value' = 'value') => locate(src, path, part);
+  let ok = true;
+  if (!PIPELINE_NAME.test(name)) {
+    diagnostics.push(
+      diagnostic(at(['name']), 'invalid-name', `pipeline name ${JSON.stringify(name)} cannot form object names`, {
+        expected: 'letters, digits, "_" or "-", starting with a letter or "_"',
+        hint: `try "${name.replace(/[^\p{L}\p{N}_-]+/gu, '_').replace(/^([^\p{L}_])/u, '_$1')}"`,
+      }),
+    );
+    ok = false;
+  } else if (!checkObjectName(name, 'pipeline', at(['name']), diagnostics)) ok = false;
+
+  const description = raw.description !== undefined ? String(raw.description) : undefined;
+  if (description !== undefined && /\[chpipe:/.test(description)) {
+    diagnostics.push(diagnostic(at(['description']), 'invalid-value', 'description must not contain "[chpipe:" (chpipe writes that marker itself)'));
+    ok = false;
+  }
+  const kind = raw.publish !== undefined ? 'publish' : raw.aggregate !== undefined ? 'aggregate' : 'ingest';
+  const forbidden: Record<typeof kind, string[]> = {
+    publish: ['source', 'columns', 'table', 'aggregate', 'filter'],
+    aggregate: [],
+    ingest: [],
+  };
+  for (const key of forbidden[kind]) {
+    if (raw[key] !== undefined) {
+      diagnostics.push(diagnostic(at([key], 'key'), 'conflict', `a publish pipeline takes no "${key}"`, { hint: 'publish pipelines read from another pipeline: use publish.from, publish.columns and publish.where' }));
+      ok = false;
+    }
+  }
+  const base = { name, file: src, ...(description !== undefined ? { description } : {}) };
+  if (kind === 'publish') {
+    const p = raw.publish as Raw;
+    const settings = settingsOf(p.settings);
+    for (const key of Object.keys(settings)) checkReservedSetting(src, ['publish', 'settings', key], key, diagnostics);
+    const spec: PublishSpec = {
+      ...base,
+      kind,
+      from: String(p.from),
+      ...(p.where !== undefined ? { where: String(p.where) } : {}),
+      ...(p.columns !== undefined ? { columns: (p.columns as unknown[]).map(String) } : {}),
+      topic: String(p.topic),
+      format: String(p.format ?? 'JSONEachRow'),
+      group: String(p.group ?? defaultGroup(database, name)),
+      ...(p.brokers !== undefined ? { brokers: brokersOf(p.brokers) } : {}),
+      settings: { ...kafka.settings, ...settings },
+    };
+    if (!spec.brokers && !kafka.brokers && !kafka.namedCollection) {
+      diagnostics.push(diagnostic(at(['publish']), 'missing-key', 'no Kafka brokers for this pipeline', { hint: 'set kafka.brokers in chpipe.yaml or publish.brokers here' }));
+      ok = false;
+    }
+    return ok ? spec : undefined;
+  }
+
+  for (const key of ['source', 'columns'] as const) {
+    if (raw[key] === undefined) {
+      diagnostics.push(diagnostic(at([]), 'missing-key', `missing required key "${key}"`, { expected: kind === 'ingest' ? 'an ingest pipeline has source, columns and table (or publish: for a publish pipeline)' : 'an aggregate pipeline has source, columns and aggregate' }));
+      ok = false;
+    }
+  }
+  if (!ok) return undefined;
+  const source = toSource(src, raw.source as Raw, database, name, kafka, diagnostics);
+  const columns = toColumns(src, raw.columns as Record<string, unknown>, source?.onError === 'stream', diagnostics);
+  const filter = raw.filter !== undefined ? String(raw.filter) : undefined;
+  const columnNames = columns.map((c) => c.name);
+  const tableRaw = (raw.table as Raw | undefined) ?? {};
+  const tableSettings = settingsOf(tableRaw.settings);
+
+  if (kind === 'aggregate') {
+    for (const key of ['order_by', 'engine']) {
+      if (tableRaw[key] !== undefined) {
+        diagnostics.push(diagnostic(at(['table', key], 'key'), 'conflict', `an aggregate pipeline takes no table.${key}`, { hint: 'the state table is an AggregatingMergeTree ordered by the aggregate.by keys' }));
+        ok = false;
+      }
+    }
+    const agg = raw.aggregate as { by: Record<string, string>; measures: Record<string, string> };
+    const by = Object.entries(agg.by).map(([n, expr]) => ({ name: n, expr: String(expr) }));
+    const measures: MeasureSpec[] = [];
+    for (const [n, call] of Object.entries(agg.measures)) {
+      const m = parseMeasure(n, String(call));
+      if (!m) {
+        diagnostics.push(diagnostic(at(['aggregate', 'measures', n]), 'invalid-measure', `measure "${n}" is not an aggregate call: ${JSON.stringify(call)}`, { expected: 'one call such as avg(x), count(), quantile(0.95)(x)' }));
+        ok = false;
+      } else measures.push(m);
+    }
+    const outputs = new Map<string, PathKey[]>();
+    for (const b of by) checkOutputName(src, ['aggregate', 'by', b.name], b.name, outputs, diagnostics);
+    for (const m of measures) checkOutputName(src, ['aggregate', 'measures', m.name], m.name, outputs, diagnostics);
+    if (!source || diagnostics.some((d) => d.file === src.path)) return undefined;
+    const spec: AggregateSpec = {
+      ...base,
+      kind,
+      source,
+      columns,
+      by,
+      measures,
+      table: {
+        ...(tableRaw.partition_by !== undefined ? { partitionBy: String(tableRaw.partition_by) } : {}),
+        ...(tableRaw.ttl !== undefined ? { ttl: String(tableRaw.ttl) } : {}),
+        settings: tableSettings,
+      },
+      ...(filter !== undefined ? { filter } : {}),
+    };
+    return ok ? spec : undefined;
+  }
+
+  if (tableRaw.order_by === undefined) {
+    diagnostics.push(diagnostic(at(raw.table === undefined ? [] : ['table']), 'missing-key', 'missing required key "table.order_by"', { expected: 'the sorting key of the table, e.g. `table: { order_by: [api_id] }`', hint: columnNames[0] ? `order_by: [${columnNames[0]}]` : undefined }));
+    return undefined;
+  }
+  const orderBy = (Array.isArray(tableRaw.order_by) ? tableRaw.order_by : [tableRaw.order_by]).map(String);
+  orderBy.forEach((item, i) => {
+    if (!columnNames.includes(item) && /^[\p{L}_][\p{L}\p{N}_]*$/u.test(item)) {
+      diagnostics.push(diagnostic(at(['table', 'order_by', ...(Array.isArray(tableRaw.order_by) ? [i] : [])]), 'unknown-column', `order_by names unknown column "${item}"`, { expected: `one of ${columnNames.join(', ')}`, hint: didYouMean(item, columnNames) }));
+      ok = false;
+    }
+  });
+  const engine = String(tableRaw.engine ?? 'MergeTree');
+  if (!/^(MergeTree|ReplacingMergeTree|SummingMergeTree|CollapsingMergeTree|VersionedCollapsingMergeTree|CoalescingMergeTree)(\(.*\))?$/s.test(engine.trim())) {
+    const family = engine.replace(/\(.*$/s, '');
+    diagnostics.push(
+      diagnostic(at(['table', 'engine']), 'unknown-engine', `table engine "${engine}" is not a MergeTree-family engine chpipe manages`, {
+        expected: 'MergeTree, ReplacingMergeTree[(ver)], SummingMergeTree[(columns)], CollapsingMergeTree(sign), VersionedCollapsingMergeTree(sign, version)',
+        hint: didYouMean(family, ['MergeTree', 'ReplacingMergeTree', 'SummingMergeTree', 'CollapsingMergeTree', 'VersionedCollapsingMergeTree']),
+      }),
+    );
+    ok = false;
+  }
+  const table: TableSpec = {
+    orderBy,
+    ...(tableRaw.partition_by !== undefined ? { partitionBy: String(tableRaw.partition_by) } : {}),
+    ...(tableRaw.ttl !== undefined ? { ttl: String(tableRaw.ttl) } : {}),
+    engine: engine.trim(),
+    settings: tableSettings,
+  };
+  if (!source || !ok) return undefined;
+  const spec: IngestSpec = { ...base, kind, source, columns, table, ...(filter !== undefined ? { filter } : {}) };
+  return spec;
+}
+
+function checkOutputName(src: SourceFile, path: PathKey[], name: string, seen: Map<string, PathKey[]>, diagnostics: Diagnostic[]): void {
+  const prior = seen.get(name);
+  if (prior) {
+    diagnostics.push(diagnostic(locate(src, path, 'key'), 'duplicate-name', `"${name}" is both a by key and a measure`, { hint: 'give the measure another name' }));
+    return;
+  }
+  seen.set(name, path);
+}
+
+export function defaultGroup(database: string, name: string): string {
+  return `chpipe_${database}_${name}`;
+}
+
+function toSource(src: SourceFile, raw: Raw, database: string, name: string, kafka: KafkaConnection, diagnostics: Diagnostic[]): SourceSpec | undefined {
+  const at = (path: PathKey[], part: 'key' | 'value' = 'value') => locate(src, ['source', ...path], part);
+  let ok = true;
+  if ((raw.topic === undefined) === (raw.topics === undefined)) {
+    diagnostics.push(diagnostic(at(raw.topic !== undefined ? ['topics'] : [], raw.topic !== undefined ? 'key' : 'value'), raw.topic !== undefined ? 'conflict' : 'missing-key', raw.topic !== undefined ? 'source.topic and source.topics are exclusive' : 'missing required key "topic" in "source"', { expected: 'source.topic: NAME, or source.topics: [A, B]' }));
+    ok = false;
+  }
+  const topics = raw.topic !== undefined ? [String(raw.topic)] : ((raw.topics as unknown[] | undefined) ?? []).map(String);
+  const format = String(raw.format ?? 'JSONEachRow');
+  const onError = (raw.on_error ?? 'stall') as OnError;
+  const settings = settingsOf(raw.settings);
+  for (const key of Object.keys(settings)) {
+    checkReservedSetting(src, ['source', 'settings', key], key, diagnostics);
+    if (KAFKA_SETTINGS_FROM_KEYS[key]) ok = false;
+  }
+  if (onError === 'skip' && settings.kafka_skip_broken_messages === undefined) settings.kafka_skip_broken_messages = SKIP_BROKEN_MESSAGES_DEFAULT;
+  if (onError !== 'skip' && settings.kafka_skip_broken_messages !== undefined) {
+    diagnostics.push(diagnostic(at(['settings', 'kafka_skip_broken_messages'], 'key'), 'conflict', `kafka_skip_broken_messages contradicts on_error: ${onError}`, { hint: 'write `on_error: skip` (the setting then sets how many broken messages a block may skip)' }));
+    ok = false;
+  }
+  if (SCHEMA_FILE_FORMATS.has(format) && raw.schema === undefined) {
+    diagnostics.push(diagnostic(at(['format']), 'missing-key', `format ${format} needs a schema`, { hint: 'add `schema: file.proto:MessageName` to source' }));
+    ok = false;
+  }
+  if (raw.schema !== undefined && !SCHEMA_FILE_FORMATS.has(format)) {
+    diagnostics.push(diagnostic(at(['schema'], 'key'), 'conflict', `source.schema is used only by ${[...SCHEMA_FILE_FORMATS].join(', ')}, not ${format}`));
+    ok = false;
+  }
+  if (format === 'AvroConfluent' && raw.schema_registry === undefined) {
+    diagnostics.push(diagnostic(at(['format']), 'missing-key', 'format AvroConfluent needs a schema registry', { hint: 'add `schema_registry: http://registry:8081` to source' }));
+    ok = false;
+  }
+  if (raw.schema_registry !== undefined && format !== 'AvroConfluent') {
+    diagnostics.push(diagnostic(at(['schema_registry'], 'key'), 'conflict', `source.schema_registry is used only by AvroConfluent, not ${format}`));
+    ok = false;
+  }
+  const brokers = brokersOf(raw.brokers);
+  if (!brokers && !kafka.brokers && !kafka.namedCollection) {
+    diagnostics.push(diagnostic(locate(src, ['source']), 'missing-key', 'no Kafka brokers for this pipeline', { hint: 'set kafka.brokers in chpipe.yaml or source.brokers here' }));
+    ok = false;
+  }
+  if (!ok) return undefined;
+  return {
+    topics,
+    format,
+    group: String(raw.group ?? defaultGroup(database, name)),
+    ...(raw.consumers !== undefined ? { consumers: Number(raw.consumers) } : {}),
+    onError,
+    ...(brokers ? { brokers } : {}),
+    ...(raw.schema !== undefined ? { schema: String(raw.schema) } : {}),
+    ...(raw.schema_registry !== undefined ? { schemaRegistry: String(raw.schema_registry) } : {}),
+    settings: { ...kafka.settings, ...settings },
+  };
+}
+
+function toColumns(src: SourceFile, raw: Record<string, unknown>, stream: boolean, diagnostics: Diagnostic[]): ColumnSpec[] {
+  const virtuals = { ...KAFKA_VIRTUAL_COLUMNS, ...(stream ? KAFKA_STREAM_VIRTUAL_COLUMNS : {}) };
+  const out: ColumnSpec[] = [];
+  for (const [name, value] of Object.entries(raw)) {
+    const at = (path: PathKey[] = [], part: 'key' | 'value' = 'value') => locate(src, ['columns', name, ...path], part);
+    if (name in KAFKA_VIRTUAL_COLUMNS || name in KAFKA_STREAM_VIRTUAL_COLUMNS) {
+      diagnostics.push(diagnostic(at([], 'key'), 'invalid-name', `column "${name}" would hide the Kafka virtual column of that name`, { hint: `name it "${name.replace(/^_+/, '').replace(/\./g, '_')}" and write \`from: ${name}\`` }));
+      continue;
+    }
+    if (!checkObjectName(name, 'column', at([], 'key'), diagnostics, 255)) continue;
+    if (typeof value === 'string') {
+      out.push({ name, type: value.trim() });
+      continue;
+    }
+    const c = value as Raw;
+    if (c.from !== undefined && c.expr !== undefined) {
+      diagnostics.push(diagnostic(at(['expr'], 'key'), 'conflict', `column "${name}" has both from and expr`, { expected: 'from: a Kafka virtual column, or expr: an expression — not both' }));
+      continue;
+    }
+    if (c.from !== undefined && !(String(c.from) in virtuals)) {
+      const from = String(c.from);
+      const streamOnly = from in KAFKA_STREAM_VIRTUAL_COLUMNS;
+      diagnostics.push(
+        diagnostic(at(['from']), 'unknown-virtual-column', streamOnly ? `virtual column "${from}" exists only with on_error: stream` : `"${from}" is not a Kafka virtual column`, {
+          expected: `one of ${Object.keys(virtuals).join(', ')}`,
+          hint: streamOnly ? 'set source.on_error: stream' : didYouMean(from, Object.keys(virtuals)),
+        }),
+      );
+      continue;
+    }
+    out.push({
+      name,
+      type: String(c.type).trim(),
+      ...(c.from !== undefined ? { from: String(c.from) } : {}),
+      ...(c.expr !== undefined ? { expr: String(c.expr) } : {}),
+      ...(c.comment !== undefined ? { comment: String(c.comment) } : {}),
+      ...(c.renamed_from !== undefined ? { renamedFrom: String(c.renamed_from) } : {}),
+    });
+  }
+  return out;
+}
+
+/** `fn(args)` or `fn(params)(args)`, with balanced parentheses and nothing after. */
+export function parseMeasure(name: string, call: string): MeasureSpec | undefined {
+  const text = call.trim();
+  const head = /^([A-Za-z_][A-Za-z0-9_]*)\s*\(/.exec(text);
+  if (!head) return undefined;
+  const groups: string[] = [];
+  let i = (head[0] as string).length - 1;
+  while (i < text.length && groups.length < 2) {
+    if (text[i] !== '(') break;
+    const end = matchingParen(text, i);
+    if (end < 0) return undefined;
+    groups.push(text.slice(i + 1, end));
+    i = end + 1;
+    while (text[i] === ' ') i++;
+  }
+  if (i !== text.length || groups.length === 0) return undefined;
+  const fn = head[1] as string;
+  return groups.length === 2
+    ? { name, call: text, fn, params: (groups[0] as string).trim(), args: (groups[1] as string).trim() }
+    : { name, call: text, fn, args: (groups[0] as string).trim() };
+}
+
+function matchingParen(text: string, open: number): number {
+  let depth = 0;
+  let quote: string | undefined;
+  for (let i = open; i < text.length; i++) {
+    const ch = text[i];
+    if (quote) {
+      if (ch === '\\') i++;
+      else if (ch === quote) quote = undefined;
+      continue;
+    }
+    if (ch === "'" || ch === '`' || ch === '"') quote = ch;
+    else if (ch === '(') depth++;
+    else if (ch === ')' && --depth === 0) return i;
+  }
+  return -1;
+}
+
+/** Pipeline names and the object names they produce must be unique across files. */
+function checkUniqueness(pipelines: PipelineSpec[], diagnostics: Diagnostic[]): void {
+  const owners = new Map<string, PipelineSpec>();
+  for (const p of pipelines) {
+    for (const role of rolesOf(p)) {
+      const obj = objectName(p.name, role);
+      const prior = owners.get(obj);
+      if (prior && prior !== p) {
+        const same = prior.name === p.name;
+        diagnostics.push(
+          diagnostic(locate(p.file, ['name']), 'duplicate-name', same ? `pipeline "${p.name}" is also declared in ${prior.file.path}:${locate(prior.file, ['name']).line}` : `object "${obj}" of pipeline "${p.name}" clashes with pipeline "${prior.name}" (${prior.file.path})`, {
+            hint: 'rename one of the pipelines',
+          }),
+        );
+        break;
+      }
+      owners.set(obj, p);
+    }
+  }
+}
+
+export function rolesOf(p: PipelineSpec): readonly (typeof ROLES)[number][] {
+  switch (p.kind) {
+    case 'ingest':
+      return p.source.onError === 'stream' ? ['table', 'queue', 'mv', 'errors', 'errors_mv'] : ['table', 'queue', 'mv'];
+    case 'aggregate':
+      return p.source.onError === 'stream' ? ['view', 'state', 'queue', 'mv', 'errors', 'errors_mv'] : ['view', 'state', 'queue', 'mv'];
+    case 'publish':
+      return ['queue', 'mv'];
+  }
+}
+
+/** publish.from names a pipeline (or one of its tables); publish.columns exist there. */
+function checkPublishSources(pipelines: PipelineSpec[], diagnostics: Diagnostic[]): void {
+  const byName = new Map(pipelines.map((p) => [p.name, p]));
+  const tables = new Map<string, PipelineSpec>();
+  for (const p of pipelines) {
+    if (p.kind === 'ingest') tables.set(p.name, p);
+    if (p.kind === 'aggregate') tables.set(objectName(p.name, 'state'), p);
+  }
+  for (const p of pipelines) {
+    if (p.kind !== 'publish') continue;
+    const source = byName.get(p.from) ?? tables.get(p.from);
+    if (!source || source.kind === 'publish') {
+      const candidates = [...pipelines.filter((x) => x.kind !== 'publish').map((x) => x.name), ...tables.keys()];
+      diagnostics.push(
+        diagnostic(locate(p.file, ['publish', 'from']), 'unknown-source', source ? `publish.from names publish pipeline "${p.from}"; it has no table to read` : `publish.from names no pipeline or table: "${p.from}"`, {
+          expected: candidates.length ? `one of ${[...new Set(candidates)].join(', ')}` : 'an ingest or aggregate pipeline',
+          hint: didYouMean(p.from, candidates),
+        }),
+      );
+      continue;
+    }
+    const available = outputColumns(source);
+    (p.columns ?? []).forEach((c, i) => {
+      if (!available.includes(c)) {
+        diagnostics.push(diagnostic(locate(p.file, ['publish', 'columns', i]), 'unknown-column', `publish.columns names unknown column "${c}" of "${source.name}"`, { expected: `one of ${available.join(', ')}`, hint: didYouMean(c, available) }));
+      }
+    });
+  }
+}
+
+/** The columns a pipeline's queryable object has: table columns, or by keys + measures. */
+export function outputColumns(p: IngestSpec | AggregateSpec): string[] {
+  return p.kind === 'ingest' ? p.columns.map((c) => c.name) : [...p.by.map((b) => b.name), ...p.measures.map((m) => m.name)];
+}

@@ -1,0 +1,62 @@
+import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import type { Location } from './diagnostic.js';
+
+/** A YAML file kept with its parse tree so any value can be traced back to line and column. */
+export interface SourceFile {
+  /** Path as shown to the user (relative to the working directory when possible). */
+  readonly path: string;
+  readonly text: string;
+  readonly doc: Document;
+  readonly lines: LineCounter;
+}
+
+export type PathKey = string | number;
+
+export function parseSource(path: string, text: string): SourceFile {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true, strict: true });
+  return { path, text, doc, lines };
+}
+
+export function locationAt(src: SourceFile, offset: number): Location {
+  const { line, col } = src.lines.linePos(offset);
+  return { file: src.path, line, col };
+}
+
+/**
+ * Where the value at `path` (or its key, with part = 'key') stands. Falls back
+ * to the nearest existing ancestor, so a missing key points at its parent map.
+ */
+export function locate(src: SourceFile, path: readonly PathKey[], part: 'key' | 'value' = 'value'): Location {
+  let node: unknown = src.doc.contents;
+  let best: number | undefined = rangeStart(node);
+  for (let i = 0; i < path.length; i++) {
+    const key = path[i];
+    let next: unknown;
+    let keyNode: unknown;
+    if (isMap(node)) {
+      const pair = node.items.find((p) => isPair(p) && isScalar(p.key) && String(p.key.value) === String(key));
+      if (pair) {
+        keyNode = pair.key;
+        next = pair.value;
+      }
+    } else if (isSeq(node) && typeof key === 'number') {
+      next = node.items[key];
+      keyNode = next;
+    }
+    if (keyNode === undefined && next === undefined) break;
+    const last = i === path.length - 1;
+    if (last && part === 'key') {
+      best = rangeStart(keyNode) ?? best;
+      break;
+    }
+    best = rangeStart(next) ?? rangeStart(keyNode) ?? best;
+    node = next;
+  }
+  return locationAt(src, best ?? 0);
+}
+
+function rangeStart(node: unknown): number | undefined {
+  const range = (node as Node | undefined)?.range;
+  return range ? range[0] : undefined;
+}

@@ -1,0 +1,135 @@
+/**
+ * The only place that turns model objects into SQL text. Output is
+ * deterministic: the same model gives the same bytes.
+ */
+import {
+  assertNever,
+  type Column,
+  type DbObject,
+  type KafkaTable,
+  type MaterializedView,
+  type Model,
+  type Placement,
+  type Settings,
+  type Table,
+  type View,
+} from '../model/model.js';
+import { ident, qualified, settingLiteral, stringLiteral } from './quote.js';
+
+const INDENT = '    ';
+
+function onCluster(p: Placement): string {
+  return p.cluster ? ` ON CLUSTER ${ident(p.cluster)}` : '';
+}
+
+export function createDatabase(p: Placement): string {
+  return `CREATE DATABASE IF NOT EXISTS ${ident(p.database)}${onCluster(p)}`;
+}
+
+export function columnDefinition(c: Column): string {
+  let sql = `${ident(c.name)} ${c.type}`;
+  if (c.default) sql += ` ${c.default.kind} ${c.default.expr}`;
+  if (c.comment) sql += ` COMMENT ${stringLiteral(c.comment)}`;
+  if (c.codec) sql += ` CODEC(${c.codec})`;
+  return sql;
+}
+
+function columnList(columns: readonly Column[]): string {
+  return `(\n${columns.map((c) => INDENT + columnDefinition(c)).join(',\n')}\n)`;
+}
+
+export function settingsList(settings: Settings): string {
+  return Object.entries(settings)
+    .map(([k, v]) => `${k} = ${settingLiteral(v)}`)
+    .join(',\n' + INDENT);
+}
+
+function commentClause(comment: string): string {
+  return comment ? `\nCOMMENT ${stringLiteral(comment)}` : '';
+}
+
+function header(p: Placement, what: string, name: string): string {
+  return `CREATE ${what} IF NOT EXISTS ${qualified(p.database, name)}${onCluster(p)}`;
+}
+
+export function createKafkaTable(p: Placement, t: KafkaTable): string {
+  const settings = Object.keys(t.settings).length ? `\nSETTINGS ${settingsList(t.settings)}` : '';
+  const engine = t.namedCollection ? `Kafka(${ident(t.namedCollection)})` : 'Kafka';
+  return `${header(p, 'TABLE', t.name)}\n${columnList(t.columns)}\nENGINE = ${engine}${settings}${commentClause(t.comment)}`;
+}
+
+export function tableEngineClauses(t: Table): string {
+  let sql = `ENGINE = ${t.engine}`;
+  if (t.partitionBy) sql += `\nPARTITION BY ${t.partitionBy}`;
+  sql += `\nORDER BY ${t.orderBy}`;
+  if (t.primaryKey) sql += `\nPRIMARY KEY ${t.primaryKey}`;
+  if (t.ttl) sql += `\nTTL ${t.ttl}`;
+  if (Object.keys(t.settings).length) sql += `\nSETTINGS ${settingsList(t.settings)}`;
+  return sql;
+}
+
+export function createTable(p: Placement, t: Table): string {
+  return `${header(p, 'TABLE', t.name)}\n${columnList(t.columns)}\n${tableEngineClauses(t)}${commentClause(t.comment)}`;
+}
+
+export function createMaterializedView(p: Placement, v: MaterializedView): string {
+  return `${header(p, 'MATERIALIZED VIEW', v.name)}\nTO ${qualified(p.database, v.to)}\nAS ${v.select}${commentClause(v.comment)}`;
+}
+
+export function createView(p: Placement, v: View): string {
+  return `${header(p, 'VIEW', v.name)}\nAS ${v.select}${commentClause(v.comment)}`;
+}
+
+export function createObject(p: Placement, o: DbObject): string {
+  switch (o.kind) {
+    case 'kafka':
+      return createKafkaTable(p, o);
+    case 'table':
+      return createTable(p, o);
+    case 'mv':
+      return createMaterializedView(p, o);
+    case 'view':
+      return createView(p, o);
+    default:
+      return assertNever(o);
+  }
+}
+
+export function dropObject(p: Placement, o: Pick<DbObject, 'kind' | 'name'>): string {
+  const what = o.kind === 'view' || o.kind === 'mv' ? 'VIEW' : 'TABLE';
+  return `DROP ${what} IF EXISTS ${qualified(p.database, o.name)}${onCluster(p)} SYNC`;
+}
+
+/**
+ * Creation order over a whole model: tables, then Kafka tables, then views,
+ * then materialized views — publishing flows before ingesting ones, so every
+ * target and every downstream flow exists before data starts to move.
+ */
+export function creationRank(o: DbObject, kafkaNames: ReadonlySet<string>): number {
+  switch (o.kind) {
+    case 'table':
+      return 0;
+    case 'kafka':
+      return 1;
+    case 'view':
+      return 2;
+    case 'mv':
+      return kafkaNames.has(o.to) ? 3 : 4;
+    default:
+      return assertNever(o);
+  }
+}
+
+export interface Statement {
+  readonly object?: DbObject;
+  readonly sql: string;
+}
+
+/** Every statement that creates the model from nothing, in a valid order. */
+export function createStatements(model: Model): Statement[] {
+  const kafkaNames = new Set(model.objects.filter((o) => o.kind === 'kafka').map((o) => o.name));
+  const ordered = model.objects
+    .map((object, i) => ({ object, i, rank: creationRank(object, kafkaNames) }))
+    .sort((a, b) => a.rank - b.rank || a.i - b.i);
+  return [{ sql: createDatabase(model) }, ...ordered.map(({ object }) => ({ object, sql: createObject(model, object) }))];
+}
