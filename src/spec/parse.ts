@@ -151,6 +151,7 @@ export function parseProject(projectFile: InputFile, pipelineFiles: readonly Inp
 }
 
 function checkObjectName(name: string, what: string, at: Location, diagnostics: Diagnostic[], maxBytes = MAX_NAME_BYTES): boolean {
+  // eslint-disable-next-line no-control-regex -- control characters are exactly what is refused
   if (/[\u0000-\u001f\u007f]/u.test(name) || name.trim() !== name || name.length === 0) {
     diagnostics.push(diagnostic(at, 'invalid-name', `${what} name ${JSON.stringify(name)} contains control characters or surrounding spaces`, { expected: 'letters, digits, "_" or "-"' }));
     return false;
