@@ -61,4 +61,13 @@ program
   .description('print the DDL that creates the declared pipelines from nothing')
   .action(run(() => import('./commands/compile.js')));
 
+program
+  .command('plan')
+  .description('the ordered, risk-annotated steps from the migrated state (migrations/) to the declared state (schemas/)')
+  .option('--save <name>', 'write the steps as the next migration file and update chpipe.sum')
+  .option('--allow-destructive', 'let --save write destructive steps (exit 3 otherwise)')
+  .option('--detailed-exitcode', 'exit 2 when there are changes')
+  .option('--sql', 'show each step\'s SQL')
+  .action(run(() => import('./commands/plan.js')));
+
 await program.parseAsync(process.argv);

@@ -1,0 +1,50 @@
+/**
+ * A change is one small typed value per kind (after Atlas's sql/schema
+ * changes): the planner reads what differs from the value, never by
+ * re-comparing objects.
+ */
+import type { Column, DbObject, KafkaTable, MaterializedView, Settings, Table, View } from '../model/model.js';
+
+/** What differs in a modified column. */
+export interface ColumnChangeFlags {
+  readonly type: boolean;
+  readonly default: boolean;
+  readonly comment: boolean;
+  readonly codec: boolean;
+}
+
+export type TableAlter =
+  | { readonly kind: 'addColumn'; readonly column: Column; readonly after?: string }
+  | { readonly kind: 'dropColumn'; readonly column: Column }
+  | { readonly kind: 'renameColumn'; readonly from: string; readonly to: string }
+  | { readonly kind: 'modifyColumn'; readonly from: Column; readonly to: Column; readonly flags: ColumnChangeFlags }
+  | { readonly kind: 'modifyTtl'; readonly from?: string; readonly to?: string }
+  | { readonly kind: 'modifySettings'; readonly set: Settings; readonly reset: readonly string[] }
+  | { readonly kind: 'modifyComment'; readonly comment: string };
+
+/** Why a table must be rebuilt (new table, copy, exchange): things ALTER cannot change. */
+export type RebuildReason = 'engine' | 'orderBy' | 'partitionBy' | 'primaryKey';
+
+/** What differs in a Kafka table; any of it means DROP + CREATE. */
+export interface QueueChangeFlags {
+  readonly columns: boolean;
+  readonly format: boolean;
+  readonly group: boolean;
+  readonly topics: boolean;
+  readonly brokers: boolean;
+  /** Names of other settings that differ. */
+  readonly settings: readonly string[];
+}
+
+export type Change =
+  | { readonly kind: 'createObject'; readonly object: DbObject }
+  | { readonly kind: 'dropObject'; readonly object: DbObject }
+  | { readonly kind: 'alterTable'; readonly from: Table; readonly to: Table; readonly alters: readonly TableAlter[] }
+  | { readonly kind: 'rebuildTable'; readonly from: Table; readonly to: Table; readonly reasons: readonly RebuildReason[]; readonly alters: readonly TableAlter[] }
+  | { readonly kind: 'replaceQueue'; readonly from: KafkaTable; readonly to: KafkaTable; readonly flags: QueueChangeFlags }
+  | { readonly kind: 'commentQueue'; readonly from: KafkaTable; readonly to: KafkaTable }
+  | { readonly kind: 'modifyFlow'; readonly from: MaterializedView; readonly to: MaterializedView; readonly query: boolean; readonly target: boolean; readonly comment: boolean }
+  | { readonly kind: 'replaceView'; readonly from: View; readonly to: View }
+  | { readonly kind: 'replaceObject'; readonly from: DbObject; readonly to: DbObject };
+
+export type ChangeKind = Change['kind'];

@@ -1,0 +1,68 @@
+/** SQL for changes to existing objects. Every statement is safe to run twice (IF [NOT] EXISTS), so an interrupted migration can be rerun. */
+import type { TableAlter } from '../diff/change.js';
+import type { Column, Placement, Table } from '../model/model.js';
+import { columnDefinition, settingsList } from './ddl.js';
+import { ident, qualified, stringLiteral } from './quote.js';
+
+function alterTable(p: Placement, table: string, clause: string): string {
+  return `ALTER TABLE ${qualified(p.database, table)}${p.cluster ? ` ON CLUSTER ${ident(p.cluster)}` : ''}\n    ${clause}`;
+}
+
+export function alterStatement(p: Placement, table: string, a: TableAlter): string {
+  switch (a.kind) {
+    case 'addColumn':
+      return alterTable(p, table, `ADD COLUMN IF NOT EXISTS ${columnDefinition(a.column)}${a.after !== undefined ? ` AFTER ${ident(a.after)}` : ' FIRST'}`);
+    case 'dropColumn':
+      return alterTable(p, table, `DROP COLUMN IF EXISTS ${ident(a.column.name)}`);
+    case 'renameColumn':
+      return alterTable(p, table, `RENAME COLUMN IF EXISTS ${ident(a.from)} TO ${ident(a.to)}`);
+    case 'modifyColumn':
+      if (!a.flags.type && !a.flags.default && !a.flags.codec) return alterTable(p, table, `COMMENT COLUMN ${ident(a.to.name)} ${stringLiteral(a.to.comment ?? '')}`);
+      return alterTable(p, table, `MODIFY COLUMN ${modifyColumnDefinition(a.to, a.from)}`);
+    case 'modifyTtl':
+      return alterTable(p, table, a.to !== undefined ? `MODIFY TTL ${a.to}` : 'REMOVE TTL');
+    case 'modifySettings': {
+      const clauses = [
+        ...(Object.keys(a.set).length ? [`MODIFY SETTING ${settingsList(a.set)}`] : []),
+        ...(a.reset.length ? [`RESET SETTING ${a.reset.map(ident).join(', ')}`] : []),
+      ];
+      return alterTable(p, table, clauses.join(',\n    '));
+    }
+    case 'modifyComment':
+      return alterTable(p, table, `MODIFY COMMENT ${stringLiteral(a.comment)}`);
+  }
+}
+
+/** MODIFY COLUMN restates type, default, comment and codec; a removed default is `REMOVE DEFAULT` in ClickHouse, a column without comment keeps the old one, so say it. */
+function modifyColumnDefinition(to: Column, from: Column): string {
+  let sql = columnDefinition({ ...to, comment: undefined, codec: undefined });
+  if (to.comment !== undefined || from.comment !== undefined) sql += ` COMMENT ${stringLiteral(to.comment ?? '')}`;
+  if (to.codec) sql += ` CODEC(${to.codec})`;
+  return sql;
+}
+
+export function commentStatement(p: Placement, name: string, comment: string): string {
+  return alterTable(p, name, `MODIFY COMMENT ${stringLiteral(comment)}`);
+}
+
+export function modifyQueryStatement(p: Placement, view: string, select: string): string {
+  return alterTable(p, view, `MODIFY QUERY\n${select}`);
+}
+
+export function createOrReplaceView(p: Placement, name: string, select: string, comment: string): string {
+  return `CREATE OR REPLACE VIEW ${qualified(p.database, name)}${p.cluster ? ` ON CLUSTER ${ident(p.cluster)}` : ''}\nAS ${select}${comment ? `\nCOMMENT ${stringLiteral(comment)}` : ''}`;
+}
+
+/** Copy rows into a rebuilt table: columns by name, renamed columns from their old names; new columns take their defaults. */
+export function copyRowsStatement(p: Placement, into: string, from: Table, to: Table, renamedFrom: ReadonlyMap<string, string>): string {
+  const old = new Set(from.columns.map((c) => c.name));
+  const pairs = to.columns
+    .map((c) => ({ target: c.name, source: renamedFrom.get(c.name) ?? c.name }))
+    .filter((x) => old.has(x.source));
+  const select = pairs.map((x) => (x.source === x.target ? ident(x.source) : `${ident(x.source)} AS ${ident(x.target)}`));
+  return `INSERT INTO ${qualified(p.database, into)} (${pairs.map((x) => ident(x.target)).join(', ')})\nSELECT ${select.join(', ')}\nFROM ${qualified(p.database, from.name)}`;
+}
+
+export function exchangeStatement(p: Placement, a: string, b: string): string {
+  return `EXCHANGE TABLES ${qualified(p.database, a)} AND ${qualified(p.database, b)}${p.cluster ? ` ON CLUSTER ${ident(p.cluster)}` : ''}`;
+}
