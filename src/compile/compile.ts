@@ -7,7 +7,7 @@ import { makeModel, objectName, sortKafkaSettings, type Column, type DbObject, t
 import { ownershipComment } from '../model/ownership.js';
 import { ident, qualified } from '../sql/quote.js';
 import { diagnostic, didYouMean, type Diagnostic } from '../spec/diagnostic.js';
-import { locate, type PathKey } from '../spec/source.js';
+import { locate, locateWord, type PathKey } from '../spec/source.js';
 import type { AggregateSpec, ColumnSpec, IngestSpec, PipelineSpec, ProjectSpec, PublishSpec, SourceSpec } from '../spec/types.js';
 import type { Answer, DescribedColumn, EngineProblem, Oracle } from './oracle.js';
 import { finalSelect, ingestSelect, nullSource, probeSelect, publishSelect, queueColumns, queueStructure, stateCall, stateSelect } from './select.js';
@@ -54,7 +54,9 @@ function compilePipeline(ctx: Context, p: PipelineSpec): DbObject[] | undefined 
 }
 
 function report(ctx: Context, p: PipelineSpec, path: PathKey[], code: string, message: string, problem?: EngineProblem, expected?: string): void {
-  ctx.diagnostics.push(diagnostic(locate(p.file, path), code, problem ? `${message}: ${problem.message}` : message, { ...(expected ? { expected } : {}), ...(problem?.hint ? { hint: problem.hint } : {}) }));
+  // The engine names what it did not understand in backquotes (`tss`): point at it in the YAML.
+  const culprit = problem ? /`([^`]+)`/.exec(problem.message)?.[1] : undefined;
+  ctx.diagnostics.push(diagnostic(culprit !== undefined ? locateWord(p.file, path, culprit) : locate(p.file, path), code, problem ? `${message}: ${problem.message}` : message, { ...(expected ? { expected } : {}), ...(problem?.hint ? { hint: problem.hint } : {}) }));
 }
 
 function owned(p: PipelineSpec, role: Role): { name: string; owner: Owner; comment: string } {
@@ -225,7 +227,8 @@ function compileAggregate(ctx: Context, p: AggregateSpec): DbObject[] | undefine
     } else if (!probe(ctx, p, layer, stateCall(m), ['aggregate', 'measures', m.name], `measure "${m.name}"`).ok) ok = false;
   }
   if (p.table.partitionBy !== undefined) {
-    const keys = ingestSelect({ columns: p.by.map((b) => ({ name: b.name, type: '', expr: b.expr })), source: p.source, filter: undefined }, `(\n${layer}\n)`);
+    // The layer already drops broken messages (stream mode); the keys over it read no virtual columns.
+    const keys = ingestSelect({ columns: p.by.map((b) => ({ name: b.name, type: '', expr: b.expr })), source: { ...p.source, onError: 'stall' }, filter: undefined }, `(\n${layer}\n)`);
     if (!probe(ctx, p, keys, p.table.partitionBy, ['table', 'partition_by'], 'partition_by (over the by keys)').ok) ok = false;
   }
   if (!ok) return undefined;
