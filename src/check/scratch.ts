@@ -18,13 +18,22 @@ import { EngineOracle } from './oracle.js';
 
 export const KAFKA_SIDE_DATABASE = '_chpipe_scratch_kafka';
 
+/** Statement text per prepare() query; escaping may grow it, max_query_size is 256 KiB. */
+const PREPARE_BATCH_BYTES = 96 * 1024;
+
 export class Scratch {
   private readonly kafkaTables = new Set<string>();
+  /** Statement text → the engine's formatQuery of it, filled in bulk by prepare(). */
+  private readonly normalized = new Map<string, string>();
   private constructor(readonly driver: EmbeddedDriver) {}
   private cachedOracle: EngineOracle | undefined;
 
   static async open(): Promise<Scratch> {
-    return new Scratch(await EmbeddedDriver.scratch());
+    const driver = await EmbeddedDriver.scratch();
+    // A throwaway data directory needs no durable metadata: skipping the fsync of every
+    // CREATE's metadata file makes DDL 2–3× faster. Never on an engine shared with a real target.
+    if (driver.temporary) await driver.exec('SET fsync_metadata = 0');
+    return new Scratch(driver);
   }
 
   oracle(): Oracle {
@@ -46,15 +55,45 @@ export class Scratch {
   }
 
   /**
+   * Normalize many statements in a few engine calls instead of one formatQuery
+   * per run(). Best effort: a statement the engine cannot format (or a batch it
+   * refuses) is left to run(), which reports the error as before.
+   */
+  async prepare(statements: readonly string[]): Promise<void> {
+    const pending = [...new Set(statements)].filter((s) => !this.normalized.has(s));
+    let batch: string[] = [];
+    let size = 0;
+    const flush = async () => {
+      if (!batch.length) return;
+      const chunk = batch;
+      batch = [];
+      size = 0;
+      const rows = await this.driver
+        .query<{ q: (string | null)[] }>(`SELECT arrayMap(s -> formatQueryOrNull(s), [${chunk.map(stringLiteral).join(', ')}]) AS q`)
+        .catch((e: unknown) => {
+          if (e instanceof EngineError) return [];
+          throw e;
+        });
+      rows[0]?.q.forEach((q, i) => {
+        if (q !== null) this.normalized.set(chunk[i] as string, q);
+      });
+    };
+    for (const sql of pending) {
+      // Stay well under max_query_size (256 KiB): the literals are the query text.
+      if (size + sql.length > PREPARE_BATCH_BYTES) await flush();
+      batch.push(sql);
+      size += sql.length + 4;
+    }
+    await flush();
+  }
+
+  /**
    * Run one statement. Statements on Kafka tables are diverted to the side
    * database; the text is first normalized by the engine (formatQuery), which
    * also rejects syntax errors.
    */
   async run(sql: string): Promise<void> {
-    const rows = await this.driver.query<{ q: string }>(`SELECT formatQuery(${stringLiteral(sql)}) AS q`).catch((e: unknown) => {
-      throw e instanceof EngineError ? new EngineError(sql, e.engineMessage, e.codeName, e.hint) : e;
-    });
-    const normalized = rows[0]?.q ?? sql;
+    const normalized = this.normalized.get(sql) ?? (await this.format(sql));
     const target = statementTarget(normalized);
     const key = target.name !== undefined ? `${target.database ?? ''}.${target.name}` : '';
     const isKafkaCreate = target.verb === 'CREATE' && target.objectKind === 'TABLE' && /\nENGINE = Kafka\b/.test(normalized);
@@ -81,6 +120,13 @@ export class Scratch {
       await this.exec(sql, normalized);
       this.kafkaTables.delete(key);
     }
+  }
+
+  private async format(sql: string): Promise<string> {
+    const rows = await this.driver.query<{ q: string }>(`SELECT formatQuery(${stringLiteral(sql)}) AS q`).catch((e: unknown) => {
+      throw e instanceof EngineError ? new EngineError(sql, e.engineMessage, e.codeName, e.hint) : e;
+    });
+    return rows[0]?.q ?? sql;
   }
 
   private async exec(original: string, sql: string): Promise<void> {

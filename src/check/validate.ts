@@ -48,6 +48,7 @@ export async function validateProject(spec: ProjectSpec, scratch?: Scratch): Pro
     const model = compiled.model;
     const statements = createStatements(model);
     await engine.reset(model, spec.kafka.namedCollection);
+    await engine.prepare(statements.map((s) => s.sql));
     const diagnostics: Diagnostic[] = [];
     const failed = new Set<string>();
     for (const s of statements) {

@@ -45,6 +45,8 @@ export class EmbeddedDriver implements Driver {
   private constructor(
     readonly target: string,
     private readonly session: ChdbSession,
+    /** The engine runs on a throwaway data directory of its own (scratch), not on a real target. */
+    readonly temporary = false,
   ) {}
 
   /** Open the embedded engine on a data directory (created if missing). */
@@ -59,9 +61,12 @@ export class EmbeddedDriver implements Driver {
    * fresh temporary data directory removed on close.
    */
   static async scratch(): Promise<EmbeddedDriver> {
-    if (current) return new EmbeddedDriver(current.path, await openSession(current.path, current.temporary));
+    if (current) {
+      const { path, temporary } = current;
+      return new EmbeddedDriver(path, await openSession(path, temporary), temporary);
+    }
     const dir = mkdtempSync(join(tmpdir(), 'chpipe-scratch-'));
-    return new EmbeddedDriver(dir, await openSession(dir, true));
+    return new EmbeddedDriver(dir, await openSession(dir, true), true);
   }
 
   async exec(sql: string): Promise<void> {
