@@ -26,16 +26,33 @@ async function openSession(path: string, temporary: boolean): Promise<ChdbSessio
   const { Session } = (await import('chdb')) as unknown as { Session: new (path: string) => ChdbSession };
   const session = new Session(path);
   current = { path, session, temporary, users: 1 };
+  if (temporary) process.once('exit', closeAtExit);
   return session;
 }
 
+/**
+ * The engine cannot be started again in a process once it is shut down
+ * ("Shutdown was called"), so a temporary scratch session stays open until the
+ * process exits, and its directory is removed then. A session on a real data
+ * directory is closed when its last user releases it.
+ */
 function release(): void {
   if (!current) return;
-  if (--current.users > 0) return;
-  const { session, temporary, path } = current;
+  if (--current.users > 0 || current.temporary) return;
+  const { session } = current;
   current = undefined;
   session.close();
-  if (temporary) rmSync(path, { recursive: true, force: true });
+}
+
+function closeAtExit(): void {
+  if (!current) return;
+  const { session, temporary, path } = current;
+  current = undefined;
+  try {
+    session.close();
+  } finally {
+    if (temporary) rmSync(path, { recursive: true, force: true });
+  }
 }
 
 export class EmbeddedDriver implements Driver {

@@ -100,6 +100,7 @@ export function planSteps(input: PlanInput): Step[] {
     if (c.kind === 'replaceQueue') stopFlowsTouching(c.from.name, `queue ${c.from.name} is recreated`, 'both');
     if (c.kind === 'rebuildTable') stopFlowsTouching(c.from.name, `table ${c.from.name} is rebuilt`, 'both');
     if (c.kind === 'alterTable' && c.alters.some((a) => a.kind === 'renameColumn')) stopFlowsTouching(c.from.name, `columns of ${c.from.name} are renamed`, 'writes');
+    if (c.kind === 'alterTable' && c.alters.some(isStateRetype)) stopFlowsTouching(c.from.name, `aggregate states of ${c.from.name} are reset`, 'writes');
     if (c.kind === 'modifyFlow' && c.target) stop.set(c.from.name, `its target changes to ${c.to.to}`);
     if (c.kind === 'replaceObject') stopFlowsTouching(c.from.name, `${c.from.name} is replaced`, 'both');
     if (c.kind === 'dropObject' && c.object.kind === 'mv') stop.set(c.object.name, 'its pipeline is removed');
@@ -131,6 +132,15 @@ export function planSteps(input: PlanInput): Step[] {
       }
       case 'alterTable':
         for (const a of c.alters) {
+          if (isStateRetype(a)) {
+            // An aggregate state cannot be converted: drop and re-add it while its flow is stopped.
+            const reason = `measure ${a.to.name} changes from ${a.from.type} to ${a.to.type}: its aggregated values cannot be converted and are reset`;
+            add(3, c.to, { action: 'alter', risk: 'destructive', reason, sql: alterStatement(placement, c.to.name, { kind: 'dropColumn', column: a.from }) });
+            const i = c.to.columns.findIndex((col) => col.name === a.to.name);
+            const after = c.to.columns[i - 1]?.name;
+            add(3, c.to, { action: 'alter', risk: 'safe', reason: `add measure ${a.to.name} back as ${a.to.type}`, sql: alterStatement(placement, c.to.name, { kind: 'addColumn', column: a.to, ...(after !== undefined ? { after } : {}) }) });
+            continue;
+          }
           const phase = a.kind === 'dropColumn' ? 7 : a.kind === 'renameColumn' ? 3 : 1;
           add(phase, c.to, { action: 'alter', ...alterRisk(a, c.to), sql: alterStatement(placement, c.to.name, a) });
         }
@@ -186,6 +196,12 @@ export function planSteps(input: PlanInput): Step[] {
   return steps
     .sort((a, b) => a.phase - b.phase || publishesFirst(a) - publishesFirst(b) || dropRank(a) - dropRank(b) || a.order - b.order)
     .map(({ phase: _phase, order: _order, ...step }) => step);
+}
+
+const AGGREGATE_STATE = /^(Simple)?AggregateFunction\(/;
+
+function isStateRetype(a: TableAlter): a is Extract<TableAlter, { kind: 'modifyColumn' }> {
+  return a.kind === 'modifyColumn' && a.flags.type && (AGGREGATE_STATE.test(a.from.type) || AGGREGATE_STATE.test(a.to.type));
 }
 
 function groupFeeding(mv: MaterializedView, model: Model, placement: Placement): string | undefined {
@@ -256,7 +272,7 @@ function queueRisk(from: KafkaTable, to: KafkaTable, f: QueueChangeFlags, produc
   if (consumer && f.topics) {
     return { risk: 'caution', reason: `topics change (${String(from.settings.kafka_topic_list)} → ${String(to.settings.kafka_topic_list)}): group ${consumerGroup(to)} has no offsets for a new topic and reads it from the earliest retained offset; a removed topic is no longer read` };
   }
-  return { risk: 'safe', reason: `recreate queue ${to.name} with ${queueWhat(f).replace(/ changes?$/, '')}${consumer ? ` and the same consumer group ${consumerGroup(to)}: committed offsets carry over, nothing is skipped` : ''}` };
+  return { risk: 'safe', reason: `recreate queue ${to.name} (${queueWhat(f)})${consumer ? ` with the same consumer group ${consumerGroup(to)}: committed offsets carry over, nothing is skipped` : ''}` };
 }
 
 function planRebuild(from: Table, to: Table, reasons: readonly RebuildReason[], alters: readonly TableAlter[], placement: Placement, add: (phase: number, o: DbObject | string, s: Omit<Step, 'object' | 'pipeline'>) => void): void {
