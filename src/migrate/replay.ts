@@ -9,6 +9,7 @@ import type { MigrationFile } from './files.js';
 /** Run the files; the first statement the engine refuses becomes a diagnostic at its line. */
 export async function replayMigrations(scratch: Scratch, placement: Placement, files: readonly MigrationFile[], dirDisplay: string, namedCollection?: string): Promise<Diagnostic[]> {
   await scratch.reset(placement, namedCollection);
+  await scratch.prepare(files.flatMap((f) => splitStatements(f.text).map((s) => s.sql)));
   for (const f of files) {
     for (const statement of splitStatements(f.text)) {
       try {

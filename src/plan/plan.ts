@@ -78,7 +78,8 @@ export function planSteps(input: PlanInput): Step[] {
   const add = (phase: number, object: DbObject | string, s: Omit<Step, 'object' | 'pipeline'>) => {
     const name = typeof object === 'string' ? object : object.name;
     const pipeline = typeof object === 'string' ? undefined : object.owner?.pipeline;
-    steps.push({ phase, order: steps.length, object: `${placement.database}.${name}`, ...(pipeline ? { pipeline } : {}), ...s });
+    const id = name === '' ? placement.database : `${placement.database}.${name}`;
+    steps.push({ phase, order: steps.length, object: id, ...(pipeline ? { pipeline } : {}), ...s });
   };
   /** The compiled form (for readable SQL), falling back to the normal form. */
   const pretty = <T extends DbObject>(o: T): T => (input.compiled?.objects.find((c) => c.name === o.name && c.kind === o.kind) as T | undefined) ?? o;
@@ -109,7 +110,7 @@ export function planSteps(input: PlanInput): Step[] {
   const pipelineOf = (o: DbObject) => o.owner?.pipeline ?? '';
   const hasOwned = from.objects.some((o) => o.owner);
   if (!hasOwned && changes.some((c) => c.kind === 'createObject')) {
-    add(0, to.database, { action: 'create', risk: 'safe', reason: `create database ${to.database} if it does not exist`, sql: createDatabase(placement) });
+    add(0, '', { action: 'create', risk: 'safe', reason: `create database ${to.database} if it does not exist`, sql: createDatabase(placement) });
   }
 
   for (const c of changes) {
