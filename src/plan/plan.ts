@@ -188,7 +188,9 @@ export function planSteps(input: PlanInput): Step[] {
     const group = groupFeeding(current, from, placement);
     add(2, current, { action: 'stop', risk: 'safe', reason: `stop the flow ${name} while ${why}${group ? `; messages wait in Kafka under group ${group}` : ''}`, sql: dropObject(placement, current) });
     const next = pretty(stillDeclared);
-    add(6, next, { action: 'start', risk: 'safe', reason: `restart the flow ${name}${group ? `; it resumes from group ${group}'s committed offsets` : ''}`, sql: createObject(placement, next) });
+    const nextGroup = groupFeeding(stillDeclared, to, placement);
+    const resumes = !nextGroup ? '' : nextGroup === group ? `; it resumes from group ${nextGroup}'s committed offsets` : `; it reads as group ${nextGroup}, from that group's committed offsets or the earliest retained offset`;
+    add(6, next, { action: 'start', risk: 'safe', reason: `restart the flow ${name}${resumes}`, sql: createObject(placement, next) });
   }
   // Changed flows that were not stopped are altered in place above; new ones are created; publishing flows first within the phase.
   const kafkaNames = new Set(to.objects.filter((o) => o.kind === 'kafka').map((o) => o.name));
