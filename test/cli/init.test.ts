@@ -1,0 +1,26 @@
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { expect, it } from 'vitest';
+import { chpipe } from '../helpers/cli.js';
+
+it('init scaffolds a project that validates, compiles and plans; it never overwrites', () => {
+  const parent = mkdtempSync(join(tmpdir(), 'chpipe-init-'));
+  const r = chpipe(['init', 'shop'], parent);
+  expect(r.code).toBe(0);
+  const dir = join(parent, 'shop');
+  for (const f of ['chpipe.yaml', 'schemas/api_latency.yaml', '.gitignore']) expect(existsSync(join(dir, f)), f).toBe(true);
+  expect(existsSync(join(dir, 'migrations'))).toBe(true);
+  expect(readFileSync(join(dir, '.gitignore'), 'utf8')).toContain('.chpipe/');
+  expect(readFileSync(join(dir, 'chpipe.yaml'), 'utf8')).toMatch(/^# yaml-language-server: \$schema=/);
+  expect(chpipe(['validate'], dir).code).toBe(0);
+  const ddl = chpipe(['compile'], dir);
+  expect(ddl.code).toBe(0);
+  expect(ddl.stdout).toContain("kafka_group_name = 'chpipe_analytics_api_latency'");
+  expect(chpipe(['plan', '--detailed-exitcode'], dir).code).toBe(2);
+
+  const again = chpipe(['init', 'shop'], parent);
+  expect(again.code).toBe(1);
+  expect(again.stderr).toMatch(/already exists; chpipe init never overwrites/);
+  expect(again.stderr).not.toMatch(/\n\s+at /);
+});
