@@ -1,0 +1,111 @@
+/**
+ * chpipe benchmarks: prints figures, asserts nothing. Run after `npm run build`:
+ *
+ *   npm run bench                     # or: node bench/run.mjs [--pipelines N] [--startup-runs N] [--runs N]
+ *
+ * (a) start-up: `chpipe --help` beside a bare `node -e 0` (goal: ≤ 1.3×);
+ * (b) a generated project of 1,000 pipelines (bench/generate.mjs):
+ *     `chpipe compile` (goal ≤ 1 s) and `chpipe validate` (goal ≤ 5 s).
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { generateProject, writeProject } from './generate.mjs';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const BIN = join(ROOT, 'bin/chpipe.js');
+
+function option(name, fallback) {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 && process.argv[i + 1] !== undefined ? Number(process.argv[i + 1]) : fallback;
+}
+
+const PIPELINES = option('pipelines', 1000);
+const STARTUP_RUNS = Math.max(15, option('startup-runs', 21));
+const RUNS = option('runs', 3);
+
+/** Wall time of one child process, in ms, with its exit code. */
+function timeOnce(args, cwd = ROOT) {
+  const started = process.hrtime.bigint();
+  const r = spawnSync(process.execPath, args, { cwd, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' }, maxBuffer: 1 << 30 });
+  const ms = Number(process.hrtime.bigint() - started) / 1e6;
+  return { ms, code: r.status, stderr: r.stderr ?? '', stdout: r.stdout ?? '' };
+}
+
+function median(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+/** Run `args` `runs` times. No warm-up run: each takes seconds, and the disk cache is warm after generating. */
+function measure(args, runs, cwd) {
+  const times = [];
+  let last;
+  for (let i = 0; i < runs; i++) {
+    last = timeOnce(args, cwd);
+    times.push(last.ms);
+  }
+  return { times, median: median(times), min: Math.min(...times), last };
+}
+
+const fmt = (ms) => (ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(1)} ms`);
+
+function table(rows) {
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => String(r[c]).length)));
+  const line = (r) => r.map((cell, c) => (c === 0 ? String(cell).padEnd(widths[c]) : String(cell).padStart(widths[c]))).join('  ');
+  return [line(rows[0]), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.slice(1).map(line)].join('\n');
+}
+
+if (!existsSync(join(ROOT, 'dist/cli/main.js'))) {
+  console.log('dist/ is missing: run `npm run build` first.');
+  process.exit(0);
+}
+
+console.log(`node ${process.version}, ${process.platform}/${process.arch}\n`);
+
+// (a) start-up. Alternate the two commands so drift (CPU frequency, caches) hits both alike.
+const bare = [];
+const help = [];
+timeOnce(['-e', '0']);
+timeOnce([BIN, '--help']);
+for (let i = 0; i < STARTUP_RUNS; i++) {
+  bare.push(timeOnce(['-e', '0']).ms);
+  help.push(timeOnce([BIN, '--help']).ms);
+}
+const ratio = median(help) / median(bare);
+
+// (b) a generated project.
+const project = generateProject({ pipelines: PIPELINES });
+const dir = writeProject(project);
+const { counts } = project;
+const compile = measure([BIN, 'compile'], RUNS, dir);
+const validate = measure([BIN, 'validate', '--json'], RUNS, dir);
+let statements = '?';
+try {
+  statements = JSON.parse(validate.last.stdout).statements;
+} catch {
+  // reported below
+}
+
+const verdict = (ok) => (ok ? 'met' : 'MISSED');
+console.log(
+  table([
+    ['measure', 'runs', 'median', 'min', 'goal', ''],
+    ['node -e 0', STARTUP_RUNS, fmt(median(bare)), fmt(Math.min(...bare)), '', ''],
+    ['chpipe --help', STARTUP_RUNS, fmt(median(help)), fmt(Math.min(...help)), '', ''],
+    ['  --help / node -e 0', '', `${ratio.toFixed(2)}×`, `${(Math.min(...help) / Math.min(...bare)).toFixed(2)}×`, '≤ 1.30×', verdict(ratio <= 1.3)],
+    [`chpipe compile (${PIPELINES} pipelines)`, RUNS, fmt(compile.median), fmt(compile.min), '≤ 1 s', verdict(compile.median <= 1000)],
+    [`chpipe validate (${PIPELINES} pipelines)`, RUNS, fmt(validate.median), fmt(validate.min), '≤ 5 s', verdict(validate.median <= 5000)],
+  ]),
+);
+console.log(`\nproject: ${counts.ingest} ingest, ${counts.aggregate} aggregate, ${counts.publish} publish; ${statements} statements checked`);
+for (const [name, m] of [
+  ['compile', compile],
+  ['validate', validate],
+]) {
+  if (m.last.code !== 0) console.log(`note: chpipe ${name} exited ${m.last.code}:\n${m.last.stderr.split('\n').slice(0, 10).join('\n')}`);
+}
+if (process.env.CHPIPE_BENCH_KEEP) console.log(`project kept in ${dir}`);
+else rmSync(dir, { recursive: true, force: true });
