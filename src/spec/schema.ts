@@ -1,6 +1,6 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { createRequire } from 'node:module';
-import { diagnostic, didYouMean, type Diagnostic } from './diagnostic.js';
+import { closest, diagnostic, didYouMean, type Diagnostic } from './diagnostic.js';
 import { locate, type PathKey, type SourceFile } from './source.js';
 
 const require = createRequire(import.meta.url);
@@ -12,7 +12,8 @@ let compiled: { project: ValidateFunction; pipeline: ValidateFunction } | undefi
 
 function validators() {
   if (!compiled) {
-    const ajv = new Ajv({ allErrors: true, strict: false });
+    // verbose: each error carries its parentSchema (ajv's schemaPath is relative to the last $ref).
+    const ajv = new Ajv({ allErrors: true, strict: false, verbose: true });
     compiled = { project: ajv.compile(projectSchema), pipeline: ajv.compile(pipelineSchema) };
   }
   return compiled;
@@ -23,7 +24,17 @@ export function schemaDiagnostics(kind: 'project' | 'pipeline', src: SourceFile,
   const validate = validators()[kind];
   if (validate(data)) return [];
   const root = kind === 'project' ? projectSchema : pipelineSchema;
-  return relevantErrors(validate.errors ?? [], data).map((e) => toDiagnostic(e, src, root));
+  return withoutTypoNoise(relevantErrors(validate.errors ?? [], data)).map((e) => toDiagnostic(e, src, root, data));
+}
+
+/** `{ tpye: Int32 }` is one mistake: keep "unknown key tpye (did you mean type?)", drop "missing key type". */
+function withoutTypoNoise(errors: ErrorObject[]): ErrorObject[] {
+  const unknown = (e: ErrorObject) => (e.keyword === 'additionalProperties' ? String((e.params as { additionalProperty: string }).additionalProperty) : undefined);
+  return errors.filter((e) => {
+    if (e.keyword !== 'required') return true;
+    const missing = String((e.params as { missingProperty: string }).missingProperty);
+    return !errors.some((u) => u.instancePath === e.instancePath && unknown(u) !== undefined && closest(unknown(u) as string, [missing]) === missing);
+  });
 }
 
 function pathOf(instancePath: string): PathKey[] {
@@ -78,6 +89,18 @@ function relevantErrors(errors: ErrorObject[], data: unknown): ErrorObject[] {
   return out.filter((e, i) => out.findIndex((f) => f.instancePath === e.instancePath && f.keyword === e.keyword && f.message === e.message && JSON.stringify(f.params) === JSON.stringify(e.params)) === i);
 }
 
+/** A value as the user wrote it, for "got ..." in messages. */
+function describeValue(v: unknown): string {
+  if (v === null || v === undefined) return 'nothing';
+  if (Array.isArray(v)) return 'a list';
+  if (typeof v === 'object') return 'a map';
+  return JSON.stringify(v);
+}
+
+function article(word: string): string {
+  return /^[aeiou]/i.test(word) ? `an ${word}` : `a ${word}`;
+}
+
 function schemaAt(root: JsonSchema, schemaPath: string): JsonSchema | undefined {
   let node: unknown = root;
   for (const part of schemaPath.replace(/^#\//, '').split('/')) {
@@ -102,18 +125,18 @@ function describeSchema(root: JsonSchema, s: JsonSchema | undefined): string {
     return props.length ? `a map with keys ${props.join(', ')}` : 'a map';
   }
   if (t === 'array') return 'a list';
-  if (Array.isArray(t)) return (t as string[]).filter((x) => x !== 'null').map((x) => `a ${x}`).join(' or ');
-  return t ? `a ${String(t)}` : 'a valid value';
+  if (Array.isArray(t)) return (t as string[]).filter((x) => x !== 'null').map((x) => article(x)).join(' or ');
+  return t ? article(String(t)) : 'a valid value';
 }
 
-function toDiagnostic(e: ErrorObject, src: SourceFile, root: JsonSchema): Diagnostic {
+function toDiagnostic(e: ErrorObject, src: SourceFile, root: JsonSchema, data: unknown): Diagnostic {
   const path = pathOf(e.instancePath);
   const where = path.length ? `"${path.join('.')}"` : 'the file';
-  const parentSchemaPath = e.schemaPath.replace(/\/[^/]+$/, '');
+  const parent = e.parentSchema as JsonSchema | undefined;
   switch (e.keyword) {
     case 'additionalProperties': {
       const key = String((e.params as { additionalProperty: string }).additionalProperty);
-      const allowed = Object.keys((schemaAt(root, parentSchemaPath)?.properties as object | undefined) ?? {});
+      const allowed = Object.keys((parent?.properties as object | undefined) ?? {});
       return diagnostic(locate(src, [...path, key], 'key'), 'unknown-key', `unknown key "${key}"${path.length ? ` in ${where}` : ''}`, {
         expected: allowed.length ? `one of ${allowed.join(', ')}` : undefined,
         hint: didYouMean(key, allowed),
@@ -122,34 +145,29 @@ function toDiagnostic(e: ErrorObject, src: SourceFile, root: JsonSchema): Diagno
     case 'required': {
       const key = String((e.params as { missingProperty: string }).missingProperty);
       return diagnostic(locate(src, path), 'missing-key', `missing required key "${key}"${path.length ? ` in ${where}` : ''}`, {
-        expected: `"${key}": ${describeSchema(root, (schemaAt(root, parentSchemaPath)?.properties as Record<string, JsonSchema> | undefined)?.[key])}`,
+        expected: `"${key}": ${describeSchema(root, (parent?.properties as Record<string, JsonSchema> | undefined)?.[key])}`,
       });
     }
     case 'type':
     case 'oneOf':
     case 'enum':
     case 'const': {
-      const expected = describeSchema(root, schemaAt(root, parentSchemaPath));
-      const value = e.keyword === 'enum' || e.keyword === 'const' ? ` (got ${JSON.stringify(valueAtSource(src, path))})` : '';
+      const expected = describeSchema(root, parent);
+      const value = valueAt(data, path);
       const allowed = e.keyword === 'enum' ? ((e.params as { allowedValues: unknown[] }).allowedValues ?? []).map(String) : [];
-      const got = valueAtSource(src, path);
-      return diagnostic(locate(src, path), 'wrong-type', `wrong value for ${where}${value}`, {
+      const asMap = Array.isArray(value) && expected.startsWith('a map') ? 'write it as a map, one `name: value` per line' : undefined;
+      return diagnostic(locate(src, path), 'wrong-type', `wrong value for ${where} (got ${describeValue(value)})`, {
         expected,
-        hint: typeof got === 'string' ? didYouMean(got, allowed) : undefined,
+        hint: (typeof value === 'string' ? didYouMean(value, allowed) : undefined) ?? asMap,
       });
     }
     case 'minLength':
     case 'minItems':
     case 'minProperties':
-      return diagnostic(locate(src, path), 'empty-value', `${where} must not be empty`, { expected: describeSchema(root, schemaAt(root, parentSchemaPath)) });
+      return diagnostic(locate(src, path), 'empty-value', `${where} must not be empty`, { expected: describeSchema(root, parent) });
     case 'minimum':
       return diagnostic(locate(src, path), 'out-of-range', `${where} ${e.message ?? 'is out of range'}`);
     default:
       return diagnostic(locate(src, path), 'invalid-value', `${where} ${e.message ?? 'is invalid'}`);
   }
-}
-
-function valueAtSource(src: SourceFile, path: PathKey[]): unknown {
-  const node = src.doc.getIn(path);
-  return node;
 }
