@@ -2,9 +2,9 @@
  * The front end: YAML text → typed Spec + diagnostics. Pure: file contents and
  * the environment are passed in; nothing here reads disk or talks to ClickHouse.
  */
-import { isMap } from 'yaml';
+import { isCollection, isMap, isPair, isScalar, visit, type Node, type YAMLError } from 'yaml';
 import { KAFKA_SETTINGS_FROM_KEYS, KAFKA_STREAM_VIRTUAL_COLUMNS, KAFKA_VIRTUAL_COLUMNS, SCHEMA_FILE_FORMATS, SKIP_BROKEN_MESSAGES_DEFAULT } from '../model/kafka.js';
-import { objectName, ROLES } from '../model/model.js';
+import { objectName, ROLES, type Role } from '../model/model.js';
 import { compareDiagnostics, diagnostic, didYouMean, type Diagnostic, type Location } from './diagnostic.js';
 import { expandEnv } from './env.js';
 import { schemaDiagnostics } from './schema.js';
@@ -17,6 +17,12 @@ export interface InputFile {
 }
 
 export interface ParseResult {
+  /**
+   * Present when chpipe.yaml itself is valid; it holds only the pipelines whose
+   * files have no diagnostics, so the engine can check those too and every
+   * problem of a run is reported at once. Never plan or apply a project that
+   * came with diagnostics: its failing pipelines are missing from it.
+   */
   readonly project?: ProjectSpec;
   readonly diagnostics: readonly Diagnostic[];
 }
@@ -31,7 +37,7 @@ export const MAX_NAME_BYTES = 64;
 type Raw = Record<string, unknown>;
 
 /** Parse one YAML file: syntax errors and the empty/huge cases become diagnostics. */
-function readYaml(file: InputFile, diagnostics: Diagnostic[]): { src: SourceFile; data: unknown } | undefined {
+function readYaml(file: InputFile, kind: 'project' | 'pipeline', diagnostics: Diagnostic[]): { src: SourceFile; data: unknown } | undefined {
   const bytes = Buffer.byteLength(file.text, 'utf8');
   if (bytes > MAX_FILE_BYTES) {
     diagnostics.push(
@@ -44,8 +50,13 @@ function readYaml(file: InputFile, diagnostics: Diagnostic[]): { src: SourceFile
   }
   const src = parseSource(file.path, file.text);
   if (src.doc.errors.length) {
+    const lines = new Set<number>();
     for (const e of src.doc.errors) {
-      diagnostics.push(diagnostic(locationAt(src, e.pos[0]), 'yaml-syntax', `YAML syntax error: ${firstLine(e.message)}`, { expected: 'valid YAML (check indentation, colons and quotes)' }));
+      if (e.code === 'BLOCK_AS_IMPLICIT_KEY' && src.doc.errors.some((m) => m.code === 'MULTILINE_IMPLICIT_KEY' && m.pos[0] === e.pos[0])) continue;
+      const d = syntaxDiagnostic(src, e);
+      // The parser often reports one mistake twice on the same line; say it once.
+      if (!lines.has(d.line)) diagnostics.push(d);
+      lines.add(d.line);
     }
     return undefined;
   }
@@ -56,15 +67,92 @@ function readYaml(file: InputFile, diagnostics: Diagnostic[]): { src: SourceFile
     diagnostics.push(diagnostic({ file: file.path, line: 1, col: 1 }, 'yaml-syntax', `YAML error: ${firstLine((e as Error).message)}`));
     return undefined;
   }
+  const expected = kind === 'project' ? 'a map with at least `version: 1` and `database: NAME`' : 'a map with at least "name" and "source" (or "publish")';
   if (data === null || data === undefined) {
-    diagnostics.push(diagnostic({ file: file.path, line: 1, col: 1 }, 'empty-file', 'file is empty', { expected: 'a map with at least "name" and "source" (or "publish")' }));
+    diagnostics.push(diagnostic({ file: file.path, line: 1, col: 1 }, 'empty-file', 'file is empty', { expected }));
     return undefined;
   }
   if (!isMap(src.doc.contents)) {
-    diagnostics.push(diagnostic(locate(src, []), 'wrong-type', 'the file must be a map of keys', { expected: 'a map such as `name: my_pipeline`' }));
+    const got = Array.isArray(data) ? 'a list' : `a single ${typeof data === 'string' ? 'string' : 'value'}`;
+    diagnostics.push(diagnostic(locate(src, []), 'wrong-type', `the file must be a map of keys, not ${got}`, { expected }));
     return undefined;
   }
   return { src, data };
+}
+
+/**
+ * A YAML parse error, said in words and placed where the mistake is: an
+ * unclosed quote at its opening quote (the parser notices only at the end of
+ * the file), a wrongly indented line at that line, a duplicate key by name.
+ */
+function syntaxDiagnostic(src: SourceFile, e: YAMLError): Diagnostic {
+  const generic = { expected: 'valid YAML (check indentation, colons and quotes)' };
+  const offset = e.pos[0];
+  const lineStart = (at: number) => src.text.lastIndexOf('\n', at - 1) + 1;
+  const firstNonBlank = (start: number) => start + (/^[ \t]*/.exec(src.text.slice(start))?.[0].length ?? 0);
+  switch (e.code) {
+    case 'DUPLICATE_KEY': {
+      let first: Node | undefined;
+      let key = '';
+      visit(src.doc, {
+        Map(_, map) {
+          const keys = map.items.map((p) => (isPair(p) && isScalar(p.key) ? p.key : undefined));
+          const dup = keys.findIndex((k) => k?.range?.[0] === offset);
+          if (dup < 0) return undefined;
+          key = String(keys[dup]?.value);
+          first = keys.find((k) => k !== undefined && String(k.value) === key);
+          return visit.BREAK;
+        },
+      });
+      const firstLine = first?.range ? ` (first at line ${locationAt(src, first.range[0]).line})` : '';
+      return diagnostic(locationAt(src, offset), 'yaml-syntax', `YAML syntax error: duplicate key "${key}"${firstLine}`, { expected: 'each key at most once in a map', hint: 'remove one of the two, or merge them' });
+    }
+    case 'MISSING_CHAR':
+    case 'BAD_INDENT': {
+      const unclosed = /closing|end with a/.test(e.message) ? unclosedAt(src, offset) : undefined;
+      if (unclosed) {
+        const [what, close] = isScalar(unclosed) ? [unclosed.type === 'QUOTE_SINGLE' ? 'single-quoted string' : 'double-quoted string', unclosed.type === 'QUOTE_SINGLE' ? "'" : '"'] : isMap(unclosed) ? ['flow map', '}'] : ['flow list', ']'];
+        return diagnostic(locationAt(src, unclosed.range?.[0] ?? offset), 'yaml-syntax', `YAML syntax error: this ${what} is never closed`, { expected: `a closing ${close}`, hint: `add the closing ${close}` });
+      }
+      if (e.code === 'BAD_INDENT' && /same column/.test(e.message)) {
+        return diagnostic(locationAt(src, firstNonBlank(lineStart(offset))), 'yaml-syntax', 'YAML syntax error: bad indentation: the keys of a map must all start at the same column', generic);
+      }
+      if (/followed by map values/.test(e.message)) {
+        return diagnostic(locationAt(src, offset), 'yaml-syntax', `YAML syntax error: ${firstLine(e.message)}`, { ...generic, hint: 'write `key: value`, with a space after the colon' });
+      }
+      break;
+    }
+    case 'BLOCK_AS_IMPLICIT_KEY':
+    case 'MULTILINE_IMPLICIT_KEY': {
+      // `topic: t` followed by a deeper `  format: CSV`: the parser reads one multi-line key; the mistake is the deeper line.
+      const next = src.text.indexOf('\n', offset) + 1;
+      if (next > 0 && next < e.pos[1]) {
+        const above = locationAt(src, firstNonBlank(lineStart(offset)));
+        return diagnostic(locationAt(src, firstNonBlank(next)), 'yaml-syntax', 'YAML syntax error: bad indentation: this line is indented deeper than the key above it, which already has a value', {
+          expected: 'the keys of a map at the same column',
+          hint: `start it at column ${above.col}, like the line above`,
+        });
+      }
+      break;
+    }
+    case 'MULTIPLE_DOCS':
+      return diagnostic(locationAt(src, offset), 'yaml-syntax', 'YAML syntax error: a second document (after ---) in the same file', { expected: 'one pipeline per file', hint: 'move it to a file of its own' });
+    case 'TAB_AS_INDENT':
+      return diagnostic(locationAt(src, offset), 'yaml-syntax', `YAML syntax error: ${firstLine(e.message)}`, { ...generic, hint: 'indent with spaces' });
+  }
+  return diagnostic(locationAt(src, offset), 'yaml-syntax', `YAML syntax error: ${firstLine(e.message)}`, generic);
+}
+
+/** The innermost quoted string or flow collection that runs up to `offset` without being closed. */
+function unclosedAt(src: SourceFile, offset: number): Node | undefined {
+  let found: Node | undefined;
+  visit(src.doc, (_, node) => {
+    const open = (isScalar(node) && (node.type === 'QUOTE_DOUBLE' || node.type === 'QUOTE_SINGLE')) || (isCollection(node) && node.flow === true);
+    const range = (node as Node).range;
+    if (open && range && range[0] < offset && range[1] >= offset && (!found?.range || found.range[0] < range[0])) found = node as Node;
+    return undefined;
+  });
+  return found;
 }
 
 function firstLine(message: string): string {
@@ -86,8 +174,8 @@ function brokersOf(raw: unknown): string | undefined {
 
 export function parseProject(projectFile: InputFile, pipelineFiles: readonly InputFile[], env: Readonly<Record<string, string | undefined>>): ParseResult {
   const diagnostics: Diagnostic[] = [];
-  const project = readYaml(projectFile, diagnostics);
-  const files = pipelineFiles.map((f) => readYaml(f, diagnostics));
+  const project = readYaml(projectFile, 'project', diagnostics);
+  const files = pipelineFiles.map((f) => readYaml(f, 'pipeline', diagnostics));
   if (!project) return { diagnostics: diagnostics.sort(compareDiagnostics) };
 
   const schemaErrors = schemaDiagnostics('project', project.src, project.data);
@@ -113,7 +201,8 @@ export function parseProject(projectFile: InputFile, pipelineFiles: readonly Inp
     for (const name of expanded.missing) {
       diagnostics.push(diagnostic(locate(src, ['kafka', 'brokers']), 'env-missing', `environment variable ${name} is not set`, { hint: `set ${name} or write \${${name}:-localhost:9092}` }));
     }
-    brokers = expanded.value;
+    // Unexpanded when a variable is missing: that is reported once, not as "no Kafka brokers" in every pipeline.
+    brokers = expanded.missing.length ? brokersOf(kafkaRaw.brokers) : expanded.value;
   }
   const namedCollection = kafkaRaw.named_collection !== undefined ? expandEnv(String(kafkaRaw.named_collection), env).value : undefined;
   if (brokers !== undefined && namedCollection !== undefined) {
@@ -125,7 +214,12 @@ export function parseProject(projectFile: InputFile, pipelineFiles: readonly Inp
   const environments: Record<string, { url: string }> = {};
   for (const [name, e] of Object.entries((raw.environments as Record<string, Raw> | undefined) ?? {})) environments[name] = { url: String(e.url) };
 
+  const projectOk = !diagnostics.some((d) => d.file === src.path);
   const pipelines: PipelineSpec[] = [];
+  const declared = new Set<string>();
+  for (const f of files) {
+    if (f && typeof (f.data as Raw).name === 'string') declared.add((f.data as Raw).name as string);
+  }
   for (const f of files) {
     if (!f) continue;
     const errors = schemaDiagnostics('pipeline', f.src, f.data);
@@ -135,7 +229,9 @@ export function parseProject(projectFile: InputFile, pipelineFiles: readonly Inp
     if (p) pipelines.push(p);
   }
   checkUniqueness(pipelines, diagnostics);
-  checkPublishSources(pipelines, diagnostics);
+  checkPublishSources(pipelines, declared, diagnostics);
+  if (!projectOk) return { diagnostics: diagnostics.sort(compareDiagnostics) };
+  const clean = pipelines.filter((p) => !diagnostics.some((d) => d.file === p.file.path));
 
   const spec: ProjectSpec = {
     source: src,
@@ -145,7 +241,7 @@ export function parseProject(projectFile: InputFile, pipelineFiles: readonly Inp
     schemasDir: String(raw.schemas ?? 'schemas/'),
     migrationsDir: String(raw.migrations ?? 'migrations/'),
     environments,
-    pipelines: pipelines.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
+    pipelines: clean.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
   };
   return { project: spec, diagnostics: diagnostics.sort(compareDiagnostics) };
 }
@@ -154,6 +250,14 @@ function checkObjectName(name: string, what: string, at: Location, diagnostics: 
   // eslint-disable-next-line no-control-regex -- control characters are exactly what is refused
   if (/[\u0000-\u001f\u007f]/u.test(name) || name.trim() !== name || name.length === 0) {
     diagnostics.push(diagnostic(at, 'invalid-name', `${what} name ${JSON.stringify(name)} contains control characters or surrounding spaces`, { expected: 'letters, digits, "_" or "-"' }));
+    return false;
+  }
+  // No-break and other unusual spaces, zero-width characters: invisible in the YAML, fatal in SQL.
+  const hidden = /(?! )[\p{Z}\p{Cf}]/u.exec(name)?.[0];
+  if (hidden !== undefined) {
+    const code = `U+${(hidden.codePointAt(0) as number).toString(16).toUpperCase().padStart(4, '0')}`;
+    const fixed = name.replace(/\p{Cf}/gu, '').replace(/(?! )\p{Z}/gu, '_');
+    diagnostics.push(diagnostic(at, 'invalid-name', `${what} name ${JSON.stringify(name)} contains an invisible character, ${code}`, { expected: 'letters, digits, "_" or "-"', hint: `try "${fixed}"` }));
     return false;
   }
   if (Buffer.byteLength(name, 'utf8') > maxBytes) {
@@ -174,15 +278,16 @@ function toPipeline(src: SourceFile, raw: Raw, database: string, kafka: KafkaCon
   const name = String(raw.name);
   const at = (path: PathKey[], part: 'key' | 'value' = 'value') => locate(src, path, part);
   let ok = true;
-  if (!PIPELINE_NAME.test(name)) {
+  if (!checkObjectName(name, 'pipeline', at(['name']), diagnostics)) ok = false;
+  else if (!PIPELINE_NAME.test(name)) {
     diagnostics.push(
       diagnostic(at(['name']), 'invalid-name', `pipeline name ${JSON.stringify(name)} cannot form object names`, {
         expected: 'letters, digits, "_" or "-", starting with a letter or "_"',
-        hint: `try "${name.replace(/[^\p{L}\p{N}_-]+/gu, '_').replace(/^([^\p{L}_])/u, '_$1')}"`,
+        hint: `try "${name.replace(/_?[^\p{L}\p{N}_-]+_?/gu, '_').replace(/^([^\p{L}_])/u, '_$1')}"`,
       }),
     );
     ok = false;
-  } else if (!checkObjectName(name, 'pipeline', at(['name']), diagnostics)) ok = false;
+  }
 
   const description = raw.description !== undefined ? String(raw.description) : undefined;
   if (description !== undefined && /\[chpipe:/.test(description)) {
@@ -236,6 +341,8 @@ function toPipeline(src: SourceFile, raw: Raw, database: string, kafka: KafkaCon
   const columns = toColumns(src, raw.columns as Record<string, unknown>, source?.onError === 'stream', diagnostics);
   const filter = raw.filter !== undefined ? String(raw.filter) : undefined;
   const columnNames = columns.map((c) => c.name);
+  // A column refused above (bad name, from + expr) is not "unknown" to order_by: say nothing more about it.
+  const allColumns = columns.length === Object.keys(raw.columns as object).length;
   const tableRaw = (raw.table as Raw | undefined) ?? {};
   const tableSettings = settingsOf(tableRaw.settings);
 
@@ -252,7 +359,12 @@ function toPipeline(src: SourceFile, raw: Raw, database: string, kafka: KafkaCon
     for (const [n, call] of Object.entries(agg.measures)) {
       const m = parseMeasure(n, String(call));
       if (!m) {
-        diagnostics.push(diagnostic(at(['aggregate', 'measures', n]), 'invalid-measure', `measure "${n}" is not an aggregate call: ${JSON.stringify(call)}`, { expected: 'one call such as avg(x), count(), quantile(0.95)(x)' }));
+        diagnostics.push(
+          diagnostic(at(['aggregate', 'measures', n]), 'invalid-measure', `measure "${n}" is not a single aggregate call: ${JSON.stringify(call)}`, {
+            expected: 'one call such as avg(x), count(), quantile(0.95)(x)',
+            hint: 'declare one measure per call (e.g. total: sum(x), n: count()) and combine them in queries on the view',
+          }),
+        );
         ok = false;
       } else measures.push(m);
     }
@@ -283,7 +395,7 @@ function toPipeline(src: SourceFile, raw: Raw, database: string, kafka: KafkaCon
   }
   const orderBy = (Array.isArray(tableRaw.order_by) ? tableRaw.order_by : [tableRaw.order_by]).map(String);
   orderBy.forEach((item, i) => {
-    if (!columnNames.includes(item) && /^[\p{L}_][\p{L}\p{N}_]*$/u.test(item)) {
+    if (allColumns && !columnNames.includes(item) && /^[\p{L}_][\p{L}\p{N}_]*$/u.test(item)) {
       diagnostics.push(diagnostic(at(['table', 'order_by', ...(Array.isArray(tableRaw.order_by) ? [i] : [])]), 'unknown-column', `order_by names unknown column "${item}"`, { expected: `one of ${columnNames.join(', ')}`, hint: didYouMean(item, columnNames) }));
       ok = false;
     }
@@ -462,24 +574,40 @@ function matchingParen(text: string, open: number): number {
 
 /** Pipeline names and the object names they produce must be unique across files. */
 function checkUniqueness(pipelines: PipelineSpec[], diagnostics: Diagnostic[]): void {
-  const owners = new Map<string, PipelineSpec>();
+  const owners = new Map<string, { pipeline: PipelineSpec; role: Role }>();
   for (const p of pipelines) {
     for (const role of rolesOf(p)) {
       const obj = objectName(p.name, role);
       const prior = owners.get(obj);
-      if (prior && prior !== p) {
-        const same = prior.name === p.name;
+      if (prior && prior.pipeline !== p) {
+        const first = locate(prior.pipeline.file, ['name']);
+        const where = `${first.file}:${first.line}:${first.col}`;
         diagnostics.push(
-          diagnostic(locate(p.file, ['name']), 'duplicate-name', same ? `pipeline "${p.name}" is also declared in ${prior.file.path}:${locate(prior.file, ['name']).line}` : `object "${obj}" of pipeline "${p.name}" clashes with pipeline "${prior.name}" (${prior.file.path})`, {
-            hint: 'rename one of the pipelines',
-          }),
+          diagnostic(
+            locate(p.file, ['name']),
+            'duplicate-name',
+            prior.pipeline.name === p.name
+              ? `pipeline "${p.name}" is also declared in ${where}`
+              : `pipeline "${p.name}" needs the ${ROLE_WORDS[role]} "${obj}", which is already the ${ROLE_WORDS[prior.role]} of pipeline "${prior.pipeline.name}" (${where})`,
+            { hint: 'rename one of the pipelines' },
+          ),
         );
         break;
       }
-      owners.set(obj, p);
+      owners.set(obj, { pipeline: p, role });
     }
   }
 }
+
+const ROLE_WORDS: Readonly<Record<Role, string>> = {
+  queue: 'Kafka table',
+  table: 'table',
+  state: 'state table',
+  view: 'view',
+  mv: 'materialized view',
+  errors: 'errors table',
+  errors_mv: 'errors view',
+};
 
 export function rolesOf(p: PipelineSpec): readonly (typeof ROLES)[number][] {
   switch (p.kind) {
@@ -492,8 +620,11 @@ export function rolesOf(p: PipelineSpec): readonly (typeof ROLES)[number][] {
   }
 }
 
-/** publish.from names a pipeline (or one of its tables); publish.columns exist there. */
-function checkPublishSources(pipelines: PipelineSpec[], diagnostics: Diagnostic[]): void {
+/**
+ * publish.from names a pipeline (or one of its tables); publish.columns exist there.
+ * A source declared in a file that has errors of its own is not reported again here.
+ */
+function checkPublishSources(pipelines: PipelineSpec[], declared: ReadonlySet<string>, diagnostics: Diagnostic[]): void {
   const byName = new Map(pipelines.map((p) => [p.name, p]));
   const tables = new Map<string, PipelineSpec>();
   for (const p of pipelines) {
@@ -503,6 +634,7 @@ function checkPublishSources(pipelines: PipelineSpec[], diagnostics: Diagnostic[
   for (const p of pipelines) {
     if (p.kind !== 'publish') continue;
     const source = byName.get(p.from) ?? tables.get(p.from);
+    if (!source && [...declared].some((name) => !byName.has(name) && (p.from === name || p.from === objectName(name, 'state')))) continue;
     if (!source || source.kind === 'publish') {
       const candidates = [...pipelines.filter((x) => x.kind !== 'publish').map((x) => x.name), ...tables.keys()];
       diagnostics.push(
