@@ -9,6 +9,7 @@ export class EngineOracle implements Oracle {
   private readonly described = new Map<string, Answer<readonly DescribedColumn[]>>();
   private formatSets: { input: ReadonlySet<string>; output: ReadonlySet<string> } | undefined;
   private aggregates: ReadonlySet<string> | undefined;
+  private mergeTreeSettings: ReadonlySet<string> | undefined;
 
   constructor(private readonly driver: EmbeddedDriver) {}
 
@@ -52,6 +53,11 @@ export class EngineOracle implements Oracle {
       this.aggregates = new Set(rows.map((r) => r.name));
     }
     return this.aggregates;
+  }
+
+  tableSettings(): ReadonlySet<string> {
+    this.mergeTreeSettings ??= new Set(this.driver.querySync<{ name: string }>('SELECT name FROM system.merge_tree_settings').map((r) => r.name));
+    return this.mergeTreeSettings;
   }
 
   private ask<T>(question: () => T): Answer<T> {

@@ -6,8 +6,8 @@
 import { compileProject } from '../compile/compile.js';
 import { EngineError } from '../engine/driver.js';
 import type { Model, Role } from '../model/model.js';
-import { diagnostic, type Diagnostic } from '../spec/diagnostic.js';
-import { locate, type PathKey } from '../spec/source.js';
+import { compareDiagnostics, diagnostic, type Diagnostic, type Location } from '../spec/diagnostic.js';
+import { findWord, locate, type PathKey } from '../spec/source.js';
 import type { PipelineSpec, ProjectSpec } from '../spec/types.js';
 import { createStatements, type Statement } from '../sql/ddl.js';
 import { Scratch } from './scratch.js';
@@ -18,16 +18,25 @@ export interface ValidationResult {
   readonly diagnostics: readonly Diagnostic[];
 }
 
-/** Where in a pipeline file an error in one of its objects most likely comes from. */
+/**
+ * Where an error in one of a pipeline's objects comes from: what the engine
+ * quotes ('kafka_foo', `foo`) where it was written, else the YAML value that
+ * produced the object.
+ */
+function locationFor(spec: ProjectSpec, p: PipelineSpec, role: Role, message: string): Location {
+  const section: PathKey[] | undefined = p.kind === 'publish' ? ['publish'] : role === 'queue' ? ['source'] : role === 'table' || role === 'state' ? ['table'] : undefined;
+  for (const [, word] of section ? message.matchAll(/[`']([^`']+)[`']/g) : []) {
+    const at = findWord(p.file, section as PathKey[], word as string) ?? (role === 'queue' ? findWord(spec.source, ['kafka'], word as string) : undefined);
+    if (at) return at;
+  }
+  return locate(p.file, keyFor(p, role, message));
+}
+
 function keyFor(p: PipelineSpec, role: Role, message: string): PathKey[] {
   if (p.kind === 'publish') return role === 'queue' ? ['publish', 'topic'] : ['publish'];
-  if (role === 'queue') {
-    const setting = /setting '?([a-z_0-9.]+)'?/i.exec(message)?.[1];
-    if (setting && p.source.settings[setting] !== undefined) return ['source', 'settings', setting];
-    return ['source'];
-  }
+  if (role === 'queue') return ['source'];
   if (role === 'table' || role === 'state') {
-    for (const [word, key] of [['TTL', 'ttl'], ['partition', 'partition_by'], ['sorting key', 'order_by'], ['ORDER BY', 'order_by'], ['setting', 'settings'], ['engine', 'engine']] as const) {
+    for (const [word, key] of [['TTL', 'ttl'], ['partition', 'partition_by'], ['sorting key', 'order_by'], ['ORDER BY', 'order_by'], ['setting', 'settings'], ['engine', 'engine'], ['version column', 'engine'], ['sign column', 'engine']] as const) {
       if (message.toLowerCase().includes(word.toLowerCase()) && p.file.doc.hasIn(['table', key])) return ['table', key];
     }
     return p.kind === 'aggregate' ? ['aggregate'] : p.file.doc.hasIn(['table']) ? ['table'] : ['name'];
@@ -44,12 +53,12 @@ export async function validateProject(spec: ProjectSpec, scratch?: Scratch): Pro
   const engine = scratch ?? (await Scratch.open());
   try {
     const compiled = compileProject(spec, engine.oracle());
-    if (!compiled.model) return { statements: [], diagnostics: compiled.diagnostics };
-    const model = compiled.model;
+    // The pipelines that compiled are checked even when others did not, so one run reports every problem.
+    const model = compiled.compiled;
     const statements = createStatements(model);
     await engine.reset(model, spec.kafka.namedCollection);
     await engine.prepare(statements.map((s) => s.sql));
-    const diagnostics: Diagnostic[] = [];
+    const diagnostics: Diagnostic[] = [...compiled.diagnostics];
     const failed = new Set<string>();
     for (const s of statements) {
       const owner = s.object?.owner;
@@ -59,13 +68,13 @@ export async function validateProject(spec: ProjectSpec, scratch?: Scratch): Pro
       } catch (e) {
         if (!(e instanceof EngineError)) throw e;
         const p = owner ? spec.pipelines.find((x) => x.name === owner.pipeline) : undefined;
-        const at = p ? locate(p.file, keyFor(p, owner?.role ?? 'table', e.engineMessage)) : locate(spec.source, ['database']);
+        const at = p ? locationFor(spec, p, owner?.role ?? 'table', e.engineMessage) : locate(spec.source, ['database']);
         diagnostics.push(diagnostic(at, 'engine-rejected', `ClickHouse rejected ${s.object ? `${s.object.name}` : 'the statement'}: ${e.engineMessage}`, e.hint ? { hint: e.hint } : {}));
         if (owner) failed.add(owner.pipeline);
         else break;
       }
     }
-    return diagnostics.length ? { statements, diagnostics } : { model, statements, diagnostics };
+    return diagnostics.length ? { statements, diagnostics: diagnostics.sort(compareDiagnostics) } : { model, statements, diagnostics };
   } finally {
     if (!scratch) await engine.close();
   }

@@ -15,6 +15,8 @@ import { finalSelect, ingestSelect, nullSource, probeSelect, publishSelect, queu
 export interface CompileResult {
   /** Present when there were no diagnostics. */
   readonly model?: Model;
+  /** The pipelines that compiled without a diagnostic, so the engine can still check them when others failed. */
+  readonly compiled: Model;
   readonly diagnostics: readonly Diagnostic[];
 }
 
@@ -35,11 +37,13 @@ export function compileProject(spec: ProjectSpec, oracle: Oracle): CompileResult
   const objects: DbObject[] = [];
   const ordered = [...spec.pipelines.filter((p) => p.kind !== 'publish'), ...spec.pipelines.filter((p) => p.kind === 'publish')];
   for (const p of ordered) {
+    const before = ctx.diagnostics.length;
     const compiled = compilePipeline(ctx, p);
-    if (compiled) objects.push(...compiled);
+    if (compiled && ctx.diagnostics.length === before) objects.push(...compiled);
   }
-  if (ctx.diagnostics.length) return { diagnostics: ctx.diagnostics };
-  return { model: makeModel(placement, objects), diagnostics: [] };
+  const compiled = makeModel(placement, objects);
+  if (ctx.diagnostics.length) return { compiled, diagnostics: ctx.diagnostics };
+  return { model: compiled, compiled, diagnostics: [] };
 }
 
 function compilePipeline(ctx: Context, p: PipelineSpec): DbObject[] | undefined {
@@ -95,6 +99,19 @@ function checkFormat(ctx: Context, p: PipelineSpec, format: string, path: PathKe
   return false;
 }
 
+/** table.settings are MergeTree settings the engine knows; a typo gets the nearest name. */
+function checkTableSettings(ctx: Context, p: IngestSpec | AggregateSpec): boolean {
+  const known = ctx.oracle.tableSettings();
+  let ok = true;
+  for (const key of Object.keys(p.table.settings)) {
+    if (known.has(key)) continue;
+    const hint = didYouMean(key, known);
+    ctx.diagnostics.push(diagnostic(locate(p.file, ['table', 'settings', key], 'key'), 'unknown-setting', `unknown MergeTree setting "${key}" in table.settings`, { expected: 'a setting of system.merge_tree_settings, e.g. index_granularity, ttl_only_drop_parts', ...(hint ? { hint } : {}) }));
+    ok = false;
+  }
+  return ok;
+}
+
 function kafkaSettings(ctx: Context, base: { topics: readonly string[]; group: string; format: string; brokers?: string; settings: Readonly<Record<string, SettingValue>> }, source?: SourceSpec): Record<string, SettingValue> {
   const kafka = ctx.spec.kafka;
   const settings: Record<string, SettingValue> = {};
@@ -146,13 +163,20 @@ function checkColumnLayer(ctx: Context, p: IngestSpec | AggregateSpec, from: str
 function probe(ctx: Context, p: PipelineSpec, layer: string, expr: string, path: PathKey[], what: string): Answer<readonly DescribedColumn[]> {
   const answer = ctx.oracle.describe(probeSelect(expr, layer));
   if (!answer.ok) report(ctx, p, path, 'invalid-expression', `${what} is not a valid expression over the columns`, answer.problem);
+  else if (answer.value.length !== 1) {
+    // `order_by: 'a, ts'` reads as two expressions in a SELECT but is a syntax error in ORDER BY.
+    const problem = { message: `${answer.value.length} expressions, not one`, hint: path[1] === 'order_by' ? `write order_by: [${expr}]` : `wrap it in a tuple: (${expr})` };
+    report(ctx, p, path, 'invalid-expression', `${what} is a list`, problem);
+    return { ok: false, problem };
+  }
   return answer;
 }
 
 function compileIngest(ctx: Context, p: IngestSpec): DbObject[] | undefined {
   const formatOk = checkFormat(ctx, p, p.source.format, ['source', 'format'], 'input');
+  const settingsOk = checkTableSettings(ctx, p);
   const types = columnTypes(ctx, p);
-  if (!types || !formatOk) return undefined;
+  if (!types || !formatOk || !settingsOk) return undefined;
   const from = nullSource(queueStructure(p.columns, types, p.source));
   if (!checkColumnLayer(ctx, p, from)) return undefined;
   const layer = ingestSelect({ ...p, filter: undefined }, from);
@@ -211,8 +235,9 @@ function isAggregateFunction(fn: string, known: ReadonlySet<string>): boolean {
 
 function compileAggregate(ctx: Context, p: AggregateSpec): DbObject[] | undefined {
   const formatOk = checkFormat(ctx, p, p.source.format, ['source', 'format'], 'input');
+  const settingsOk = checkTableSettings(ctx, p);
   const types = columnTypes(ctx, p);
-  if (!types || !formatOk) return undefined;
+  if (!types || !formatOk || !settingsOk) return undefined;
   const from = nullSource(queueStructure(p.columns, types, p.source));
   if (!checkColumnLayer(ctx, p, from)) return undefined;
   const layer = ingestSelect({ ...p, filter: undefined }, from);

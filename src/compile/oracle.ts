@@ -25,4 +25,6 @@ export interface Oracle {
   formats(): { readonly input: ReadonlySet<string>; readonly output: ReadonlySet<string> };
   /** Names of aggregate functions and their aliases. */
   aggregateFunctions(): ReadonlySet<string>;
+  /** Names of the settings a MergeTree-family table accepts (system.merge_tree_settings). */
+  tableSettings(): ReadonlySet<string>;
 }

@@ -42,7 +42,8 @@ export function parseEngineMessage(raw: string): { message: string; codeName?: s
     text = text.slice(0, maybe.index) + text.slice(maybe.index + maybe[0].length);
   }
   text = text.replace(/(Expected one of: )((?:[^,]+, ){4}[^,]+),[\s\S]*$/, '$1$2, ...');
-  text = text.replace(/[.:]?\s*In scope [\s\S]*$/, '').replace(/\s*:\s*While processing[\s\S]*$/, '').replace(/\s+/g, ' ').trim();
+  // The query the engine was given (`in scope SELECT ...`) is chpipe's probe, not what the user wrote.
+  text = text.replace(/[.:]?\s*in scope [\s\S]*$/i, '').replace(/\s*:\s*While processing[\s\S]*$/, '').replace(/:\s*(for storage \w+)/, ' $1').replace(/\s+/g, ' ').trim();
   const result: { message: string; codeName?: string; hint?: string } = { message: text.replace(/\.$/, '') };
   if (codeName) result.codeName = codeName;
   if (hint) result.hint = hint;

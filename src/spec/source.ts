@@ -1,4 +1,4 @@
-import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node } from 'yaml';
 import type { Location } from './diagnostic.js';
 
 /** A YAML file kept with its parse tree so any value can be traced back to line and column. */
@@ -59,4 +59,37 @@ export function locate(src: SourceFile, path: readonly PathKey[], part: 'key' | 
 function rangeStart(node: unknown): number | undefined {
   const range = (node as Node | undefined)?.range;
   return range ? range[0] : undefined;
+}
+
+/**
+ * Where `word` stands as a whole identifier inside the value at `path` (an
+ * expression such as `toYYYYMM(tss)`), so an engine error about `tss` points
+ * at `tss`; the value's own start when it is not found there.
+ */
+export function locateWord(src: SourceFile, path: readonly PathKey[], word: string): Location {
+  return findWord(src, path, word) ?? locate(src, path);
+}
+
+/**
+ * The first key or value under `path` in which `word` stands as a whole
+ * identifier: where the setting, column or name an engine error quotes was
+ * written. Undefined when it is not there.
+ */
+export function findWord(src: SourceFile, path: readonly PathKey[], word: string): Location | undefined {
+  const root = path.length ? src.doc.getIn(path, true) : src.doc.contents;
+  if (!root || word === '') return undefined;
+  const escaped = word.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const pattern = new RegExp(`(?<![\\p{L}\\p{N}_])${escaped}(?![\\p{L}\\p{N}_])`, 'u');
+  let found: Location | undefined;
+  visit(root as Node, {
+    Scalar(_, node) {
+      const match = node.range ? pattern.exec(src.text.slice(node.range[0], node.range[1])) : null;
+      if (match && node.range) {
+        found = locationAt(src, node.range[0] + match.index);
+        return visit.BREAK;
+      }
+      return undefined;
+    },
+  });
+  return found;
 }

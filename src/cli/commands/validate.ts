@@ -1,5 +1,6 @@
 import { validateProject } from '../../check/validate.js';
 import { renderDiagnostics, diagnosticsJson } from '../../report/diagnostics.js';
+import { compareDiagnostics } from '../../spec/diagnostic.js';
 import { makeIo, type GlobalOptions } from '../context.js';
 import { loadProject } from '../project.js';
 
@@ -8,9 +9,10 @@ export default async function validate(g: GlobalOptions): Promise<number> {
   const loaded = loadProject(g.config);
   let diagnostics = loaded.diagnostics;
   let checked = 0;
-  if (loaded.project && diagnostics.length === 0) {
+  // The pipelines that parsed are checked by the engine even when others did not: every problem in one run.
+  if (loaded.project) {
     const result = await validateProject(loaded.project);
-    diagnostics = result.diagnostics;
+    diagnostics = [...diagnostics, ...result.diagnostics].sort(compareDiagnostics);
     checked = result.statements.length;
   }
   if (io.json) {
