@@ -78,15 +78,19 @@ function skipQuoted(text: string, open: number): number {
   return text.length;
 }
 
-function unescape(body: string): string {
-  return body.replace(/\\(.)/gs, (_m, c: string) => ({ n: '\n', r: '\r', t: '\t', '0': '\0' })[c] ?? c);
+/** The text between quotes: backslash escapes, and a doubled quote (`a``b`, 'it''s') stands for one. */
+function unescape(body: string, quote: string): string {
+  return body.replace(/\\(.)|(['"`])\2/gs, (m, c: string | undefined, doubled: string | undefined) => {
+    if (c !== undefined) return ({ n: '\n', r: '\r', t: '\t', '0': '\0' })[c] ?? c;
+    return doubled === quote ? doubled : m;
+  });
 }
 
 /** Read one identifier (plain or backquoted) at `pos`. */
 export function readIdentifier(text: string, pos: number): { name: string; end: number } | undefined {
   if (text[pos] === '`' || text[pos] === '"') {
     const end = skipQuoted(text, pos);
-    return { name: unescape(text.slice(pos + 1, end - 1)), end };
+    return { name: unescape(text.slice(pos + 1, end - 1), text[pos] as string), end };
   }
   const m = /^[A-Za-z_][A-Za-z0-9_]*/.exec(text.slice(pos));
   return m ? { name: m[0], end: pos + m[0].length } : undefined;
@@ -114,7 +118,8 @@ export interface StatementTarget {
   readonly nameEnd?: number;
 }
 
-const HEAD = /^(CREATE(?: OR REPLACE)?|DROP|DETACH|ATTACH|ALTER|RENAME|EXCHANGE|INSERT INTO)\s+(TEMPORARY\s+)?(TABLE|MATERIALIZED VIEW|VIEW|DATABASE|DICTIONARY|TABLES)?\s*(IF NOT EXISTS\s+|IF EXISTS\s+)?/i;
+// The object kind must end at a word boundary: `EXCHANGE TABLES a AND b` is not TABLE + a name `S`.
+const HEAD = /^(CREATE(?: OR REPLACE)?|DROP|DETACH|ATTACH|ALTER|RENAME|EXCHANGE|INSERT INTO)\s+(TEMPORARY\s+)?(?:(TABLE|MATERIALIZED VIEW|VIEW|DATABASE|DICTIONARY|TABLES)(?![A-Za-z0-9_]))?\s*(IF NOT EXISTS\s+|IF EXISTS\s+)?/i;
 
 export function statementTarget(sql: string): StatementTarget {
   const m = HEAD.exec(sql);
@@ -147,7 +152,7 @@ export function parseSettingsList(text: string): Record<string, SettingValue> {
     while (text[i] === ' ') i++;
     if (text[i] === "'") {
       const end = skipQuoted(text, i);
-      out[key.name] = unescape(text.slice(i + 1, end - 1));
+      out[key.name] = unescape(text.slice(i + 1, end - 1), "'");
       i = end;
     } else {
       const m = /^[^,]+/.exec(text.slice(i));
