@@ -5,9 +5,9 @@
  */
 import { makeModel, objectName, sortKafkaSettings, type Column, type DbObject, type KafkaTable, type Model, type Owner, type Placement, type Role, type SettingValue, type Table } from '../model/model.js';
 import { ownershipComment } from '../model/ownership.js';
-import { ident, qualified } from '../sql/quote.js';
+import { backquote, ident, qualified } from '../sql/quote.js';
 import { diagnostic, didYouMean, type Diagnostic } from '../spec/diagnostic.js';
-import { locate, locateWord, type PathKey } from '../spec/source.js';
+import { findWord, locate, locateWord, type PathKey } from '../spec/source.js';
 import type { AggregateSpec, ColumnSpec, IngestSpec, PipelineSpec, ProjectSpec, PublishSpec, SourceSpec } from '../spec/types.js';
 import type { Answer, DescribedColumn, EngineProblem, Oracle } from './oracle.js';
 import { finalSelect, ingestSelect, nullSource, probeSelect, publishSelect, queueColumns, queueStructure, stateCall, stateSelect } from './select.js';
@@ -58,9 +58,32 @@ function compilePipeline(ctx: Context, p: PipelineSpec): DbObject[] | undefined 
 }
 
 function report(ctx: Context, p: PipelineSpec, path: PathKey[], code: string, message: string, problem?: EngineProblem, expected?: string): void {
-  // The engine names what it did not understand in backquotes (`tss`): point at it in the YAML.
-  const culprit = problem ? /`([^`]+)`/.exec(problem.message)?.[1] : undefined;
-  ctx.diagnostics.push(diagnostic(culprit !== undefined ? locateWord(p.file, path, culprit) : locate(p.file, path), code, problem ? `${message}: ${problem.message}` : message, { ...(expected ? { expected } : {}), ...(problem?.hint ? { hint: problem.hint } : {}) }));
+  const hint = problem?.hint ?? (problem ? backquoteHint(p, path, problem.message) : undefined);
+  ctx.diagnostics.push(diagnostic(problem ? culpritAt(p, path, problem.message) : locate(p.file, path), code, problem ? `${message}: ${problem.message}` : message, { ...(expected ? { expected } : {}), ...(hint ? { hint } : {}) }));
+}
+
+/**
+ * Point at what the engine did not understand: the identifier it names in
+ * backquotes (`tss`), or the token of a syntax error (the longest start of it
+ * found in the value: the engine's token may run on into chpipe's own SQL).
+ */
+function culpritAt(p: PipelineSpec, path: PathKey[], message: string) {
+  const token = /^Syntax error at "(.+?)"/.exec(message)?.[1];
+  for (let end = token?.length ?? 0; token !== undefined && end > 0; end--) {
+    const at = findWord(p.file, path, token.slice(0, end), false);
+    if (at) return at;
+  }
+  const name = token === undefined ? /`([^`]+)`/.exec(message)?.[1] : undefined;
+  return name !== undefined ? locateWord(p.file, path, name) : locate(p.file, path);
+}
+
+/** `ünï != ''` is a syntax error at `ü`: a name that is not plain ASCII must be backquoted. */
+function backquoteHint(p: PipelineSpec, path: PathKey[], message: string): string | undefined {
+  const token = /^Syntax error at "(.+?)": Unrecognized token/.exec(message)?.[1];
+  const value = p.file.doc.getIn(path);
+  if (token === undefined || typeof value !== 'string' || /^[\p{ASCII}]/u.test(token)) return undefined;
+  const name = new RegExp(`(?<![\\p{L}\\p{N}_])${token.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}[\\p{L}\\p{N}_]*`, 'u').exec(value)?.[0];
+  return name !== undefined ? `a name with characters other than A-Z, 0-9 and _ must be backquoted: ${backquote(name)}` : undefined;
 }
 
 function owned(p: PipelineSpec, role: Role): { name: string; owner: Owner; comment: string } {

@@ -41,10 +41,16 @@ export function parseEngineMessage(raw: string): { message: string; codeName?: s
     hint = `did you mean ${names.map((n) => `"${n}"`).join(' or ')}?`;
     text = text.slice(0, maybe.index) + text.slice(maybe.index + maybe[0].length);
   }
+  // `Syntax error: failed at position 47 (ü) (line 7, col 25): ünï != '')`: the position, line and rest are
+  // those of the query chpipe built around the user's expression; keep the token, which the user wrote.
+  text = text.replace(
+    /^(?:([^:]*[^:\s]):\s*)?Syntax error: failed at position \d+ \((.*?)\)(?: \(line \d+, col \d+\))?: [\s\S]*?(\.\s*(?:Expected|Unmatched)[\s\S]*|\.?\s*)$/,
+    (_all, what: string | undefined, token: string, tail: string) => `Syntax error at ${token === 'end of query' ? 'the end' : JSON.stringify(token)}${what ? `: ${what}` : ''}${tail.trim() ? tail : ''}`,
+  );
   text = text.replace(/(Expected one of: )((?:[^,]+, ){4}[^,]+),[\s\S]*$/, '$1$2, ...');
   // The query the engine was given (`in scope SELECT ...`) is chpipe's probe, not what the user wrote.
   text = text.replace(/[.:]?\s*in scope [\s\S]*$/i, '').replace(/\s*:\s*While processing[\s\S]*$/, '').replace(/:\s*(for storage \w+)/, ' $1').replace(/\s+/g, ' ').trim();
-  const result: { message: string; codeName?: string; hint?: string } = { message: text.replace(/\.$/, '') };
+  const result: { message: string; codeName?: string; hint?: string } = { message: text.replace(/([^.])\.$/, '$1') };
   if (codeName) result.codeName = codeName;
   if (hint) result.hint = hint;
   return result;

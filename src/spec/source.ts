@@ -72,14 +72,14 @@ export function locateWord(src: SourceFile, path: readonly PathKey[], word: stri
 
 /**
  * The first key or value under `path` in which `word` stands as a whole
- * identifier: where the setting, column or name an engine error quotes was
- * written. Undefined when it is not there.
+ * identifier (or, with whole = false, anywhere): where the setting, column or
+ * token an engine error quotes was written. Undefined when it is not there.
  */
-export function findWord(src: SourceFile, path: readonly PathKey[], word: string): Location | undefined {
+export function findWord(src: SourceFile, path: readonly PathKey[], word: string, whole = true): Location | undefined {
   const root = path.length ? src.doc.getIn(path, true) : src.doc.contents;
   if (!root || word === '') return undefined;
   const escaped = word.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  const pattern = new RegExp(`(?<![\\p{L}\\p{N}_])${escaped}(?![\\p{L}\\p{N}_])`, 'u');
+  const pattern = new RegExp(whole ? `(?<![\\p{L}\\p{N}_])${escaped}(?![\\p{L}\\p{N}_])` : escaped, 'u');
   let found: Location | undefined;
   visit(root as Node, {
     Scalar(_, node) {
