@@ -141,6 +141,14 @@ describe('the invalid-input corpus', () => {
     });
   }
 
+  it('compile reports the same problems as validate (several-files)', () => {
+    const c = cases.find((x) => x.name === 'several-files') as Case;
+    const r = chpipe(['compile'], tempProject(c.files, c.projectYaml));
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(parseStderr(r.stderr).map((d) => `${d.file}:${d.line}:${d.col}`).sort()).toEqual(c.errors.map((e) => `${e.file}:${e.line}:${e.col}`).sort());
+  });
+
   it('huge file (> 4 MiB): refused before parsing, at line 1', () => {
     const filler = `# ${'x'.repeat(78)}\n`.repeat(Math.ceil((4.5 * 1024 * 1024) / 81));
     const text = `name: huge\nsource: { topic: t }\ncolumns: { api_id: Int32 }\ntable: { order_by: [api_id] }\n${filler}`;

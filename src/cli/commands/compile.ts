@@ -1,5 +1,5 @@
 import { validateProject } from '../../check/validate.js';
-import { didYouMean } from '../../spec/diagnostic.js';
+import { compareDiagnostics, didYouMean } from '../../spec/diagnostic.js';
 import { renderDiagnostics, diagnosticsJson } from '../../report/diagnostics.js';
 import { makeIo, UserError, type GlobalOptions } from '../context.js';
 import { loadProject } from '../project.js';
@@ -26,6 +26,9 @@ export default async function compile(g: GlobalOptions, names: string[] = []): P
       }
       return 0;
     }
+  } else if (project) {
+    // Some files failed to parse: the engine still checks the others, so every problem is reported at once.
+    diagnostics = [...diagnostics, ...(await validateProject(project)).diagnostics].sort(compareDiagnostics);
   }
   if (io.json) io.out(JSON.stringify(diagnosticsJson(diagnostics), null, 2));
   else io.err(renderDiagnostics(diagnostics, io.paint));
