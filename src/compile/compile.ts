@@ -201,15 +201,21 @@ function compileIngest(ctx: Context, p: IngestSpec): DbObject[] | undefined {
   const types = columnTypes(ctx, p);
   if (!types || !formatOk || !settingsOk) return undefined;
   const from = nullSource(queueStructure(p.columns, types, p.source));
-  if (!checkColumnLayer(ctx, p, from)) return undefined;
-  const layer = ingestSelect({ ...p, filter: undefined }, from);
   const orderBy = p.table.orderBy.map((item) => (p.columns.some((c) => c.name === item) ? ident(item) : item));
-  let ok = true;
-  p.table.orderBy.forEach((item, i) => {
-    if (!p.columns.some((c) => c.name === item) && !probe(ctx, p, layer, item, ['table', 'order_by', i], `order_by "${item}"`).ok) ok = false;
-  });
-  if (p.table.partitionBy !== undefined && !probe(ctx, p, layer, p.table.partitionBy, ['table', 'partition_by'], 'partition_by').ok) ok = false;
-  if (!ok) return undefined;
+  const keyExpressions = [...p.table.orderBy.filter((item) => !p.columns.some((c) => c.name === item)), ...(p.table.partitionBy !== undefined ? [p.table.partitionBy] : [])];
+  // One question on the happy path: the whole view query plus every key expression.
+  const whole = ctx.oracle.describe(ingestSelect({ ...p, columns: [...p.columns, ...keyExpressions.map((expr, i) => ({ name: `__chpipe_key_${i}`, type: '', expr }))] }, from));
+  if (!whole.ok || whole.value.length !== p.columns.length + keyExpressions.length) {
+    if (!checkColumnLayer(ctx, p, from)) return undefined;
+    const layer = ingestSelect({ ...p, filter: undefined }, from);
+    let ok = true;
+    p.table.orderBy.forEach((item, i) => {
+      if (!p.columns.some((c) => c.name === item) && !probe(ctx, p, layer, item, ['table', 'order_by', i], `order_by "${item}"`).ok) ok = false;
+    });
+    if (p.table.partitionBy !== undefined && !probe(ctx, p, layer, p.table.partitionBy, ['table', 'partition_by'], 'partition_by').ok) ok = false;
+    if (ok && !whole.ok) report(ctx, p, ['columns'], 'invalid-expression', 'the pipeline does not form a valid query', whole.problem);
+    return undefined;
+  }
 
   const queue = queueTable(ctx, p, queueColumns(p.columns).map((c) => ({ name: c.name, type: types.get(c.type) as string })), kafkaSettings(ctx, p.source, p.source));
   const table: Table = Object.freeze({
@@ -262,28 +268,30 @@ function compileAggregate(ctx: Context, p: AggregateSpec): DbObject[] | undefine
   const types = columnTypes(ctx, p);
   if (!types || !formatOk || !settingsOk) return undefined;
   const from = nullSource(queueStructure(p.columns, types, p.source));
-  if (!checkColumnLayer(ctx, p, from)) return undefined;
-  const layer = ingestSelect({ ...p, filter: undefined }, from);
-  let ok = true;
-  for (const b of p.by) if (!probe(ctx, p, layer, b.expr, ['aggregate', 'by', b.name], `by key "${b.name}"`).ok) ok = false;
   const known = ctx.oracle.aggregateFunctions();
+  let ok = true;
   for (const m of p.measures) {
     if (!isAggregateFunction(m.fn, known)) {
       const hint = didYouMean(m.fn, known);
       ctx.diagnostics.push(diagnostic(locate(p.file, ['aggregate', 'measures', m.name]), 'unknown-function', `unknown aggregate function "${m.fn}" in measure "${m.name}"`, { expected: 'a ClickHouse aggregate function such as count, sum, avg, quantile(0.95), uniq', ...(hint ? { hint } : {}) }));
       ok = false;
-    } else if (!probe(ctx, p, layer, stateCall(m), ['aggregate', 'measures', m.name], `measure "${m.name}"`).ok) ok = false;
-  }
-  if (p.table.partitionBy !== undefined) {
-    // The layer already drops broken messages (stream mode); the keys over it read no virtual columns.
-    const keys = ingestSelect({ columns: p.by.map((b) => ({ name: b.name, type: '', expr: b.expr })), source: { ...p.source, onError: 'stall' }, filter: undefined }, `(\n${layer}\n)`);
-    if (!probe(ctx, p, keys, p.table.partitionBy, ['table', 'partition_by'], 'partition_by (over the by keys)').ok) ok = false;
+    }
   }
   if (!ok) return undefined;
+  // One question on the happy path: the aggregate query itself; its answer is the state table.
   const described = ctx.oracle.describe(stateSelect(p, from));
   if (!described.ok) {
-    report(ctx, p, ['aggregate'], 'invalid-expression', 'the aggregate does not form a valid query', described.problem);
+    // Find what breaks it, expression by expression, to point at the right line.
+    if (!checkColumnLayer(ctx, p, from)) return undefined;
+    const layer = ingestSelect({ ...p, filter: undefined }, from);
+    for (const b of p.by) if (!probe(ctx, p, layer, b.expr, ['aggregate', 'by', b.name], `by key "${b.name}"`).ok) ok = false;
+    for (const m of p.measures) if (!probe(ctx, p, layer, stateCall(m), ['aggregate', 'measures', m.name], `measure "${m.name}"`).ok) ok = false;
+    if (ok) report(ctx, p, ['aggregate'], 'invalid-expression', 'the aggregate does not form a valid query', described.problem);
     return undefined;
+  }
+  if (p.table.partitionBy !== undefined) {
+    const keys = `SELECT ${p.by.map((b) => ident(b.name)).join(', ')} FROM ${nullSource(described.value.slice(0, p.by.length))}`;
+    if (!probe(ctx, p, keys, p.table.partitionBy, ['table', 'partition_by'], 'partition_by (over the by keys)').ok) return undefined;
   }
   const stateColumns: Column[] = described.value.map((c) => ({ name: c.name, type: c.type }));
   const queue = queueTable(ctx, p, queueColumns(p.columns).map((c) => ({ name: c.name, type: types.get(c.type) as string })), kafkaSettings(ctx, p.source, p.source));
