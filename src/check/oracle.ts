@@ -2,6 +2,7 @@ import type { Answer, DescribedColumn, Oracle } from '../compile/oracle.js';
 import { EngineError } from '../engine/driver.js';
 import type { EmbeddedDriver } from '../engine/embedded.js';
 import { stringLiteral } from '../sql/quote.js';
+import type { Memo } from './memo.js';
 
 /** The compiler's questions, answered by the embedded engine (synchronously, in process) and cached. */
 export class EngineOracle implements Oracle {
@@ -67,5 +68,53 @@ export class EngineOracle implements Oracle {
       if (!(e instanceof EngineError)) throw e;
       return { ok: false, problem: { message: e.engineMessage, ...(e.hint ? { hint: e.hint } : {}) } };
     }
+  }
+}
+
+/**
+ * The Oracle chpipe uses: answers come from the memo when this engine version
+ * already gave them, and from the engine (opened only then) otherwise.
+ */
+export class MemoOracle implements Oracle {
+  private engine: Oracle | undefined;
+  private sets = new Map<string, ReadonlySet<string>>();
+
+  constructor(
+    private readonly memo: Memo,
+    private readonly open: () => Oracle,
+  ) {}
+
+  private get inner(): Oracle {
+    this.engine ??= this.open();
+    return this.engine;
+  }
+
+  normalizeType(type: string): Answer<string> {
+    return this.memo.fact(`type:${type}`, () => this.inner.normalizeType(type));
+  }
+
+  describe(select: string): Answer<readonly DescribedColumn[]> {
+    return this.memo.fact(`describe:${select}`, () => this.inner.describe(select));
+  }
+
+  formats(): { input: ReadonlySet<string>; output: ReadonlySet<string> } {
+    return { input: this.set('formats:input', () => this.inner.formats().input), output: this.set('formats:output', () => this.inner.formats().output) };
+  }
+
+  aggregateFunctions(): ReadonlySet<string> {
+    return this.set('aggregate-functions', () => this.inner.aggregateFunctions());
+  }
+
+  tableSettings(): ReadonlySet<string> {
+    return this.set('merge-tree-settings', () => this.inner.tableSettings());
+  }
+
+  private set(key: string, compute: () => ReadonlySet<string>): ReadonlySet<string> {
+    let value = this.sets.get(key);
+    if (!value) {
+      value = new Set(this.memo.fact(key, () => [...compute()].sort()));
+      this.sets.set(key, value);
+    }
+    return value;
   }
 }

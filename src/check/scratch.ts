@@ -14,7 +14,9 @@ import { inspectDatabase, type Inspection } from '../inspect/inspect.js';
 import type { Placement } from '../model/model.js';
 import { backquote, ident, qualified, stringLiteral } from '../sql/quote.js';
 import { statementTarget } from '../sql/parse.js';
-import { EngineOracle } from './oracle.js';
+import { EngineOracle, MemoOracle } from './oracle.js';
+import { Memo } from './memo.js';
+import { KAFKA_STREAM_VIRTUAL_COLUMNS, KAFKA_VIRTUAL_COLUMNS } from '../model/kafka.js';
 
 export const KAFKA_SIDE_DATABASE = '_chpipe_scratch_kafka';
 
@@ -25,20 +27,40 @@ export class Scratch {
   private readonly kafkaTables = new Set<string>();
   /** Statement text → the engine's formatQuery of it, filled in bulk by prepare(). */
   private readonly normalized = new Map<string, string>();
-  private constructor(readonly driver: EmbeddedDriver) {}
-  private cachedOracle: EngineOracle | undefined;
+  private opened: EmbeddedDriver | undefined;
+  private cachedOracle: Oracle | undefined;
+  private constructor(private readonly memo: Memo) {}
 
-  static async open(): Promise<Scratch> {
-    const driver = await EmbeddedDriver.scratch();
-    // A throwaway data directory needs no durable metadata: skipping the fsync of every
-    // CREATE's metadata file makes DDL 2–3× faster. Never on an engine shared with a real target.
-    if (driver.temporary) await driver.exec('SET fsync_metadata = 0');
-    return new Scratch(driver);
+  /** A scratch engine; the engine itself is loaded only when first needed (a warm memo may answer everything). */
+  static async open(memo: Memo = Memo.none()): Promise<Scratch> {
+    return new Scratch(memo);
   }
 
+  /** The engine, opened on first use. */
+  get driver(): EmbeddedDriver {
+    if (!this.opened) {
+      const driver = EmbeddedDriver.scratchSync();
+      // A throwaway data directory needs no durable metadata: skipping the fsync of every
+      // CREATE's metadata file makes DDL 2–3× faster. Never on an engine shared with a real target.
+      if (driver.temporary) driver.querySync('SET fsync_metadata = 0');
+      this.opened = driver;
+    }
+    return this.opened;
+  }
+
+  /** The compiler's Oracle: the memo first, the engine for what it has not seen. */
   oracle(): Oracle {
-    this.cachedOracle ??= new EngineOracle(this.driver);
+    this.cachedOracle ??= new MemoOracle(this.memo, () => new EngineOracle(this.driver));
     return this.cachedOracle;
+  }
+
+  /** Remember what was learned (no-op without a cache folder). */
+  saveMemo(): void {
+    this.memo.save();
+  }
+
+  get cache(): Memo {
+    return this.memo;
   }
 
   /** Start from an empty database (and side database); a named collection is stubbed with no brokers. */
@@ -104,13 +126,8 @@ export class Scratch {
     const side = normalized.slice(0, target.nameStart) + qualified(KAFKA_SIDE_DATABASE, target.name as string) + normalized.slice(target.nameEnd);
     if (isKafkaCreate) {
       await this.exec(sql, side);
-      const described = await this.driver.query<{ name: string; type: string }>(
-        `DESCRIBE TABLE ${qualified(KAFKA_SIDE_DATABASE, target.name as string)} SETTINGS describe_include_virtual_columns = 1`,
-      );
-      const columns = described.filter((c) => c.name !== '_table');
-      const standIn = columns.map((c) => `${backquote(c.name)} ${c.type}`).join(', ');
       const db = target.database !== undefined ? `${ident(target.database)}.` : '';
-      await this.exec(sql, `CREATE TABLE IF NOT EXISTS ${db}${ident(target.name as string)} (${standIn}) ENGINE = Null`);
+      await this.exec(sql, `CREATE TABLE IF NOT EXISTS ${db}${ident(target.name as string)} (${(await this.standInColumns(normalized, target.name as string)).join(', ')}) ENGINE = Null`);
       this.kafkaTables.add(key);
       return;
     }
@@ -120,6 +137,25 @@ export class Scratch {
       await this.exec(sql, normalized);
       this.kafkaTables.delete(key);
     }
+  }
+
+  /**
+   * The stand-in's columns: the Kafka table's own (read from the normalized
+   * CREATE, where Kafka allows plain columns only) and Kafka's virtual columns
+   * (`_table` excepted: every table has it). Falls back to asking the engine
+   * when the text is not in the expected shape.
+   */
+  private async standInColumns(normalized: string, name: string): Promise<string[]> {
+    const list = /\n\(\n([\s\S]*?)\n\)\nENGINE = Kafka\b/.exec(normalized)?.[1];
+    if (list !== undefined && !/\b(DEFAULT|MATERIALIZED|ALIAS|EPHEMERAL|CODEC|TTL)\b/.test(list)) {
+      const virtuals = { ...KAFKA_VIRTUAL_COLUMNS, ...(/kafka_handle_error_mode = 'stream'/.test(normalized) ? KAFKA_STREAM_VIRTUAL_COLUMNS : {}) };
+      const own = list.split(',\n').map((c) => c.trim());
+      return [...own, ...Object.entries(virtuals).filter(([v]) => v !== '_table').map(([v, type]) => `${backquote(v)} ${type}`)];
+    }
+    const described = await this.driver.query<{ name: string; type: string }>(
+      `DESCRIBE TABLE ${qualified(KAFKA_SIDE_DATABASE, name)} SETTINGS describe_include_virtual_columns = 1`,
+    );
+    return described.filter((c) => c.name !== '_table').map((c) => `${backquote(c.name)} ${c.type}`);
   }
 
   private async format(sql: string): Promise<string> {
@@ -143,6 +179,7 @@ export class Scratch {
   }
 
   async close(): Promise<void> {
-    await this.driver.close();
+    this.memo.save();
+    await this.opened?.close();
   }
 }

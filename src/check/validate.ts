@@ -10,12 +10,18 @@ import { compareDiagnostics, diagnostic, type Diagnostic, type Location } from '
 import { findWord, locate, type PathKey } from '../spec/source.js';
 import type { PipelineSpec, ProjectSpec } from '../spec/types.js';
 import { createStatements, type Statement } from '../sql/ddl.js';
+import { Memo } from './memo.js';
 import { Scratch } from './scratch.js';
 
 export interface ValidationResult {
+  /** The compiled model (its SQL is what users see). Present when there were no diagnostics. */
   readonly model?: Model;
+  /** The same model as the engine reads it back after running it (normal forms), for diffs. */
+  readonly declared?: Model;
   readonly statements: readonly Statement[];
   readonly diagnostics: readonly Diagnostic[];
+  /** True when these exact statements already passed on this engine version (the memo said so). */
+  readonly cached?: boolean;
 }
 
 /**
@@ -45,17 +51,33 @@ function keyFor(p: PipelineSpec, role: Role, message: string): PathKey[] {
   return ['source', 'on_error'];
 }
 
+/** Compile only: the engine answers the compiler's questions (through the memo); no statement is run. */
+export async function compileStatements(spec: ProjectSpec, memo: Memo = Memo.none()): Promise<{ statements: readonly Statement[]; diagnostics: readonly Diagnostic[] }> {
+  const engine = await Scratch.open(memo);
+  try {
+    const compiled = compileProject(spec, engine.oracle());
+    return { statements: compiled.diagnostics.length ? [] : createStatements(compiled.compiled), diagnostics: compiled.diagnostics };
+  } finally {
+    await engine.close();
+  }
+}
+
 /**
  * Compile the project and check every statement on a scratch engine.
  * `scratch` may be passed in to reuse an open engine.
  */
-export async function validateProject(spec: ProjectSpec, scratch?: Scratch): Promise<ValidationResult> {
-  const engine = scratch ?? (await Scratch.open());
+export async function validateProject(spec: ProjectSpec, scratch?: Scratch, memo: Memo = Memo.none()): Promise<ValidationResult> {
+  const engine = scratch ?? (await Scratch.open(memo));
   try {
     const compiled = compileProject(spec, engine.oracle());
     // The pipelines that compiled are checked even when others did not, so one run reports every problem.
     const model = compiled.compiled;
     const statements = createStatements(model);
+    const key = engine.cache.stateKey('declared', spec.database, spec.kafka.namedCollection ?? '', statements.map((s) => s.sql).join(';\n'));
+    if (compiled.diagnostics.length === 0) {
+      const known = engine.cache.getState(key);
+      if (known) return { model, declared: known, statements, diagnostics: [], cached: true };
+    }
     await engine.reset(model, spec.kafka.namedCollection);
     await engine.prepare(statements.map((s) => s.sql));
     const diagnostics: Diagnostic[] = [...compiled.diagnostics];
@@ -74,7 +96,10 @@ export async function validateProject(spec: ProjectSpec, scratch?: Scratch): Pro
         else break;
       }
     }
-    return diagnostics.length ? { statements, diagnostics: diagnostics.sort(compareDiagnostics) } : { model, statements, diagnostics };
+    if (diagnostics.length) return { statements, diagnostics: diagnostics.sort(compareDiagnostics) };
+    const declared = (await engine.inspect(model)).model;
+    engine.cache.putState(key, declared);
+    return { model, declared, statements, diagnostics };
   } finally {
     if (!scratch) await engine.close();
   }

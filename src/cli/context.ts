@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { EngineError } from '../engine/driver.js';
 import { makePaint, type Paint } from '../report/paint.js';
 
@@ -7,6 +8,8 @@ export interface GlobalOptions {
   readonly env?: string;
   readonly json?: boolean;
   readonly color: boolean;
+  /** false with --no-cache */
+  readonly cache: boolean;
 }
 
 export interface Io {
@@ -44,6 +47,13 @@ export async function runCommand(g: GlobalOptions, body: (g: GlobalOptions) => P
     }
     throw e;
   }
+}
+
+/** The memo of engine answers for a project: `.chpipe/cache/` beside chpipe.yaml, unless --no-cache or CHPIPE_NO_CACHE. */
+export async function projectMemo(g: GlobalOptions, root: string): Promise<import('../check/memo.js').Memo> {
+  const { Memo } = await import('../check/memo.js');
+  const off = g.cache === false || ['1', 'true'].includes(process.env.CHPIPE_NO_CACHE ?? '');
+  return off ? Memo.none() : Memo.open(join(root, '.chpipe', 'cache'));
 }
 
 /** A failure the user can act on (bad flag, missing file): message, no stack. */

@@ -43,6 +43,7 @@ const program = new Command('chpipe')
   .option('--env <name>', 'target from chpipe.yaml environments')
   .option('--json', 'machine output on stdout, nothing else on stdout')
   .option('--no-color', 'no colours (NO_COLOR also works)')
+  .option('--no-cache', 'ignore the memo of engine answers in .chpipe/cache (CHPIPE_NO_CACHE=1 also works)')
   .showHelpAfterError('(run chpipe --help for usage)')
   .addHelpText('after', EXAMPLES);
 
@@ -53,12 +54,12 @@ program
 
 program
   .command('validate')
-  .description('check YAML, JSON Schema, semantics, and every generated statement on the embedded engine (no broker is contacted)')
+  .description('check YAML, JSON Schema, semantics, and run every generated statement on a scratch embedded engine (no broker is contacted)')
   .action(run(() => import('./commands/validate.js')));
 
 program
   .command('compile [names...]')
-  .description('print the DDL that creates the declared pipelines from nothing')
+  .description('print the DDL that creates the declared pipelines from nothing (types and state types from the engine; `validate` also runs it)')
   .action(run(() => import('./commands/compile.js')));
 
 program

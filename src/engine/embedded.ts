@@ -5,6 +5,7 @@
  * lazily: nothing loads it until a command needs an engine.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { toEngineError, type Driver } from './driver.js';
@@ -17,13 +18,15 @@ interface ChdbSession {
 
 let current: { path: string; session: ChdbSession; temporary: boolean; users: number } | undefined;
 
-async function openSession(path: string, temporary: boolean): Promise<ChdbSession> {
+const require = createRequire(import.meta.url);
+
+function openSession(path: string, temporary: boolean): ChdbSession {
   if (current) {
     if (current.path !== path) throw new Error(`the embedded engine is already open on ${current.path}; it cannot also open ${path}`);
     current.users++;
     return current.session;
   }
-  const { Session } = (await import('chdb')) as unknown as { Session: new (path: string) => ChdbSession };
+  const { Session } = require('chdb') as { Session: new (path: string) => ChdbSession };
   const session = new Session(path);
   current = { path, session, temporary, users: 1 };
   if (temporary) process.once('exit', closeAtExit);
@@ -69,7 +72,7 @@ export class EmbeddedDriver implements Driver {
   /** Open the embedded engine on a data directory (created if missing). */
   static async open(path: string): Promise<EmbeddedDriver> {
     const full = resolve(path);
-    return new EmbeddedDriver(full, await openSession(full, false));
+    return new EmbeddedDriver(full, openSession(full, false));
   }
 
   /**
@@ -78,12 +81,17 @@ export class EmbeddedDriver implements Driver {
    * fresh temporary data directory removed on close.
    */
   static async scratch(): Promise<EmbeddedDriver> {
+    return EmbeddedDriver.scratchSync();
+  }
+
+  /** As `scratch()`, synchronously: chdb loads and answers in process. */
+  static scratchSync(): EmbeddedDriver {
     if (current) {
       const { path, temporary } = current;
-      return new EmbeddedDriver(path, await openSession(path, temporary), temporary);
+      return new EmbeddedDriver(path, openSession(path, temporary), temporary);
     }
     const dir = mkdtempSync(join(tmpdir(), 'chpipe-scratch-'));
-    return new EmbeddedDriver(dir, await openSession(dir, true), true);
+    return new EmbeddedDriver(dir, openSession(dir, true), true);
   }
 
   async exec(sql: string): Promise<void> {

@@ -4,6 +4,7 @@
  * and read back), diffed and planned. The plan then proves itself: its steps
  * run on top of the migrated state must reach the declared state exactly.
  */
+import { Memo } from '../check/memo.js';
 import { Scratch } from '../check/scratch.js';
 import { validateProject } from '../check/validate.js';
 import { EngineError } from '../engine/driver.js';
@@ -22,6 +23,13 @@ export interface PlanResult {
   readonly diagnostics: readonly Diagnostic[];
   /** Queries used to read each state back (constant by design). */
   readonly stateQueries: number;
+  /** The state the steps reached when the plan proved itself on the scratch engine. */
+  readonly reached?: Model;
+}
+
+/** The memo key of the state that replaying these files builds. */
+export function migratedStateKey(memo: Memo, spec: ProjectSpec, migrations: readonly MigrationFile[]): string {
+  return memo.stateKey('migrated', spec.database, spec.kafka.namedCollection ?? '', ...migrations.flatMap((f) => [f.file, f.text]));
 }
 
 export function renameHints(spec: ProjectSpec): RenameHints {
@@ -34,22 +42,35 @@ export function renameHints(spec: ProjectSpec): RenameHints {
   return hints;
 }
 
-export async function computePlan(spec: ProjectSpec, migrations: readonly MigrationFile[], migrationsDisplay: string): Promise<PlanResult> {
-  const scratch = await Scratch.open();
+export async function computePlan(spec: ProjectSpec, migrations: readonly MigrationFile[], migrationsDisplay: string, memo: Memo = Memo.none()): Promise<PlanResult> {
+  const scratch = await Scratch.open(memo);
   try {
     const validation = await validateProject(spec, scratch);
-    if (!validation.model) return { steps: [], diagnostics: validation.diagnostics, stateQueries: 0 };
+    if (!validation.model || !validation.declared) return { steps: [], diagnostics: validation.diagnostics, stateQueries: 0 };
     const compiled = validation.model;
-    const declared = await scratch.inspect(compiled);
+    const declared = { model: validation.declared };
 
-    const replayed = await replayMigrations(scratch, compiled, migrations, migrationsDisplay, spec.kafka.namedCollection);
-    if (replayed.length) return { steps: [], diagnostics: replayed, stateQueries: declared.queries };
-    const migrated = await scratch.inspect(compiled);
-
-    const changes = diffModels(migrated.model, declared.model, renameHints(spec));
-    const steps = planSteps({ changes, from: migrated.model, to: declared.model, compiled });
-    const result = { steps, migrated: migrated.model, declared: declared.model, stateQueries: migrated.queries };
+    const migratedKey = migratedStateKey(memo, spec, migrations);
+    let migrated = memo.getState(migratedKey);
+    let stateQueries = 0;
+    if (!migrated) {
+      const replayed = await replayMigrations(scratch, compiled, migrations, migrationsDisplay, spec.kafka.namedCollection);
+      if (replayed.length) return { steps: [], diagnostics: replayed, stateQueries };
+      const inspection = await scratch.inspect(compiled);
+      migrated = inspection.model;
+      stateQueries = inspection.queries;
+      memo.putState(migratedKey, migrated);
+    }
+    const changes = diffModels(migrated, declared.model, renameHints(spec));
+    const steps = planSteps({ changes, from: migrated, to: declared.model, compiled });
+    const result = { steps, migrated, declared: declared.model, stateQueries };
     if (steps.length === 0) return { ...result, diagnostics: [] };
+
+    // The migrated state must be in the scratch engine to prove the plan on it.
+    if (stateQueries === 0) {
+      const replayed = await replayMigrations(scratch, compiled, migrations, migrationsDisplay, spec.kafka.namedCollection);
+      if (replayed.length) return { ...result, diagnostics: replayed };
+    }
 
     // Prove the plan: run it over the migrated state (still in the scratch engine) and compare.
     for (const step of steps) {
@@ -66,7 +87,7 @@ export async function computePlan(spec: ProjectSpec, migrations: readonly Migrat
       const what = left.map((c) => ('object' in c ? c.object.name : c.to.name) + ` (${c.kind})`).join(', ');
       return { ...result, diagnostics: [planFailure(spec, `the planned steps do not reach the declared state; still different: ${what}`)] };
     }
-    return { ...result, diagnostics: [] };
+    return { ...result, reached: reached.model, diagnostics: [] };
   } finally {
     await scratch.close();
   }

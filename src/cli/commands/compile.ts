@@ -1,7 +1,7 @@
-import { validateProject } from '../../check/validate.js';
+import { compileStatements } from '../../check/validate.js';
 import { compareDiagnostics, didYouMean } from '../../spec/diagnostic.js';
 import { renderDiagnostics, diagnosticsJson } from '../../report/diagnostics.js';
-import { makeIo, UserError, type GlobalOptions } from '../context.js';
+import { makeIo, projectMemo, UserError, type GlobalOptions } from '../context.js';
 import { loadProject } from '../project.js';
 
 export default async function compile(g: GlobalOptions, names: string[] = []): Promise<number> {
@@ -14,7 +14,7 @@ export default async function compile(g: GlobalOptions, names: string[] = []): P
     for (const n of names) {
       if (!known.includes(n)) throw new UserError(`no pipeline named "${n}"${didYouMean(n, known) ? `; ${didYouMean(n, known)}` : ''}`);
     }
-    const result = await validateProject(project);
+    const result = await compileStatements(project, await projectMemo(g, loaded.root));
     diagnostics = result.diagnostics;
     if (diagnostics.length === 0) {
       const wanted = (owner?: { pipeline: string }) => names.length === 0 || (owner !== undefined && names.includes(owner.pipeline));
@@ -28,7 +28,7 @@ export default async function compile(g: GlobalOptions, names: string[] = []): P
     }
   } else if (project) {
     // Some files failed to parse: the engine still checks the others, so every problem is reported at once.
-    diagnostics = [...diagnostics, ...(await validateProject(project)).diagnostics].sort(compareDiagnostics);
+    diagnostics = [...diagnostics, ...(await compileStatements(project, await projectMemo(g, loaded.root))).diagnostics].sort(compareDiagnostics);
   }
   if (io.json) io.out(JSON.stringify(diagnosticsJson(diagnostics), null, 2));
   else io.err(renderDiagnostics(diagnostics, io.paint));

@@ -2,11 +2,11 @@ import { createRequire } from 'node:module';
 import { relative, resolve } from 'node:path';
 import { checkSum, describeSumProblem, migrationSlug, modelHash, nextVersion, renderMigration } from '../../migrate/files.js';
 import { readMigrationDir, writeMigration } from '../../migrate/dir.js';
-import { computePlan } from '../../migrate/planner.js';
+import { computePlan, migratedStateKey } from '../../migrate/planner.js';
 import { worstRisk } from '../../plan/plan.js';
 import { diagnosticsJson, renderDiagnostics } from '../../report/diagnostics.js';
 import { renderPlan, summarize } from '../../report/plan.js';
-import { makeIo, UserError, type GlobalOptions } from '../context.js';
+import { makeIo, projectMemo, UserError, type GlobalOptions } from '../context.js';
 import { loadProject } from '../project.js';
 
 const require = createRequire(import.meta.url);
@@ -33,7 +33,8 @@ export default async function plan(g: GlobalOptions, options: PlanOptions): Prom
   const sumProblems = checkSum(dir.sum, dir.files);
   for (const stray of dir.strays) io.err(`warning: ${display}/${stray} is not named NNNN_name.sql and is ignored`);
 
-  const result = await computePlan(project, dir.files, display);
+  const memo = await projectMemo(g, loaded.root);
+  const result = await computePlan(project, dir.files, display, memo);
   if (result.diagnostics.length) return fail(io, result.diagnostics);
   const steps = result.steps;
   const title = dir.files.length ? `the migrated state (${dir.files.length} migration${dir.files.length === 1 ? '' : 's'})` : 'an empty database (no migrations yet)';
@@ -50,8 +51,11 @@ export default async function plan(g: GlobalOptions, options: PlanOptions): Prom
       const version = nextVersion(dir.files);
       const name = migrationSlug(options.save);
       const text = renderMigration({ version, name, chpipeVersion, before: modelHash(result.migrated as never), after: modelHash(result.declared as never), steps });
-      writeMigration(dir, { version, name, file: `${version}_${name}.sql`, text });
-      saved = `${display}/${version}_${name}.sql`;
+      const file = { version, name, file: `${version}_${name}.sql`, text };
+      writeMigration(dir, file);
+      saved = `${display}/${file.file}`;
+      // The file holds exactly the steps the plan ran on the scratch engine: what they reached is the new migrated state.
+      if (result.reached) memo.putState(migratedStateKey(memo, project, [...dir.files, file]), result.reached);
     }
   }
 

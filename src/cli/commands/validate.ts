@@ -1,7 +1,7 @@
 import { validateProject } from '../../check/validate.js';
 import { renderDiagnostics, diagnosticsJson } from '../../report/diagnostics.js';
 import { compareDiagnostics } from '../../spec/diagnostic.js';
-import { makeIo, type GlobalOptions } from '../context.js';
+import { makeIo, projectMemo, type GlobalOptions } from '../context.js';
 import { loadProject } from '../project.js';
 
 export default async function validate(g: GlobalOptions): Promise<number> {
@@ -9,14 +9,16 @@ export default async function validate(g: GlobalOptions): Promise<number> {
   const loaded = loadProject(g.config);
   let diagnostics = loaded.diagnostics;
   let checked = 0;
+  let cached = false;
   // The pipelines that parsed are checked by the engine even when others did not: every problem in one run.
   if (loaded.project) {
-    const result = await validateProject(loaded.project);
+    const result = await validateProject(loaded.project, undefined, await projectMemo(g, loaded.root));
     diagnostics = [...diagnostics, ...result.diagnostics].sort(compareDiagnostics);
     checked = result.statements.length;
+    cached = result.cached === true;
   }
   if (io.json) {
-    io.out(JSON.stringify({ ...diagnosticsJson(diagnostics), pipelines: loaded.project?.pipelines.length ?? 0, statements: checked }, null, 2));
+    io.out(JSON.stringify({ ...diagnosticsJson(diagnostics), pipelines: loaded.project?.pipelines.length ?? 0, statements: checked, cached }, null, 2));
     return diagnostics.length ? 1 : 0;
   }
   if (diagnostics.length) {
@@ -24,6 +26,6 @@ export default async function validate(g: GlobalOptions): Promise<number> {
     return 1;
   }
   const n = loaded.project?.pipelines.length ?? 0;
-  io.out(`${io.paint.green('✓')} ${n} pipeline${n === 1 ? '' : 's'} valid; ${checked} statements checked on the embedded ClickHouse`);
+  io.out(`${io.paint.green('✓')} ${n} pipeline${n === 1 ? '' : 's'} valid; ${checked} statements checked on the embedded ClickHouse${cached ? ' (these exact statements passed before on this engine version: remembered in .chpipe/cache; --no-cache runs them again)' : ''}`);
   return 0;
 }
