@@ -5,7 +5,12 @@
  *
  * (a) start-up: `chpipe --help` beside a bare `node -e 0` (goal: ≤ 1.3×);
  * (b) a generated project of 1,000 pipelines (bench/generate.mjs):
- *     `chpipe compile` (goal ≤ 1 s) and `chpipe validate` (goal ≤ 5 s).
+ *     `chpipe compile` (goal ≤ 1 s) and `chpipe validate` (goal ≤ 5 s),
+ *     cold (--no-cache: every question asked of the engine, every statement run)
+ *     and warm (the memo in .chpipe/cache answers what this engine already said);
+ * (c) the same project saved as one migration: a no-op `chpipe plan` (goal ≤ 3 s),
+ *     warm and cold, and the queries used to read a state back (goal: constant, ≤ 5),
+ *     also on a tenth of the project to show it does not grow.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
@@ -80,14 +85,35 @@ const ratio = median(help) / median(bare);
 const project = generateProject({ pipelines: PIPELINES });
 const dir = writeProject(project);
 const { counts } = project;
+const compileCold = measure([BIN, 'compile', '--no-cache'], RUNS, dir);
+const validateCold = measure([BIN, 'validate', '--json', '--no-cache'], RUNS, dir);
+timeOnce([BIN, 'validate'], dir); // fills the memo
 const compile = measure([BIN, 'compile'], RUNS, dir);
 const validate = measure([BIN, 'validate', '--json'], RUNS, dir);
 let statements = '?';
 try {
-  statements = JSON.parse(validate.last.stdout).statements;
+  statements = JSON.parse(validateCold.last.stdout).statements;
 } catch {
   // reported below
 }
+
+// (c) plan over the project saved as one migration.
+const save = timeOnce([BIN, 'plan', '--save', 'initial'], dir);
+const planWarm = measure([BIN, 'plan', '--json'], RUNS, dir);
+const planCold = measure([BIN, 'plan', '--json', '--no-cache'], 1, dir);
+const readQueries = (m) => {
+  try {
+    const p = JSON.parse(m.last.stdout);
+    return { steps: p.steps.length, queries: p.stats.stateReadQueries };
+  } catch {
+    return { steps: '?', queries: '?' };
+  }
+};
+const small = generateProject({ pipelines: Math.max(1, Math.round(PIPELINES / 10)) });
+const smallDir = writeProject(small);
+timeOnce([BIN, 'plan', '--save', 'initial'], smallDir);
+const smallPlan = measure([BIN, 'plan', '--json', '--no-cache'], 1, smallDir);
+rmSync(smallDir, { recursive: true, force: true });
 
 const verdict = (ok) => (ok ? 'met' : 'MISSED');
 console.log(
@@ -96,14 +122,24 @@ console.log(
     ['node -e 0', STARTUP_RUNS, fmt(median(bare)), fmt(Math.min(...bare)), '', ''],
     ['chpipe --help', STARTUP_RUNS, fmt(median(help)), fmt(Math.min(...help)), '', ''],
     ['  --help / node -e 0', '', `${ratio.toFixed(2)}×`, `${(Math.min(...help) / Math.min(...bare)).toFixed(2)}×`, '≤ 1.30×', verdict(ratio <= 1.3)],
-    [`chpipe compile (${PIPELINES} pipelines)`, RUNS, fmt(compile.median), fmt(compile.min), '≤ 1 s', verdict(compile.median <= 1000)],
-    [`chpipe validate (${PIPELINES} pipelines)`, RUNS, fmt(validate.median), fmt(validate.min), '≤ 5 s', verdict(validate.median <= 5000)],
+    [`compile, cold (${PIPELINES} pipelines)`, RUNS, fmt(compileCold.median), fmt(compileCold.min), '≤ 1 s', verdict(compileCold.median <= 1000)],
+    [`compile, warm`, RUNS, fmt(compile.median), fmt(compile.min), '≤ 1 s', verdict(compile.median <= 1000)],
+    [`validate, cold`, RUNS, fmt(validateCold.median), fmt(validateCold.min), '≤ 5 s', verdict(validateCold.median <= 5000)],
+    [`validate, warm`, RUNS, fmt(validate.median), fmt(validate.min), '≤ 5 s', verdict(validate.median <= 5000)],
+    [`plan --save initial (first, cold)`, 1, fmt(save.ms), fmt(save.ms), '', ''],
+    [`no-op plan, warm`, RUNS, fmt(planWarm.median), fmt(planWarm.min), '≤ 3 s', verdict(planWarm.median <= 3000)],
+    [`no-op plan, cold`, 1, fmt(planCold.median), fmt(planCold.min), '≤ 3 s', verdict(planCold.median <= 3000)],
   ]),
 );
+const big = readQueries(planCold);
+const tenth = readQueries(smallPlan);
+console.log(`\nqueries to read the migrated state back: ${big.queries} for ${PIPELINES} pipelines, ${tenth.queries} for ${small.counts.ingest + small.counts.aggregate + small.counts.publish} (goal: constant, ≤ 5); no-op plan steps: ${big.steps}`);
 console.log(`\nproject: ${counts.ingest} ingest, ${counts.aggregate} aggregate, ${counts.publish} publish; ${statements} statements checked`);
+if (save.code !== 0) console.log(`note: chpipe plan --save exited ${save.code}:\n${save.stderr.split('\n').slice(0, 10).join('\n')}`);
 for (const [name, m] of [
   ['compile', compile],
   ['validate', validate],
+  ['plan', planWarm],
 ]) {
   if (m.last.code !== 0) console.log(`note: chpipe ${name} exited ${m.last.code}:\n${m.last.stderr.split('\n').slice(0, 10).join('\n')}`);
 }

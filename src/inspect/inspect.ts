@@ -49,15 +49,20 @@ export interface Inspection {
 
 export async function inspectDatabase(driver: Driver, placement: Placement, options: InspectOptions = {}): Promise<Inspection> {
   const databases = [placement.database, ...(options.kafkaSideDatabase ? [options.kafkaSideDatabase] : [])].map(stringLiteral).join(', ');
+  let queries = 0;
+  const query = <T>(sql: string) => {
+    queries++;
+    return driver.query<T>(sql);
+  };
   const [tables, columns] = await Promise.all([
-    driver.query<TableRow>(
+    query<TableRow>(
       `SELECT database, name, engine, engine_full, create_table_query, as_select, sorting_key, partition_key, primary_key, comment FROM system.tables WHERE database IN (${databases}) AND NOT is_temporary ORDER BY database, name`,
     ),
-    driver.query<ColumnRow>(
+    query<ColumnRow>(
       `SELECT database, table, name, type, default_kind, default_expression, comment, compression_codec FROM system.columns WHERE database IN (${databases}) ORDER BY database, table, position`,
     ),
   ]);
-  return { model: modelFromRows(placement, tables, columns, options), queries: 2 };
+  return { model: modelFromRows(placement, tables, columns, options), queries };
 }
 
 export function modelFromRows(placement: Placement, tables: readonly TableRow[], columns: readonly ColumnRow[], options: InspectOptions = {}): Model {

@@ -68,6 +68,7 @@ export default async function plan(g: GlobalOptions, options: PlanOptions): Prom
           pending: [],
           drift: [],
           summary: summarize(steps),
+          stats: { stateReadQueries: result.stateQueries, pipelines: project.pipelines.length, migrations: dir.files.length },
           ...(saved ? { saved } : {}),
           ...(code === 3 ? { refused: 'destructive steps need --allow-destructive' } : {}),
         },
