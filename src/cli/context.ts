@@ -14,7 +14,10 @@ export interface GlobalOptions {
 
 export interface Io {
   readonly json: boolean;
+  /** Colours for stdout. */
   readonly paint: Paint;
+  /** Colours for stderr, where diagnostics and warnings go. */
+  readonly errPaint: Paint;
   /** Results: stdout. */
   out(text: string): void;
   /** Progress and errors: stderr (never stdout, so --json stays clean). */
@@ -26,10 +29,10 @@ export async function makeIo(g: GlobalOptions): Promise<Io> {
   const errColor = g.color !== false && !process.env.NO_COLOR && process.stderr.isTTY === true;
   const paint = await makePaint(color);
   const errPaint = await makePaint(errColor);
-  void errPaint;
   return {
     json: g.json === true,
     paint,
+    errPaint,
     out: (text) => process.stdout.write(text.endsWith('\n') ? text : text + '\n'),
     err: (text) => process.stderr.write(text.endsWith('\n') ? text : text + '\n'),
   };

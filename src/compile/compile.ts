@@ -195,12 +195,24 @@ function probe(ctx: Context, p: PipelineSpec, layer: string, expr: string, path:
   return answer;
 }
 
-function compileIngest(ctx: Context, p: IngestSpec): DbObject[] | undefined {
+/** Format, table settings and column types of a consuming pipeline; the typed, empty queue to ask questions over. */
+function checkSource(ctx: Context, p: IngestSpec | AggregateSpec): { types: Map<string, string>; from: string } | undefined {
   const formatOk = checkFormat(ctx, p, p.source.format, ['source', 'format'], 'input');
   const settingsOk = checkTableSettings(ctx, p);
   const types = columnTypes(ctx, p);
   if (!types || !formatOk || !settingsOk) return undefined;
-  const from = nullSource(queueStructure(p.columns, types, p.source));
+  return { types, from: nullSource(queueStructure(p.columns, types, p.source)) };
+}
+
+/** NAME_queue of a consuming pipeline: its plain columns and the Kafka settings of its source. */
+function consumerQueue(ctx: Context, p: IngestSpec | AggregateSpec, types: ReadonlyMap<string, string>): KafkaTable {
+  return queueTable(ctx, p, queueColumns(p.columns).map((c) => ({ name: c.name, type: types.get(c.type) as string })), kafkaSettings(ctx, p.source, p.source));
+}
+
+function compileIngest(ctx: Context, p: IngestSpec): DbObject[] | undefined {
+  const source = checkSource(ctx, p);
+  if (!source) return undefined;
+  const { types, from } = source;
   const orderBy = p.table.orderBy.map((item) => (p.columns.some((c) => c.name === item) ? ident(item) : item));
   const keyExpressions = [...p.table.orderBy.filter((item) => !p.columns.some((c) => c.name === item)), ...(p.table.partitionBy !== undefined ? [p.table.partitionBy] : [])];
   // One question on the happy path: the whole view query plus every key expression.
@@ -217,7 +229,7 @@ function compileIngest(ctx: Context, p: IngestSpec): DbObject[] | undefined {
     return undefined;
   }
 
-  const queue = queueTable(ctx, p, queueColumns(p.columns).map((c) => ({ name: c.name, type: types.get(c.type) as string })), kafkaSettings(ctx, p.source, p.source));
+  const queue = consumerQueue(ctx, p, types);
   const table: Table = Object.freeze({
     kind: 'table',
     ...owned(p, 'table'),
@@ -263,11 +275,9 @@ function isAggregateFunction(fn: string, known: ReadonlySet<string>): boolean {
 }
 
 function compileAggregate(ctx: Context, p: AggregateSpec): DbObject[] | undefined {
-  const formatOk = checkFormat(ctx, p, p.source.format, ['source', 'format'], 'input');
-  const settingsOk = checkTableSettings(ctx, p);
-  const types = columnTypes(ctx, p);
-  if (!types || !formatOk || !settingsOk) return undefined;
-  const from = nullSource(queueStructure(p.columns, types, p.source));
+  const source = checkSource(ctx, p);
+  if (!source) return undefined;
+  const { types, from } = source;
   const known = ctx.oracle.aggregateFunctions();
   let ok = true;
   for (const m of p.measures) {
@@ -294,7 +304,7 @@ function compileAggregate(ctx: Context, p: AggregateSpec): DbObject[] | undefine
     if (!probe(ctx, p, keys, p.table.partitionBy, ['table', 'partition_by'], 'partition_by (over the by keys)').ok) return undefined;
   }
   const stateColumns: Column[] = described.value.map((c) => ({ name: c.name, type: c.type }));
-  const queue = queueTable(ctx, p, queueColumns(p.columns).map((c) => ({ name: c.name, type: types.get(c.type) as string })), kafkaSettings(ctx, p.source, p.source));
+  const queue = consumerQueue(ctx, p, types);
   const keys = p.by.map((b) => ident(b.name));
   const state: Table = Object.freeze({
     kind: 'table',

@@ -95,9 +95,8 @@ function toColumn(c: ColumnRow): Column {
 }
 
 function toObject(row: TableRow, name: string, columns: Column[]): DbObject | undefined {
-  const { owner, description } = parseOwnership(row.comment);
+  const { owner } = parseOwnership(row.comment);
   const common = { name, comment: row.comment, ...(owner ? { owner } : {}) };
-  void description;
   if (row.engine === 'Kafka') {
     const m = /^Kafka(?:\((.*)\))?(?: SETTINGS (.*))?$/s.exec(row.engine_full);
     let namedCollection: string | undefined;

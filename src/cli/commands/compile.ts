@@ -31,6 +31,6 @@ export default async function compile(g: GlobalOptions, names: string[] = []): P
     diagnostics = [...diagnostics, ...(await compileStatements(project, await projectMemo(g, loaded.root))).diagnostics].sort(compareDiagnostics);
   }
   if (io.json) io.out(JSON.stringify(diagnosticsJson(diagnostics), null, 2));
-  else io.err(renderDiagnostics(diagnostics, io.paint));
+  else io.err(renderDiagnostics(diagnostics, io.errPaint));
   return 1;
 }

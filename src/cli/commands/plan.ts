@@ -47,10 +47,10 @@ export default async function plan(g: GlobalOptions, options: PlanOptions): Prom
     }
     if (worstRisk(steps) === 'destructive' && !options.allowDestructive) {
       code = 3;
-    } else {
+    } else if (result.migrated && result.declared) {
       const version = nextVersion(dir.files);
       const name = migrationSlug(options.save);
-      const text = renderMigration({ version, name, chpipeVersion, before: modelHash(result.migrated as never), after: modelHash(result.declared as never), steps });
+      const text = renderMigration({ version, name, chpipeVersion, before: modelHash(result.migrated), after: modelHash(result.declared), steps });
       const file = { version, name, file: `${version}_${name}.sql`, text };
       writeMigration(dir, file);
       saved = `${display}/${file.file}`;
@@ -88,6 +88,6 @@ export default async function plan(g: GlobalOptions, options: PlanOptions): Prom
 
 function fail(io: Awaited<ReturnType<typeof makeIo>>, diagnostics: Parameters<typeof renderDiagnostics>[0]): number {
   if (io.json) io.out(JSON.stringify(diagnosticsJson(diagnostics), null, 2));
-  else io.err(renderDiagnostics(diagnostics, io.paint));
+  else io.err(renderDiagnostics(diagnostics, io.errPaint));
   return 1;
 }

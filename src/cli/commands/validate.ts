@@ -22,7 +22,7 @@ export default async function validate(g: GlobalOptions): Promise<number> {
     return diagnostics.length ? 1 : 0;
   }
   if (diagnostics.length) {
-    io.err(renderDiagnostics(diagnostics, io.paint));
+    io.err(renderDiagnostics(diagnostics, io.errPaint));
     return 1;
   }
   const n = loaded.project?.pipelines.length ?? 0;
