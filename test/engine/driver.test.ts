@@ -1,6 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { useScratchEngine } from '../helpers/engine.js';
 import { EngineError, parseEngineMessage } from '../../src/engine/driver.js';
-import { EmbeddedDriver } from '../../src/engine/embedded.js';
 
 describe('parseEngineMessage', () => {
   it('strips the prefixes, takes the code name and turns "Maybe you meant" into a hint', () => {
@@ -44,16 +44,10 @@ describe('parseEngineMessage', () => {
 });
 
 describe('EngineError from the embedded engine', () => {
-  let driver: EmbeddedDriver;
-  beforeAll(async () => {
-    driver = await EmbeddedDriver.scratch();
-  });
-  afterAll(async () => {
-    await driver.close();
-  });
+  const driver = useScratchEngine();
 
   it('carries the statement, the cleaned message, the code name and the hint', async () => {
-    const error = await driver.query('SELECT avgg(1)').catch((e: unknown) => e);
+    const error = await driver().query('SELECT avgg(1)').catch((e: unknown) => e);
     expect(error).toBeInstanceOf(EngineError);
     expect(error).toMatchObject({ sql: 'SELECT avgg(1)', engineMessage: 'Function with name `avgg` does not exist', codeName: 'UNKNOWN_FUNCTION' });
     expect((error as EngineError).hint).toMatch(/"avg"/);
@@ -62,7 +56,7 @@ describe('EngineError from the embedded engine', () => {
   it('the same from a synchronous query', () => {
     let error: unknown;
     try {
-      driver.querySync("SELECT CAST('1' AS Int3)");
+      driver().querySync("SELECT CAST('1' AS Int3)");
     } catch (e) {
       error = e;
     }

@@ -1,18 +1,12 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EmbeddedDriver } from '../../src/engine/embedded.js';
+import { describe, expect, it } from 'vitest';
+import { useScratchEngine } from '../helpers/engine.js';
 import { KEYWORDS } from '../../src/sql/keywords.js';
 
 describe('KEYWORDS', () => {
-  let driver: EmbeddedDriver;
-  beforeAll(async () => {
-    driver = await EmbeddedDriver.scratch();
-  });
-  afterAll(async () => {
-    await driver.close();
-  });
+  const driver = useScratchEngine();
 
   it("agrees with the engine's system.keywords (every word of each keyword, lower-cased)", async () => {
-    const rows = await driver.query<{ keyword: string }>('SELECT keyword FROM system.keywords');
+    const rows = await driver().query<{ keyword: string }>('SELECT keyword FROM system.keywords');
     expect(rows.length).toBeGreaterThan(100);
     const words = new Set<string>();
     for (const { keyword } of rows) {

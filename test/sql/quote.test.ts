@@ -1,5 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EmbeddedDriver } from '../../src/engine/embedded.js';
+import { describe, expect, it } from 'vitest';
+import { useScratchEngine } from '../helpers/engine.js';
 import { backquote, ident, isPlainIdentifier, qualified, settingLiteral, stringLiteral } from '../../src/sql/quote.js';
 
 describe('ident', () => {
@@ -60,23 +60,17 @@ describe('stringLiteral', () => {
 });
 
 describe('round trip through the engine', () => {
-  let driver: EmbeddedDriver;
-  beforeAll(async () => {
-    driver = await EmbeddedDriver.scratch();
-  });
-  afterAll(async () => {
-    await driver.close();
-  });
+  const driver = useScratchEngine();
 
   const awkward = ['order', 'événement', 'api-latency', '1st', 'a`b', 'back\\slash', "it's", 'tab\tand\nnewline', 'nul\0byte', '日本', 'plain'];
 
   it('a string literal reads back as the same string', async () => {
-    const rows = await driver.query<{ v: string }>(`SELECT arrayJoin([${awkward.map(stringLiteral).join(', ')}]) AS v`);
+    const rows = await driver().query<{ v: string }>(`SELECT arrayJoin([${awkward.map(stringLiteral).join(', ')}]) AS v`);
     expect(rows.map((r) => r.v)).toEqual(awkward);
   });
 
   it('an identifier names a column exactly', async () => {
-    const rows = await driver.query<{ name: string }>(`DESCRIBE (SELECT ${awkward.map((n, i) => `${i} AS ${ident(n)}`).join(', ')})`);
+    const rows = await driver().query<{ name: string }>(`DESCRIBE (SELECT ${awkward.map((n, i) => `${i} AS ${ident(n)}`).join(', ')})`);
     expect(rows.map((r) => r.name)).toEqual(awkward);
   });
 });
