@@ -38,6 +38,8 @@ export interface Step {
 interface Phased extends Step {
   readonly phase: number;
   readonly order: number;
+  /** The object the step acts on, for ordering within a phase (absent for the database). */
+  readonly subject?: DbObject;
 }
 
 export const REBUILD_SUFFIX = '__chpipe_rebuild';
@@ -79,10 +81,15 @@ export function planSteps(input: PlanInput): Step[] {
     const name = typeof object === 'string' ? object : object.name;
     const pipeline = typeof object === 'string' ? undefined : object.owner?.pipeline;
     const id = name === '' ? placement.database : `${placement.database}.${name}`;
-    steps.push({ phase, order: steps.length, object: id, ...(pipeline ? { pipeline } : {}), ...s });
+    const subject = typeof object === 'string' ? undefined : object;
+    steps.push({ phase, order: steps.length, object: id, ...(pipeline ? { pipeline } : {}), ...s, ...(subject ? { subject } : {}) });
   };
   /** The compiled form (for readable SQL), falling back to the normal form. */
-  const pretty = <T extends DbObject>(o: T): T => (input.compiled?.objects.find((c) => c.name === o.name && c.kind === o.kind) as T | undefined) ?? o;
+  const compiledByName = new Map((input.compiled?.objects ?? []).map((o) => [o.name, o]));
+  const pretty = <T extends DbObject>(o: T): T => {
+    const c = compiledByName.get(o.name);
+    return c?.kind === o.kind ? (c as T) : o;
+  };
 
   const fromMvs = from.objects.filter((o): o is MaterializedView => o.kind === 'mv' && o.owner !== undefined);
   const toByName = new Map(to.objects.map((o) => [o.name, o]));
@@ -174,7 +181,7 @@ export function planSteps(input: PlanInput): Step[] {
       case 'replaceObject': {
         const to = pretty(c.to);
         add(c.from.kind === 'mv' ? 2 : 4, c.from, { action: 'drop', risk: 'destructive', reason: `${c.from.name} changes kind (${c.from.kind} → ${c.to.kind}): dropped${c.from.kind === 'table' ? ' with its data' : ''} and created anew`, sql: dropObject(placement, c.from) });
-        if (to.kind !== 'mv') add(to.kind === 'view' ? 5 : 4, to, { action: 'create', risk: 'safe', reason: createReason(to), sql: createObject(placement, to) });
+        add(to.kind === 'mv' ? 6 : to.kind === 'view' ? 5 : 4, to, { action: to.kind === 'mv' ? 'start' : 'create', risk: 'safe', reason: createReason(to), sql: createObject(placement, to) });
         break;
       }
     }
@@ -194,11 +201,13 @@ export function planSteps(input: PlanInput): Step[] {
   }
   // Changed flows that were not stopped are altered in place above; new ones are created; publishing flows first within the phase.
   const kafkaNames = new Set(to.objects.filter((o) => o.kind === 'kafka').map((o) => o.name));
-  const publishesFirst = (s: Phased) => (s.phase === 6 && s.action === 'start' && kafkaNames.has((toByName.get(s.object.slice(placement.database.length + 1)) as MaterializedView | undefined)?.to ?? '') ? 0 : 1);
-  const dropRank = (s: Phased) => (s.phase !== 7 ? 0 : s.action === 'alter' ? 0 : /^DROP VIEW/.test(s.sql) ? 1 : /Kafka|queue/.test(s.reason) ? 2 : 3);
+  const publishesFirst = (s: Phased) => (s.phase === 6 && s.action === 'start' && s.subject?.kind === 'mv' && kafkaNames.has(s.subject.to) ? 0 : 1);
+  // Cleanup: column drops, then views, then queues, then tables.
+  const cleanupRank: Record<DbObject['kind'], number> = { mv: 1, view: 1, kafka: 2, table: 3 };
+  const dropRank = (s: Phased) => (s.phase !== 7 || s.action === 'alter' || !s.subject ? 0 : cleanupRank[s.subject.kind]);
   return steps
     .sort((a, b) => a.phase - b.phase || publishesFirst(a) - publishesFirst(b) || dropRank(a) - dropRank(b) || a.order - b.order)
-    .map(({ phase: _phase, order: _order, ...step }) => step);
+    .map(({ phase: _phase, order: _order, subject: _subject, ...step }) => step);
 }
 
 const AGGREGATE_STATE = /^(Simple)?AggregateFunction\(/;

@@ -195,6 +195,13 @@ describe('plan: change kinds', () => {
     expect(steps.indexOf('start safe slow_out_mv')).toBeLessThan(steps.indexOf('start safe api_latency_mv'));
   });
 
+  it('an ingest pipeline turned aggregate: NAME changes kind (table → view), destructive, and the flow moves to NAME_state', async () => {
+    const ingest = AGG.replace(/aggregate:[\s\S]*$/, 'table:\n  order_by: [api_id]\n');
+    const { steps, reasons } = await change({ 'schemas/b.yaml': ingest }, { 'schemas/b.yaml': AGG });
+    expect(steps).toEqual(['create safe api_1m_state', 'stop safe api_1m_mv', 'drop destructive api_1m', 'create safe api_1m', 'start safe api_1m_mv']);
+    expect(reasons[2]).toMatch(/changes kind \(table → view\): dropped with its data/);
+  });
+
   it('a description change is comments only', async () => {
     const { steps } = await change({ 'schemas/a.yaml': SEED }, { 'schemas/a.yaml': SEED.replace('API response times', "API response times (ms) — it's ünïcode") });
     expect(steps).toEqual(['alter safe api_latency', 'alter safe api_latency_queue', 'alter safe api_latency_mv']);
