@@ -54,11 +54,6 @@ export class Scratch {
     return this.cachedOracle;
   }
 
-  /** Remember what was learned (no-op without a cache folder). */
-  saveMemo(): void {
-    this.memo.save();
-  }
-
   get cache(): Memo {
     return this.memo;
   }

@@ -48,26 +48,29 @@ export async function computePlan(spec: ProjectSpec, migrations: readonly Migrat
     const validation = await validateProject(spec, scratch);
     if (!validation.model || !validation.declared) return { steps: [], diagnostics: validation.diagnostics, stateQueries: 0 };
     const compiled = validation.model;
-    const declared = { model: validation.declared };
+    const declared = validation.declared;
 
     const migratedKey = migratedStateKey(memo, spec, migrations);
     let migrated = memo.getState(migratedKey);
     let stateQueries = 0;
+    /** Whether the scratch engine now holds the migrated state (replayed, not remembered). */
+    let replayedHere = false;
     if (!migrated) {
       const replayed = await replayMigrations(scratch, compiled, migrations, migrationsDisplay, spec.kafka.namedCollection);
       if (replayed.length) return { steps: [], diagnostics: replayed, stateQueries };
       const inspection = await scratch.inspect(compiled);
       migrated = inspection.model;
       stateQueries = inspection.queries;
+      replayedHere = true;
       memo.putState(migratedKey, migrated);
     }
-    const changes = diffModels(migrated, declared.model, renameHints(spec));
-    const steps = planSteps({ changes, from: migrated, to: declared.model, compiled });
-    const result = { steps, migrated, declared: declared.model, stateQueries };
+    const changes = diffModels(migrated, declared, renameHints(spec));
+    const steps = planSteps({ changes, from: migrated, to: declared, compiled });
+    const result = { steps, migrated, declared, stateQueries };
     if (steps.length === 0) return { ...result, diagnostics: [] };
 
     // The migrated state must be in the scratch engine to prove the plan on it.
-    if (stateQueries === 0) {
+    if (!replayedHere) {
       const replayed = await replayMigrations(scratch, compiled, migrations, migrationsDisplay, spec.kafka.namedCollection);
       if (replayed.length) return { ...result, diagnostics: replayed };
     }
@@ -82,7 +85,7 @@ export async function computePlan(spec: ProjectSpec, migrations: readonly Migrat
       }
     }
     const reached = await scratch.inspect(compiled);
-    const left = diffModels(reached.model, declared.model, new Map());
+    const left = diffModels(reached.model, declared, new Map());
     if (left.length) {
       const what = left.map((c) => ('object' in c ? c.object.name : c.to.name) + ` (${c.kind})`).join(', ');
       return { ...result, diagnostics: [planFailure(spec, `the planned steps do not reach the declared state; still different: ${what}`)] };

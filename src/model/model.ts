@@ -107,22 +107,6 @@ export function makeModel(placement: Placement, objects: readonly DbObject[]): M
   return Object.freeze({ ...placement, objects: Object.freeze(sorted) });
 }
 
-export function findObject(model: Model, name: string): DbObject | undefined {
-  return model.objects.find((o) => o.name === name);
-}
-
-/** Objects grouped by the pipeline that owns them; unowned objects are left out. */
-export function objectsByPipeline(model: Model): Map<string, DbObject[]> {
-  const byPipeline = new Map<string, DbObject[]>();
-  for (const object of model.objects) {
-    if (!object.owner) continue;
-    const list = byPipeline.get(object.owner.pipeline) ?? [];
-    list.push(object);
-    byPipeline.set(object.owner.pipeline, list);
-  }
-  return byPipeline;
-}
-
 /** The standard object name for a pipeline's role (SPEC §2). */
 export function objectName(pipeline: string, role: Role): string {
   switch (role) {
