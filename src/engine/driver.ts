@@ -60,3 +60,13 @@ export function toEngineError(sql: string, e: unknown): EngineError {
   const parsed = parseEngineMessage(e instanceof Error ? e.message : String(e));
   return new EngineError(sql, parsed.message, parsed.codeName, parsed.hint);
 }
+
+/** The output formats chpipe asks engines for: rows as JSON lines, or plain text for statements. */
+export type EngineOutputFormat = 'JSONEachRow' | 'TSV';
+
+/** Rows of a JSONEachRow answer. */
+export function parseJsonEachRow<T>(text: string): T[] {
+  const rows: T[] = [];
+  for (const line of text.split('\n')) if (line.trim()) rows.push(JSON.parse(line) as T);
+  return rows;
+}
