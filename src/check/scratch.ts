@@ -9,7 +9,7 @@
  */
 import type { Oracle } from '../compile/oracle.js';
 import { EmbeddedDriver } from '../engine/embedded.js';
-import { EngineError } from '../engine/driver.js';
+import { EngineError, type Driver } from '../engine/driver.js';
 import { inspectDatabase, type Inspection } from '../inspect/inspect.js';
 import type { Placement } from '../model/model.js';
 import { backquote, ident, qualified, stringLiteral } from '../sql/quote.js';
@@ -29,11 +29,33 @@ export class Scratch {
   private readonly normalized = new Map<string, string>();
   private opened: EmbeddedDriver | undefined;
   private cachedOracle: Oracle | undefined;
+  /** An engine given by the caller (see `over`), used instead of the embedded one; its owner closes it. */
+  private external: Driver | undefined;
+  /** Run statements that are not diverted as written rather than as the engine's formatQuery of them. */
+  private runAsWritten = false;
   private constructor(private readonly memo: Memo) {}
 
   /** A scratch engine; the engine itself is loaded only when first needed (a warm memo may answer everything). */
   static async open(memo: Memo = Memo.none()): Promise<Scratch> {
     return new Scratch(memo);
+  }
+
+  /**
+   * A scratch over an engine the caller owns (another version, another
+   * process): the same diversion of Kafka tables, run/reset/inspect through
+   * the Driver's async exec and query only. `asWritten` runs every statement
+   * that is not diverted exactly as given (the check of a statement's text).
+   */
+  static over(driver: Driver, options: { asWritten?: boolean } = {}): Scratch {
+    const scratch = new Scratch(Memo.none());
+    scratch.external = driver;
+    scratch.runAsWritten = options.asWritten ?? false;
+    return scratch;
+  }
+
+  /** The engine statements run on: the caller's (`over`) or the embedded one. */
+  private get engine(): Driver {
+    return this.external ?? this.driver;
   }
 
   /** The engine, opened on first use. */
@@ -61,11 +83,11 @@ export class Scratch {
   /** Start from an empty database (and side database); a named collection is stubbed with no brokers. */
   async reset(placement: Placement, namedCollection?: string): Promise<void> {
     this.kafkaTables.clear();
-    await this.driver.exec(`DROP DATABASE IF EXISTS ${ident(placement.database)} SYNC`);
-    await this.driver.exec(`DROP DATABASE IF EXISTS ${ident(KAFKA_SIDE_DATABASE)} SYNC`);
-    await this.driver.exec(`CREATE DATABASE ${ident(KAFKA_SIDE_DATABASE)} ENGINE = Memory`);
+    await this.engine.exec(`DROP DATABASE IF EXISTS ${ident(placement.database)} SYNC`);
+    await this.engine.exec(`DROP DATABASE IF EXISTS ${ident(KAFKA_SIDE_DATABASE)} SYNC`);
+    await this.engine.exec(`CREATE DATABASE ${ident(KAFKA_SIDE_DATABASE)} ENGINE = Memory`);
     if (namedCollection) {
-      await this.driver.exec(
+      await this.engine.exec(
         `CREATE NAMED COLLECTION IF NOT EXISTS ${ident(namedCollection)} AS kafka_broker_list = '', kafka_format = 'JSONEachRow' OVERRIDABLE`,
       );
     }
@@ -85,7 +107,7 @@ export class Scratch {
       const chunk = batch;
       batch = [];
       size = 0;
-      const rows = await this.driver
+      const rows = await this.engine
         .query<{ q: (string | null)[] }>(`SELECT arrayMap(s -> formatQueryOrNull(s), [${chunk.map(stringLiteral).join(', ')}]) AS q`)
         .catch((e: unknown) => {
           if (e instanceof EngineError) return [];
@@ -115,7 +137,7 @@ export class Scratch {
     const key = target.name !== undefined ? `${target.database ?? ''}.${target.name}` : '';
     const isKafkaCreate = target.verb === 'CREATE' && target.objectKind === 'TABLE' && /\nENGINE = Kafka\b/.test(normalized);
     if (!isKafkaCreate && !this.kafkaTables.has(key)) {
-      await this.exec(sql, normalized);
+      await this.exec(sql, this.runAsWritten ? sql : normalized);
       return;
     }
     const side = normalized.slice(0, target.nameStart) + qualified(KAFKA_SIDE_DATABASE, target.name as string) + normalized.slice(target.nameEnd);
@@ -147,14 +169,14 @@ export class Scratch {
       const own = list.split(',\n').map((c) => c.trim());
       return [...own, ...Object.entries(virtuals).filter(([v]) => v !== '_table').map(([v, type]) => `${backquote(v)} ${type}`)];
     }
-    const described = await this.driver.query<{ name: string; type: string }>(
+    const described = await this.engine.query<{ name: string; type: string }>(
       `DESCRIBE TABLE ${qualified(KAFKA_SIDE_DATABASE, name)} SETTINGS describe_include_virtual_columns = 1`,
     );
     return described.filter((c) => c.name !== '_table').map((c) => `${backquote(c.name)} ${c.type}`);
   }
 
   private async format(sql: string): Promise<string> {
-    const rows = await this.driver.query<{ q: string }>(`SELECT formatQuery(${stringLiteral(sql)}) AS q`).catch((e: unknown) => {
+    const rows = await this.engine.query<{ q: string }>(`SELECT formatQuery(${stringLiteral(sql)}) AS q`).catch((e: unknown) => {
       throw e instanceof EngineError ? new EngineError(sql, e.engineMessage, e.codeName, e.hint) : e;
     });
     return rows[0]?.q ?? sql;
@@ -162,7 +184,7 @@ export class Scratch {
 
   private async exec(original: string, sql: string): Promise<void> {
     try {
-      await this.driver.exec(sql);
+      await this.engine.exec(sql);
     } catch (e) {
       if (e instanceof EngineError) throw new EngineError(original, e.engineMessage, e.codeName, e.hint);
       throw e;
@@ -170,7 +192,7 @@ export class Scratch {
   }
 
   async inspect(placement: Placement): Promise<Inspection> {
-    return inspectDatabase(this.driver, placement, { kafkaSideDatabase: KAFKA_SIDE_DATABASE });
+    return inspectDatabase(this.engine, placement, { kafkaSideDatabase: KAFKA_SIDE_DATABASE });
   }
 
   async close(): Promise<void> {
