@@ -236,7 +236,7 @@ COMMENT 'Raw sensor readings [chpipe:sensor_readings/queue]';
 -- step 16/26 · create · safe · analytics.campaign_hourly
 -- new view campaign_hourly for pipeline campaign_hourly
 CREATE VIEW IF NOT EXISTS analytics.campaign_hourly
-AS SELECT
+AS (SELECT
     campaign_id,
     `hour`,
     countIfMerge(impressions) AS impressions,
@@ -245,26 +245,26 @@ AS SELECT
     sum(spend) AS spend,
     uniqMerge(users) AS users
 FROM analytics.campaign_hourly_state
-GROUP BY campaign_id, `hour`
+GROUP BY campaign_id, `hour`)
 COMMENT 'Hourly campaign performance [chpipe:campaign_hourly/view]';
 
 -- step 17/26 · create · safe · analytics.errors_per_minute
 -- new view errors_per_minute for pipeline errors_per_minute
 CREATE VIEW IF NOT EXISTS analytics.errors_per_minute
-AS SELECT
+AS (SELECT
     service,
     `minute`,
     countIfMerge(errors) AS errors,
     countIfMerge(warnings) AS warnings,
     max(last_seen) AS last_seen
 FROM analytics.errors_per_minute_state
-GROUP BY service, `minute`
+GROUP BY service, `minute`)
 COMMENT 'Error and warning counts per service per minute [chpipe:errors_per_minute/view]';
 
 -- step 18/26 · create · safe · analytics.sensor_5m
 -- new view sensor_5m for pipeline sensor_5m
 CREATE VIEW IF NOT EXISTS analytics.sensor_5m
-AS SELECT
+AS (SELECT
     device_id,
     metric,
     bucket,
@@ -274,36 +274,36 @@ AS SELECT
     max(max_value) AS max_value,
     quantileMerge(0.95)(p95_value) AS p95_value
 FROM analytics.sensor_5m_state
-GROUP BY device_id, metric, bucket
+GROUP BY device_id, metric, bucket)
 COMMENT 'Sensor readings per device per 5 minutes [chpipe:sensor_5m/view]';
 
 -- step 19/26 · start · safe · analytics.overheat_alerts_mv
 -- start the flow overheat_alerts_mv into overheat_alerts_queue
 CREATE MATERIALIZED VIEW IF NOT EXISTS analytics.overheat_alerts_mv
 TO analytics.overheat_alerts_queue
-AS SELECT
+AS (SELECT
     device_id,
     value,
     measured_at
 FROM analytics.sensor_readings
-WHERE metric = 'temperature' AND value > 90
+WHERE metric = 'temperature' AND value > 90)
 COMMENT 'Overheating sensors, published for the on-call bot [chpipe:overheat_alerts/mv]';
 
 -- step 20/26 · start · safe · analytics.api_latency_mv
 -- start the flow api_latency_mv into api_latency
 CREATE MATERIALIZED VIEW IF NOT EXISTS analytics.api_latency_mv
 TO analytics.api_latency
-AS SELECT
+AS (SELECT
     api_id,
     time_taken
-FROM analytics.api_latency_queue
+FROM analytics.api_latency_queue)
 COMMENT 'API response times [chpipe:api_latency/mv]';
 
 -- step 21/26 · start · safe · analytics.app_logs_errors_mv
 -- start the flow app_logs_errors_mv into app_logs_errors
 CREATE MATERIALIZED VIEW IF NOT EXISTS analytics.app_logs_errors_mv
 TO analytics.app_logs_errors
-AS SELECT
+AS (SELECT
     now() AS received_at,
     _topic AS topic,
     _partition AS `partition`,
@@ -311,14 +311,14 @@ AS SELECT
     _raw_message AS raw_message,
     _error AS error
 FROM analytics.app_logs_queue
-WHERE _error != ''
+WHERE _error != '')
 COMMENT 'Application logs [chpipe:app_logs/errors_mv]';
 
 -- step 22/26 · start · safe · analytics.app_logs_mv
 -- start the flow app_logs_mv into app_logs
 CREATE MATERIALIZED VIEW IF NOT EXISTS analytics.app_logs_mv
 TO analytics.app_logs
-AS SELECT
+AS (SELECT
     ts,
     service,
     `level`,
@@ -328,14 +328,14 @@ AS SELECT
     _partition AS kafka_partition,
     _offset AS kafka_offset
 FROM analytics.app_logs_queue
-WHERE (_error = '')
+WHERE (_error = ''))
 COMMENT 'Application logs [chpipe:app_logs/mv]';
 
 -- step 23/26 · start · safe · analytics.campaign_hourly_mv
 -- start the flow campaign_hourly_mv into campaign_hourly_state
 CREATE MATERIALIZED VIEW IF NOT EXISTS analytics.campaign_hourly_mv
 TO analytics.campaign_hourly_state
-AS SELECT
+AS (SELECT
     campaign_id,
     toStartOfHour(event_time) AS `hour`,
     countIfState(event_type = 'impression') AS impressions,
@@ -344,14 +344,14 @@ AS SELECT
     sumSimpleState(cost) AS spend,
     uniqState(user_id) AS users
 FROM analytics.campaign_hourly_queue
-GROUP BY campaign_id, `hour`
+GROUP BY campaign_id, `hour`)
 COMMENT 'Hourly campaign performance [chpipe:campaign_hourly/mv]';
 
 -- step 24/26 · start · safe · analytics.errors_per_minute_mv
 -- start the flow errors_per_minute_mv into errors_per_minute_state
 CREATE MATERIALIZED VIEW IF NOT EXISTS analytics.errors_per_minute_mv
 TO analytics.errors_per_minute_state
-AS SELECT
+AS (SELECT
     service,
     toStartOfMinute(ts) AS `minute`,
     countIfState(level IN ('ERROR', 'FATAL')) AS errors,
@@ -359,14 +359,14 @@ AS SELECT
     maxSimpleState(ts) AS last_seen
 FROM analytics.errors_per_minute_queue
 WHERE (level IN ('ERROR', 'FATAL', 'WARN'))
-GROUP BY service, `minute`
+GROUP BY service, `minute`)
 COMMENT 'Error and warning counts per service per minute [chpipe:errors_per_minute/mv]';
 
 -- step 25/26 · start · safe · analytics.sensor_5m_mv
 -- start the flow sensor_5m_mv into sensor_5m_state
 CREATE MATERIALIZED VIEW IF NOT EXISTS analytics.sensor_5m_mv
 TO analytics.sensor_5m_state
-AS SELECT
+AS (SELECT
     device_id,
     metric,
     toStartOfFiveMinutes(measured_at) AS bucket,
@@ -377,18 +377,18 @@ AS SELECT
     quantileState(0.95)(value) AS p95_value
 FROM analytics.sensor_5m_queue
 WHERE (isFinite(value))
-GROUP BY device_id, metric, bucket
+GROUP BY device_id, metric, bucket)
 COMMENT 'Sensor readings per device per 5 minutes [chpipe:sensor_5m/mv]';
 
 -- step 26/26 · start · safe · analytics.sensor_readings_mv
 -- start the flow sensor_readings_mv into sensor_readings
 CREATE MATERIALIZED VIEW IF NOT EXISTS analytics.sensor_readings_mv
 TO analytics.sensor_readings
-AS SELECT
+AS (SELECT
     device_id,
     metric,
     value,
     measured_at,
     _timestamp AS received_at
-FROM analytics.sensor_readings_queue
+FROM analytics.sensor_readings_queue)
 COMMENT 'Raw sensor readings [chpipe:sensor_readings/mv]';

@@ -1,7 +1,7 @@
 /** SQL for changes to existing objects. Every statement is safe to run twice (IF [NOT] EXISTS), so an interrupted migration can be rerun. */
 import type { TableAlter } from '../diff/change.js';
 import type { Column, Placement, Table } from '../model/model.js';
-import { columnDefinition, settingsList } from './ddl.js';
+import { columnDefinition, settingsList, viewQueryClause } from './ddl.js';
 import { ident, qualified, stringLiteral } from './quote.js';
 
 function alterTable(p: Placement, table: string, clause: string): string {
@@ -50,7 +50,7 @@ export function modifyQueryStatement(p: Placement, view: string, select: string)
 }
 
 export function createOrReplaceView(p: Placement, name: string, select: string, comment: string): string {
-  return `CREATE OR REPLACE VIEW ${qualified(p.database, name)}${p.cluster ? ` ON CLUSTER ${ident(p.cluster)}` : ''}\nAS ${select}${comment ? `\nCOMMENT ${stringLiteral(comment)}` : ''}`;
+  return `CREATE OR REPLACE VIEW ${qualified(p.database, name)}${p.cluster ? ` ON CLUSTER ${ident(p.cluster)}` : ''}${viewQueryClause(select, comment)}`;
 }
 
 /** Copy rows into a rebuilt table: columns by name, renamed columns from their old names; new columns take their defaults. */

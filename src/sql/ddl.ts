@@ -72,12 +72,23 @@ export function createTable(p: Placement, t: Table): string {
   return `${header(p, 'TABLE', t.name)}\n${columnList(t.columns)}\n${tableEngineClauses(t)}${commentClause(t.comment)}`;
 }
 
+/**
+ * A view's `AS` clause with its comment. The SELECT is parenthesized: ClickHouse
+ * before 26 (24.8, 25.8) reads a COMMENT that follows a SELECT ending at
+ * `FROM db.t` as the table's alias and fails with a syntax error; `AS (SELECT
+ * ...) COMMENT '...'` is how those versions print a view themselves, and 26.7
+ * reads it back with the same `as_select` (docs/engine-versions.md).
+ */
+export function viewQueryClause(select: string, comment: string): string {
+  return `\nAS (${select})${commentClause(comment)}`;
+}
+
 export function createMaterializedView(p: Placement, v: MaterializedView): string {
-  return `${header(p, 'MATERIALIZED VIEW', v.name)}\nTO ${qualified(p.database, v.to)}\nAS ${v.select}${commentClause(v.comment)}`;
+  return `${header(p, 'MATERIALIZED VIEW', v.name)}\nTO ${qualified(p.database, v.to)}${viewQueryClause(v.select, v.comment)}`;
 }
 
 export function createView(p: Placement, v: View): string {
-  return `${header(p, 'VIEW', v.name)}\nAS ${v.select}${commentClause(v.comment)}`;
+  return `${header(p, 'VIEW', v.name)}${viewQueryClause(v.select, v.comment)}`;
 }
 
 export function createObject(p: Placement, o: DbObject): string {

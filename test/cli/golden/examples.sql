@@ -198,7 +198,7 @@ SETTINGS kafka_broker_list = 'localhost:9092',
 COMMENT 'Raw sensor readings [chpipe:sensor_readings/queue]';
 
 CREATE VIEW IF NOT EXISTS analytics.campaign_hourly
-AS SELECT
+AS (SELECT
     campaign_id,
     `hour`,
     countIfMerge(impressions) AS impressions,
@@ -207,22 +207,22 @@ AS SELECT
     sum(spend) AS spend,
     uniqMerge(users) AS users
 FROM analytics.campaign_hourly_state
-GROUP BY campaign_id, `hour`
+GROUP BY campaign_id, `hour`)
 COMMENT 'Hourly campaign performance [chpipe:campaign_hourly/view]';
 
 CREATE VIEW IF NOT EXISTS analytics.errors_per_minute
-AS SELECT
+AS (SELECT
     service,
     `minute`,
     countIfMerge(errors) AS errors,
     countIfMerge(warnings) AS warnings,
     max(last_seen) AS last_seen
 FROM analytics.errors_per_minute_state
-GROUP BY service, `minute`
+GROUP BY service, `minute`)
 COMMENT 'Error and warning counts per service per minute [chpipe:errors_per_minute/view]';
 
 CREATE VIEW IF NOT EXISTS analytics.sensor_5m
-AS SELECT
+AS (SELECT
     device_id,
     metric,
     bucket,
@@ -232,30 +232,30 @@ AS SELECT
     max(max_value) AS max_value,
     quantileMerge(0.95)(p95_value) AS p95_value
 FROM analytics.sensor_5m_state
-GROUP BY device_id, metric, bucket
+GROUP BY device_id, metric, bucket)
 COMMENT 'Sensor readings per device per 5 minutes [chpipe:sensor_5m/view]';
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS analytics.overheat_alerts_mv
 TO analytics.overheat_alerts_queue
-AS SELECT
+AS (SELECT
     device_id,
     value,
     measured_at
 FROM analytics.sensor_readings
-WHERE metric = 'temperature' AND value > 90
+WHERE metric = 'temperature' AND value > 90)
 COMMENT 'Overheating sensors, published for the on-call bot [chpipe:overheat_alerts/mv]';
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS analytics.api_latency_mv
 TO analytics.api_latency
-AS SELECT
+AS (SELECT
     api_id,
     time_taken
-FROM analytics.api_latency_queue
+FROM analytics.api_latency_queue)
 COMMENT 'API response times [chpipe:api_latency/mv]';
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS analytics.app_logs_errors_mv
 TO analytics.app_logs_errors
-AS SELECT
+AS (SELECT
     now() AS received_at,
     _topic AS topic,
     _partition AS `partition`,
@@ -263,12 +263,12 @@ AS SELECT
     _raw_message AS raw_message,
     _error AS error
 FROM analytics.app_logs_queue
-WHERE _error != ''
+WHERE _error != '')
 COMMENT 'Application logs [chpipe:app_logs/errors_mv]';
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS analytics.app_logs_mv
 TO analytics.app_logs
-AS SELECT
+AS (SELECT
     ts,
     service,
     `level`,
@@ -278,12 +278,12 @@ AS SELECT
     _partition AS kafka_partition,
     _offset AS kafka_offset
 FROM analytics.app_logs_queue
-WHERE (_error = '')
+WHERE (_error = ''))
 COMMENT 'Application logs [chpipe:app_logs/mv]';
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS analytics.campaign_hourly_mv
 TO analytics.campaign_hourly_state
-AS SELECT
+AS (SELECT
     campaign_id,
     toStartOfHour(event_time) AS `hour`,
     countIfState(event_type = 'impression') AS impressions,
@@ -292,12 +292,12 @@ AS SELECT
     sumSimpleState(cost) AS spend,
     uniqState(user_id) AS users
 FROM analytics.campaign_hourly_queue
-GROUP BY campaign_id, `hour`
+GROUP BY campaign_id, `hour`)
 COMMENT 'Hourly campaign performance [chpipe:campaign_hourly/mv]';
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS analytics.errors_per_minute_mv
 TO analytics.errors_per_minute_state
-AS SELECT
+AS (SELECT
     service,
     toStartOfMinute(ts) AS `minute`,
     countIfState(level IN ('ERROR', 'FATAL')) AS errors,
@@ -305,12 +305,12 @@ AS SELECT
     maxSimpleState(ts) AS last_seen
 FROM analytics.errors_per_minute_queue
 WHERE (level IN ('ERROR', 'FATAL', 'WARN'))
-GROUP BY service, `minute`
+GROUP BY service, `minute`)
 COMMENT 'Error and warning counts per service per minute [chpipe:errors_per_minute/mv]';
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS analytics.sensor_5m_mv
 TO analytics.sensor_5m_state
-AS SELECT
+AS (SELECT
     device_id,
     metric,
     toStartOfFiveMinutes(measured_at) AS bucket,
@@ -321,16 +321,16 @@ AS SELECT
     quantileState(0.95)(value) AS p95_value
 FROM analytics.sensor_5m_queue
 WHERE (isFinite(value))
-GROUP BY device_id, metric, bucket
+GROUP BY device_id, metric, bucket)
 COMMENT 'Sensor readings per device per 5 minutes [chpipe:sensor_5m/mv]';
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS analytics.sensor_readings_mv
 TO analytics.sensor_readings
-AS SELECT
+AS (SELECT
     device_id,
     metric,
     value,
     measured_at,
     _timestamp AS received_at
-FROM analytics.sensor_readings_queue
+FROM analytics.sensor_readings_queue)
 COMMENT 'Raw sensor readings [chpipe:sensor_readings/mv]';
