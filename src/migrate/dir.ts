@@ -1,12 +1,13 @@
 /** The migrations folder on disk. */
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, mkdirSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseFileName, renderSum, type MigrationFile } from './files.js';
+import { inVersionOrder, parseFileName, renderSum, type MigrationFile } from './files.js';
 
 export const SUM_FILE = 'chpipe.sum';
 
 export interface MigrationDir {
   readonly path: string;
+  /** In replay order (see `inVersionOrder`). */
   readonly files: readonly MigrationFile[];
   readonly sum?: string;
   /** .sql files whose names do not follow NNNN_name.sql. */
@@ -28,18 +29,44 @@ export function readMigrationDir(path: string): MigrationDir {
   }
   const sumPath = join(path, SUM_FILE);
   const sum = existsSync(sumPath) ? readFileSync(sumPath, 'utf8') : undefined;
-  return { path, files, strays, ...(sum !== undefined ? { sum } : {}) };
+  return { path, files: inVersionOrder(files), strays, ...(sum !== undefined ? { sum } : {}) };
 }
 
-/** Write a new migration and the updated chpipe.sum; each lands whole (write, then rename). */
+/** The same files with the same text, and the same chpipe.sum: nobody wrote the folder in between. */
+export function sameHistory(a: MigrationDir, b: MigrationDir): boolean {
+  return a.sum === b.sum && a.files.length === b.files.length && a.files.every((f, i) => f.file === b.files[i]?.file && f.text === b.files[i]?.text);
+}
+
+/**
+ * Write a new migration and the updated chpipe.sum; each lands whole (write,
+ * then link or rename). The migration never replaces a file of the same name.
+ * Callers hold the folder's lock (`lock.ts`) and read `dir` under it.
+ */
 export function writeMigration(dir: MigrationDir, file: MigrationFile): void {
   mkdirSync(dir.path, { recursive: true });
-  atomicWrite(join(dir.path, file.file), file.text);
-  atomicWrite(join(dir.path, SUM_FILE), renderSum([...dir.files, file]));
+  const path = join(dir.path, file.file);
+  const temp = tempPath(path);
+  writeFileSync(temp, file.text);
+  try {
+    linkSync(temp, path);
+  } finally {
+    unlinkSync(temp);
+  }
+  writeSum(dir.path, [...dir.files, file]);
+}
+
+/** Rewrite chpipe.sum for these files. */
+export function writeSum(path: string, files: readonly MigrationFile[]): void {
+  mkdirSync(path, { recursive: true });
+  atomicWrite(join(path, SUM_FILE), renderSum(files));
+}
+
+function tempPath(path: string): string {
+  return `${path}.tmp-${process.pid}`;
 }
 
 function atomicWrite(path: string, text: string): void {
-  const temp = `${path}.tmp-${process.pid}`;
+  const temp = tempPath(path);
   writeFileSync(temp, text);
   renameSync(temp, path);
 }

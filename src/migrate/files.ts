@@ -68,6 +68,16 @@ export function renderMigration(args: { version: string; name: string; chpipeVer
   return lines.join('\n');
 }
 
+/** Migration files in replay order: by version as a number (`0010` after `0009`, `00007` equal to `0007`), then by name. */
+export function inVersionOrder<T extends { readonly version: string; readonly file: string }>(files: readonly T[]): T[] {
+  return [...files].sort((a, b) => Number(a.version) - Number(b.version) || (a.file < b.file ? -1 : a.file > b.file ? 1 : 0));
+}
+
+/** The hash chpipe.sum records for a file's text. */
+export function fileHash(text: string): string {
+  return hash(text);
+}
+
 /** The text of chpipe.sum for these files (sorted by file name). */
 export function renderSum(files: readonly MigrationFile[]): string {
   const lines = [...files].sort((a, b) => (a.file < b.file ? -1 : 1)).map((f) => `${f.file} h1:${hash(f.text)}`);
@@ -75,45 +85,37 @@ export function renderSum(files: readonly MigrationFile[]): string {
   return `h1:${hash(body)}\n${body}`;
 }
 
-export type SumProblem =
-  | { readonly kind: 'missing-sum' }
-  | { readonly kind: 'edited'; readonly file: string }
-  | { readonly kind: 'unlisted'; readonly file: string }
-  | { readonly kind: 'deleted'; readonly file: string }
-  | { readonly kind: 'corrupt' };
-
-/** Compare chpipe.sum with the files; an empty list means they agree. */
-export function checkSum(sumText: string | undefined, files: readonly MigrationFile[]): SumProblem[] {
-  if (sumText === undefined) return files.length ? [{ kind: 'missing-sum' }] : [];
-  const [head, ...rest] = sumText.split('\n');
-  const body = rest.join('\n');
-  if (!head?.startsWith('h1:') || head.slice(3) !== hash(body)) return [{ kind: 'corrupt' }];
-  const listed = new Map<string, string>();
-  for (const line of rest) {
-    const m = /^(\S+) h1:(\S+)$/.exec(line);
-    if (m) listed.set(m[1] as string, m[2] as string);
-  }
-  const problems: SumProblem[] = [];
-  for (const f of files) {
-    const h = listed.get(f.file);
-    if (h === undefined) problems.push({ kind: 'unlisted', file: f.file });
-    else if (h !== hash(f.text)) problems.push({ kind: 'edited', file: f.file });
-  }
-  for (const file of listed.keys()) if (!files.some((f) => f.file === file)) problems.push({ kind: 'deleted', file });
-  return problems;
+/** One `<file> h1:<hash>` line of chpipe.sum. */
+export interface SumEntry {
+  readonly file: string;
+  readonly hash: string;
+  /** 1-based line in chpipe.sum. */
+  readonly line: number;
 }
 
-export function describeSumProblem(p: SumProblem): string {
-  switch (p.kind) {
-    case 'missing-sum':
-      return 'migrations/chpipe.sum is missing';
-    case 'corrupt':
-      return 'migrations/chpipe.sum was edited by hand (its own hash does not match)';
-    case 'edited':
-      return `${p.file} was edited after it was generated`;
-    case 'unlisted':
-      return `${p.file} is not recorded in chpipe.sum`;
-    case 'deleted':
-      return `${p.file} is recorded in chpipe.sum but missing`;
-  }
+/** chpipe.sum, read. */
+export interface SumFile {
+  /** Every file line, in the order written (both sides of a merge conflict included). */
+  readonly entries: readonly SumEntry[];
+  /** The first line is the hash of the lines below it. */
+  readonly intact: boolean;
+  /** The 1-based line of the first git merge-conflict marker (`<<<<<<<`, `=======`, `>>>>>>>`), if any. */
+  readonly conflictLine?: number;
+}
+
+const CONFLICT_MARKER = /^(<{7}|={7}|>{7})( |$)/;
+const SUM_LINE = /^(\S+) h1:(\S+)$/;
+
+export function parseSum(text: string): SumFile {
+  const [head, ...rest] = text.split('\n');
+  const body = rest.join('\n');
+  const entries: SumEntry[] = [];
+  let conflictLine: number | undefined;
+  text.split('\n').forEach((line, i) => {
+    if (conflictLine === undefined && CONFLICT_MARKER.test(line)) conflictLine = i + 1;
+    const m = i > 0 ? SUM_LINE.exec(line) : null;
+    if (m) entries.push({ file: m[1] as string, hash: m[2] as string, line: i + 1 });
+  });
+  const intact = head !== undefined && head.startsWith('h1:') && head.slice(3) === hash(body);
+  return { entries, intact, ...(conflictLine !== undefined ? { conflictLine } : {}) };
 }

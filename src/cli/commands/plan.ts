@@ -1,10 +1,13 @@
 import { createRequire } from 'node:module';
 import { relative, resolve } from 'node:path';
-import { checkSum, describeSumProblem, migrationSlug, modelHash, nextVersion, renderMigration } from '../../migrate/files.js';
-import { readMigrationDir, writeMigration } from '../../migrate/dir.js';
+import { migrationSlug, modelHash, nextVersion, renderMigration } from '../../migrate/files.js';
+import { readMigrationDir, sameHistory, writeMigration } from '../../migrate/dir.js';
+import { reviewHistory } from '../../migrate/history.js';
+import { acquireMigrationLock, LockBusyError, type MigrationLock } from '../../migrate/lock.js';
 import { computePlan, migratedStateKey } from '../../migrate/planner.js';
 import { worstRisk } from '../../plan/plan.js';
 import { diagnosticsJson, renderDiagnostics } from '../../report/diagnostics.js';
+import type { Diagnostic } from '../../spec/diagnostic.js';
 import { renderPlan, summarize } from '../../report/plan.js';
 import { makeIo, projectMemo, UserError, type GlobalOptions } from '../context.js';
 import { loadProject } from '../project.js';
@@ -29,35 +32,52 @@ export default async function plan(g: GlobalOptions, options: PlanOptions): Prom
   if (!project || loaded.diagnostics.length) return fail(io, loaded.diagnostics);
   const migrationsPath = resolve(loaded.root, project.migrationsDir);
   const display = relative(process.cwd(), migrationsPath) || '.';
-  const dir = readMigrationDir(migrationsPath);
-  const sumProblems = checkSum(dir.sum, dir.files);
+  let dir = readMigrationDir(migrationsPath);
   for (const stray of dir.strays) io.err(`warning: ${display}/${stray} is not named NNNN_name.sql and is ignored`);
+  // The history first: a broken one is reported as itself, never as a failure of a later file.
+  const review = reviewHistory(dir, display, options.save !== undefined ? 'write' : 'read');
+  if (review.errors.length) return fail(io, [...review.errors, ...review.warnings]);
+  for (const w of review.warnings) io.err(renderWarning(w));
 
   const memo = await projectMemo(g, loaded.root);
-  const result = await computePlan(project, dir.files, display, memo);
+  let result = await computePlan(project, dir.files, display, memo);
   if (result.diagnostics.length) return fail(io, result.diagnostics);
-  const steps = result.steps;
-  const title = dir.files.length ? `the migrated state (${dir.files.length} migration${dir.files.length === 1 ? '' : 's'})` : 'an empty database (no migrations yet)';
+  const refusing = () => worstRisk(result.steps) === 'destructive' && !options.allowDestructive;
 
   let saved: string | undefined;
-  let code = options.detailedExitcode && steps.length ? 2 : 0;
-  if (options.save !== undefined && steps.length) {
-    if (sumProblems.length) {
-      throw new UserError(`cannot save: ${sumProblems.map(describeSumProblem).join('; ')} (restore the files, or regenerate the migration)`);
-    }
-    if (worstRisk(steps) === 'destructive' && !options.allowDestructive) {
-      code = 3;
-    } else if (result.migrated && result.declared) {
-      const version = nextVersion(dir.files);
-      const name = migrationSlug(options.save);
-      const text = renderMigration({ version, name, chpipeVersion, before: modelHash(result.migrated), after: modelHash(result.declared), steps });
-      const file = { version, name, file: `${version}_${name}.sql`, text };
-      writeMigration(dir, file);
-      saved = `${display}/${file.file}`;
-      // The file holds exactly the steps the plan ran on the scratch engine: what they reached is the new migrated state.
-      if (result.reached) memo.putState(migratedStateKey(memo, project, [...dir.files, file]), result.reached);
+  if (options.save !== undefined && result.steps.length && !refusing()) {
+    // Under the folder's lock, the folder is read again: a save that landed while this one
+    // planned is planned on top of, so two saves never write one version twice.
+    const lock = await lockMigrations(migrationsPath, display, `plan --save ${options.save}`);
+    try {
+      const current = readMigrationDir(migrationsPath);
+      if (!sameHistory(current, dir)) {
+        const again = reviewHistory(current, display, 'write');
+        if (again.errors.length) return fail(io, again.errors);
+        const landed = current.files.filter((f) => !dir.files.some((d) => d.file === f.file && d.text === f.text)).map((f) => `${display}/${f.file}`);
+        io.err(`note: ${landed.length ? landed.join(', ') : `${display}/chpipe.sum`} changed while this plan ran (another save); planning again on top of it.`);
+        dir = current;
+        result = await computePlan(project, dir.files, display, memo);
+        if (result.diagnostics.length) return fail(io, result.diagnostics);
+      }
+      if (result.steps.length && !refusing() && result.migrated && result.declared) {
+        const version = nextVersion(dir.files);
+        const name = migrationSlug(options.save);
+        const text = renderMigration({ version, name, chpipeVersion, before: modelHash(result.migrated), after: modelHash(result.declared), steps: result.steps });
+        const file = { version, name, file: `${version}_${name}.sql`, text };
+        writeMigration(dir, file);
+        saved = `${display}/${file.file}`;
+        // The file holds exactly the steps the plan ran on the scratch engine: what they reached is the new migrated state.
+        if (result.reached) memo.putState(migratedStateKey(memo, project, [...dir.files, file]), result.reached);
+      }
+    } finally {
+      lock.release();
     }
   }
+  const steps = result.steps;
+  const title = dir.files.length ? `the migrated state (${dir.files.length} migration${dir.files.length === 1 ? '' : 's'})` : 'an empty database (no migrations yet)';
+  let code = options.detailedExitcode && steps.length ? 2 : 0;
+  if (options.save !== undefined && steps.length && refusing()) code = 3;
 
   if (io.json) {
     io.out(
@@ -78,7 +98,6 @@ export default async function plan(g: GlobalOptions, options: PlanOptions): Prom
     );
   } else {
     io.out(renderPlan(steps, io.paint, { sql: options.sql === true, title }));
-    if (sumProblems.length) io.err(`warning: ${sumProblems.map(describeSumProblem).join('; ')}`);
     if (saved) io.out(`\nSaved ${saved} and updated ${display}/chpipe.sum.`);
     else if (code === 3) io.err(`\nRefused to save: the plan has destructive steps. Review them, then run again with --allow-destructive. Nothing was written.`);
     else if (options.save !== undefined && !steps.length) io.out('Nothing to save.');
@@ -90,4 +109,21 @@ function fail(io: Awaited<ReturnType<typeof makeIo>>, diagnostics: Parameters<ty
   if (io.json) io.out(JSON.stringify(diagnosticsJson(diagnostics), null, 2));
   else io.err(renderDiagnostics(diagnostics, io.errPaint));
   return 1;
+}
+
+/** One line per warning on stderr, like a diagnostic but not an error. */
+function renderWarning(d: Diagnostic): string {
+  return `${d.file}:${d.line}:${d.col}: warning[${d.code}]: ${d.message}${d.hint ? `\n  hint: ${d.hint}` : ''}`;
+}
+
+/** How long a save waits for another one to finish writing the folder. */
+const LOCK_WAIT_MS = 30_000;
+
+async function lockMigrations(path: string, display: string, command: string): Promise<MigrationLock> {
+  try {
+    return await acquireMigrationLock(path, { waitMs: LOCK_WAIT_MS, command, display: `${display}/chpipe.lock` });
+  } catch (e) {
+    if (e instanceof LockBusyError) throw new UserError(`cannot save: ${e.message}`);
+    throw e;
+  }
 }

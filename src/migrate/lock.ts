@@ -1,0 +1,203 @@
+/**
+ * The migrations folder's lock: `chpipe.lock`, created with O_EXCL, holding
+ * who has it (pid, host, since, command). Whatever writes the folder
+ * (`plan --save`, `migrate hash`) holds it, so two concurrent saves never
+ * write two files with one version. It is removed on release, at exit, and on
+ * SIGINT/SIGTERM; a lock left by a process that died on this host is taken
+ * over. After Atlas's `Locker`: a named lock, a wait, and the release
+ * function handed back.
+ */
+import { closeSync, constants, mkdirSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+
+export const LOCK_FILE = 'chpipe.lock';
+
+/** Who holds the lock, as written in the lock file. */
+export interface LockHolder {
+  readonly pid: number;
+  readonly host: string;
+  /** ISO time the lock was taken. */
+  readonly since: string;
+  /** What the holder runs, e.g. `plan --save add_country`. */
+  readonly command: string;
+  /** Tells this holder's file from a later one. */
+  readonly token: string;
+}
+
+export interface MigrationLock {
+  readonly path: string;
+  readonly holder: LockHolder;
+  /** Remove the lock (if it is still ours); safe to call twice. */
+  release(): void;
+}
+
+/** The lock is held by a live process (or one on another host) for longer than the wait. */
+export class LockBusyError extends Error {
+  constructor(
+    readonly path: string,
+    readonly holder: LockHolder | undefined,
+    readonly display: string,
+  ) {
+    super(
+      holder
+        ? `${display} is held by \`chpipe ${holder.command}\` (pid ${holder.pid} on ${holder.host}, since ${holder.since}); wait for it to finish, or, if that process is gone, delete ${display}`
+        : `${display} is held by another chpipe that is still writing it; wait for it to finish, or, if no chpipe runs, delete ${display}`,
+    );
+    this.name = 'LockBusyError';
+  }
+}
+
+export interface LockOptions {
+  /** How long to wait for a live holder, in milliseconds (0: try once). */
+  readonly waitMs: number;
+  /** What this process runs, recorded for whoever waits. */
+  readonly command: string;
+  /** How the lock file is named in messages (default: its path). */
+  readonly display?: string;
+  /** Between tries, in milliseconds. */
+  readonly pollMs?: number;
+}
+
+/** A lock file without a readable holder older than this was left by a process killed while writing it. */
+const UNREADABLE_GRACE_MS = 5_000;
+
+export async function acquireMigrationLock(dir: string, options: LockOptions): Promise<MigrationLock> {
+  mkdirSync(dir, { recursive: true });
+  const path = join(dir, LOCK_FILE);
+  const display = options.display ?? path;
+  const holder: LockHolder = { pid: process.pid, host: hostname(), since: new Date().toISOString(), command: options.command, token: randomUUID() };
+  const deadline = Date.now() + options.waitMs;
+  for (;;) {
+    if (tryCreate(path, holder)) return hold(path, holder);
+    const current = readHolder(path);
+    if (current.state === 'gone') continue;
+    if (isStale(current)) {
+      if (takeOver(path, current)) continue;
+    } else if (Date.now() >= deadline) {
+      throw new LockBusyError(path, current.state === 'held' ? current.holder : undefined, display);
+    }
+    await new Promise((r) => setTimeout(r, Math.min(options.pollMs ?? 100, Math.max(1, deadline - Date.now()))));
+  }
+}
+
+/** Create the lock file; false when it exists. */
+function tryCreate(path: string, holder: LockHolder): boolean {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY, 0o644);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw e;
+  }
+  try {
+    writeSync(fd, JSON.stringify(holder) + '\n');
+  } finally {
+    closeSync(fd);
+  }
+  return true;
+}
+
+type Seen = { state: 'gone' } | { state: 'held'; holder: LockHolder; text: string } | { state: 'unreadable'; text: string; ageMs: number };
+
+function readHolder(path: string): Seen {
+  let text: string;
+  let ageMs: number;
+  try {
+    ageMs = Date.now() - statSync(path).mtimeMs;
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { state: 'gone' };
+    throw e;
+  }
+  try {
+    const h = JSON.parse(text) as Partial<LockHolder>;
+    if (typeof h.pid === 'number' && typeof h.host === 'string') {
+      return { state: 'held', text, holder: { pid: h.pid, host: h.host, since: String(h.since ?? '?'), command: String(h.command ?? '?'), token: String(h.token ?? '') } };
+    }
+  } catch {
+    // a holder that has created the file but not yet written it, or a damaged file
+  }
+  return { state: 'unreadable', text, ageMs };
+}
+
+/** A lock whose holder died on this host, or one nobody finished writing long ago. */
+function isStale(seen: Seen): boolean {
+  if (seen.state === 'unreadable') return seen.ageMs > UNREADABLE_GRACE_MS;
+  if (seen.state !== 'held') return false;
+  return seen.holder.host === hostname() && !processAlive(seen.holder.pid);
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    // EPERM: it exists but belongs to someone else.
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Remove a stale lock so the caller can try to create its own (false: another
+ * waiter is at it; wait and look again). Two waiters may
+ * see the same stale lock: a second lock file, also O_EXCL, lets one of them at
+ * a time check again and remove it, so a live lock that replaced the stale one
+ * is never removed.
+ */
+function takeOver(path: string, stale: Seen): boolean {
+  const guard = `${path}.takeover`;
+  const guardHolder: LockHolder = { pid: process.pid, host: hostname(), since: new Date().toISOString(), command: 'take over a stale lock', token: randomUUID() };
+  if (!tryCreate(guard, guardHolder)) {
+    const other = readHolder(guard);
+    if (isStale(other) || (other.state !== 'gone' && guardAgeMs(guard) > UNREADABLE_GRACE_MS)) removeQuietly(guard);
+    return false;
+  }
+  try {
+    const now = readHolder(path);
+    if (now.state !== 'gone' && stale.state !== 'gone' && now.text === stale.text) removeQuietly(path);
+    return true;
+  } finally {
+    removeQuietly(guard);
+  }
+}
+
+function guardAgeMs(path: string): number {
+  try {
+    return Date.now() - statSync(path).mtimeMs;
+  } catch {
+    return 0;
+  }
+}
+
+function removeQuietly(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
+}
+
+const SIGNALS = ['SIGINT', 'SIGTERM'] as const;
+
+/** The lock, released at exit and on SIGINT/SIGTERM as well as by `release()`. */
+function hold(path: string, holder: LockHolder): MigrationLock {
+  let released = false;
+  const release = (): void => {
+    if (released) return;
+    released = true;
+    process.removeListener('exit', release);
+    for (const s of SIGNALS) process.removeListener(s, onSignal);
+    const current = readHolder(path);
+    if (current.state === 'held' && current.holder.token === holder.token) removeQuietly(path);
+  };
+  const onSignal = (signal: NodeJS.Signals): void => {
+    release();
+    // Ours was the only handler: end the way the signal would have without one.
+    if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+  };
+  process.on('exit', release);
+  for (const s of SIGNALS) process.on(s, onSignal);
+  return { path, holder, release };
+}
