@@ -7,5 +7,7 @@ export default defineConfig({
     pool: 'forks',
     testTimeout: 60_000,
     hookTimeout: 60_000,
+    // Workers exit normally on vitest's SIGTERM, so exit hooks run (the scratch engine's temp folder is removed).
+    setupFiles: ['test/engine/exit-on-sigterm.ts'],
   },
 });
