@@ -3,14 +3,14 @@
  * names, the types of expressions, the state type of an aggregate), never to
  * run anything.
  */
-import { makeModel, objectName, sortKafkaSettings, type Column, type DbObject, type KafkaTable, type Model, type Owner, type Placement, type Role, type SettingValue, type Table } from '../model/model.js';
+import { makeModel, objectName, sortSettings, type Column, type DbObject, type KafkaTable, type MaterializedView, type Model, type NullTable, type Owner, type Placement, type Role, type SettingValue, type Table } from '../model/model.js';
 import { ownershipComment } from '../model/ownership.js';
 import { backquote, ident, qualified } from '../sql/quote.js';
 import { diagnostic, didYouMean, type Diagnostic } from '../spec/diagnostic.js';
 import { findWord, locate, locateWord, type PathKey } from '../spec/source.js';
 import type { AggregateSpec, ColumnSpec, IngestSpec, PipelineSpec, ProjectSpec, PublishSpec, SourceSpec } from '../spec/types.js';
 import type { Answer, DescribedColumn, EngineProblem, Oracle } from './oracle.js';
-import { finalSelect, ingestSelect, nullSource, probeSelect, publishSelect, queueColumns, queueStructure, stateCall, stateSelect } from './select.js';
+import { fieldOf, finalSelect, hubSelect, ingestSelect, nullSource, probeSelect, publishSelect, queueColumns, queueStructure, stateCall, stateSelect, virtualColumns } from './select.js';
 
 export interface CompileResult {
   /** Present when there were no diagnostics. */
@@ -135,24 +135,34 @@ function checkTableSettings(ctx: Context, p: IngestSpec | AggregateSpec): boolea
   return ok;
 }
 
-function kafkaSettings(ctx: Context, base: { topics: readonly string[]; group: string; format: string; brokers?: string; settings: Readonly<Record<string, SettingValue>> }, source?: SourceSpec): Record<string, SettingValue> {
+interface QueueSource {
+  readonly topics: readonly string[];
+  readonly group: string;
+  readonly format: string;
+  readonly brokers?: string;
+  readonly settings: Readonly<Record<string, SettingValue>>;
+}
+
+function queueTable(ctx: Context, p: PipelineSpec, columns: readonly Column[], base: QueueSource, source?: SourceSpec): KafkaTable {
   const kafka = ctx.spec.kafka;
-  const settings: Record<string, SettingValue> = {};
-  const brokers = base.brokers ?? kafka.brokers;
-  if (brokers !== undefined && !(kafka.namedCollection && base.brokers === undefined)) settings.kafka_broker_list = brokers;
-  settings.kafka_topic_list = base.topics.join(',');
-  settings.kafka_group_name = base.group;
-  settings.kafka_format = base.format;
+  const brokers = base.brokers ?? (kafka.namedCollection ? undefined : kafka.brokers);
+  const namedCollection = kafka.namedCollection && brokers === undefined ? kafka.namedCollection : undefined;
+  const settings: Record<string, SettingValue> = { ...base.settings };
   if (source?.consumers !== undefined) settings.kafka_num_consumers = source.consumers;
   if (source?.onError === 'stream') settings.kafka_handle_error_mode = 'stream';
   if (source?.schema !== undefined) settings.kafka_schema = source.schema;
   if (source?.schemaRegistry !== undefined) settings.format_avro_schema_registry_url = source.schemaRegistry;
-  return { ...base.settings, ...settings };
-}
-
-function queueTable(ctx: Context, p: PipelineSpec, columns: readonly Column[], settings: Record<string, SettingValue>): KafkaTable {
-  const namedCollection = ctx.spec.kafka.namedCollection && settings.kafka_broker_list === undefined ? ctx.spec.kafka.namedCollection : undefined;
-  return Object.freeze({ kind: 'kafka', ...owned(p, 'queue'), columns, ...(namedCollection ? { namedCollection } : {}), settings: sortKafkaSettings(settings) });
+  return Object.freeze({
+    kind: 'kafka',
+    ...owned(p, 'queue'),
+    columns,
+    ...(namedCollection ? { namedCollection } : {}),
+    ...(brokers !== undefined ? { brokers } : {}),
+    topics: base.topics,
+    group: base.group,
+    format: base.format,
+    settings: sortSettings(settings),
+  });
 }
 
 /** The column layer over the queue must resolve; on failure, find the first column that breaks it. */
@@ -206,7 +216,21 @@ function checkSource(ctx: Context, p: IngestSpec | AggregateSpec): { types: Map<
 
 /** NAME_queue of a consuming pipeline: its plain columns and the Kafka settings of its source. */
 function consumerQueue(ctx: Context, p: IngestSpec | AggregateSpec, types: ReadonlyMap<string, string>): KafkaTable {
-  return queueTable(ctx, p, queueColumns(p.columns).map((c) => ({ name: c.name, type: types.get(c.type) as string })), kafkaSettings(ctx, p.source, p.source));
+  return queueTable(ctx, p, queueColumns(p.columns).map((c) => ({ name: fieldOf(c), type: types.get(c.type) as string })), p.source, p.source);
+}
+
+/**
+ * Where a consuming pipeline's flows read from. One reader per queue: with
+ * `on_error: stream` two flows need the messages (the table's and the errors'),
+ * so the queue's only reader, NAME_hub_mv, writes into NAME_hub (ENGINE = Null)
+ * and both flows read the hub. Stopping NAME_hub_mv stops every reader at once.
+ */
+function readPoint(ctx: Context, p: IngestSpec | AggregateSpec, queue: KafkaTable): { from: string; objects: DbObject[] } {
+  const db = ctx.placement.database;
+  if (p.source.onError !== 'stream') return { from: queue.name, objects: [] };
+  const hub: NullTable = Object.freeze({ kind: 'null', ...owned(p, 'hub'), columns: [...queue.columns, ...virtualColumns(p.source)] });
+  const hubMv: MaterializedView = Object.freeze({ kind: 'mv', ...owned(p, 'hub_mv'), to: hub.name, from: [queue.name], select: hubSelect(p.columns, p.source, qualified(db, queue.name)) });
+  return { from: hub.name, objects: [hub, hubMv] };
 }
 
 function compileIngest(ctx: Context, p: IngestSpec): DbObject[] | undefined {
@@ -240,13 +264,14 @@ function compileIngest(ctx: Context, p: IngestSpec): DbObject[] | undefined {
     ...(p.table.ttl !== undefined ? { ttl: p.table.ttl } : {}),
     settings: p.table.settings,
   });
-  const mv = Object.freeze({ kind: 'mv' as const, ...owned(p, 'mv'), to: table.name, select: ingestSelect(p, qualified(ctx.placement.database, queue.name)) });
+  const read = readPoint(ctx, p, queue);
+  const mv = Object.freeze({ kind: 'mv' as const, ...owned(p, 'mv'), to: table.name, from: [read.from], select: ingestSelect(p, qualified(ctx.placement.database, read.from)) });
   ctx.outputs.set(p.name, { from: table.name, structure: table.columns });
-  return [table, queue, mv, ...errorObjects(ctx, p)];
+  return [table, queue, ...read.objects, mv, ...errorObjects(ctx, p, read.from)];
 }
 
 /** `on_error: stream`: NAME_errors keeps what could not be parsed, fed by NAME_errors_mv. */
-function errorObjects(ctx: Context, p: IngestSpec | AggregateSpec): DbObject[] {
+function errorObjects(ctx: Context, p: IngestSpec | AggregateSpec, readFrom: string): DbObject[] {
   if (p.source.onError !== 'stream') return [];
   const errors: Table = Object.freeze({
     kind: 'table',
@@ -264,9 +289,9 @@ function errorObjects(ctx: Context, p: IngestSpec | AggregateSpec): DbObject[] {
     partitionBy: 'toYYYYMM(received_at)',
     settings: {},
   });
-  const queue = qualified(ctx.placement.database, objectName(p.name, 'queue'));
-  const select = `SELECT\n    now() AS received_at,\n    _topic AS topic,\n    _partition AS \`partition\`,\n    _offset AS \`offset\`,\n    _raw_message AS raw_message,\n    _error AS error\nFROM ${queue}\nWHERE _error != ''`;
-  return [errors, Object.freeze({ kind: 'mv' as const, ...owned(p, 'errors_mv'), to: errors.name, select })];
+  const source = qualified(ctx.placement.database, readFrom);
+  const select = `SELECT\n    now() AS received_at,\n    _topic AS topic,\n    _partition AS \`partition\`,\n    _offset AS \`offset\`,\n    _raw_message AS raw_message,\n    _error AS error\nFROM ${source}\nWHERE _error != ''`;
+  return [errors, Object.freeze({ kind: 'mv' as const, ...owned(p, 'errors_mv'), to: errors.name, from: [readFrom], select })];
 }
 
 function isAggregateFunction(fn: string, known: ReadonlySet<string>): boolean {
@@ -317,11 +342,12 @@ function compileAggregate(ctx: Context, p: AggregateSpec): DbObject[] | undefine
     settings: p.table.settings,
   });
   const db = ctx.placement.database;
-  const mv = Object.freeze({ kind: 'mv' as const, ...owned(p, 'mv'), to: state.name, select: stateSelect(p, qualified(db, queue.name)) });
+  const read = readPoint(ctx, p, queue);
+  const mv = Object.freeze({ kind: 'mv' as const, ...owned(p, 'mv'), to: state.name, from: [read.from], select: stateSelect(p, qualified(db, read.from)) });
   const view = Object.freeze({ kind: 'view' as const, ...owned(p, 'view'), select: finalSelect(p, qualified(db, state.name)) });
   ctx.outputs.set(p.name, { from: state.name, structure: stateColumns, aggregate: p });
   ctx.outputs.set(state.name, { from: state.name, structure: stateColumns, aggregate: p });
-  return [state, queue, view, mv, ...errorObjects(ctx, p)];
+  return [state, queue, ...read.objects, view, mv, ...errorObjects(ctx, p, read.from)];
 }
 
 function compilePublish(ctx: Context, p: PublishSpec): DbObject[] | undefined {
@@ -335,7 +361,7 @@ function compilePublish(ctx: Context, p: PublishSpec): DbObject[] | undefined {
     return undefined;
   }
   const columns: Column[] = described.value.map((c) => ({ name: c.name, type: c.type }));
-  const queue = queueTable(ctx, p, columns, kafkaSettings(ctx, { topics: [p.topic], group: p.group, format: p.format, settings: p.settings, ...(p.brokers ? { brokers: p.brokers } : {}) }));
-  const mv = Object.freeze({ kind: 'mv' as const, ...owned(p, 'mv'), to: queue.name, select: publishSelect(p.columns, p.where, readFrom(qualified(ctx.placement.database, source.from))) });
+  const queue = queueTable(ctx, p, columns, { topics: [p.topic], group: p.group, format: p.format, settings: p.settings, ...(p.brokers ? { brokers: p.brokers } : {}) });
+  const mv = Object.freeze({ kind: 'mv' as const, ...owned(p, 'mv'), to: queue.name, from: [source.from], select: publishSelect(p.columns, p.where, readFrom(qualified(ctx.placement.database, source.from))) });
   return [queue, mv];
 }

@@ -20,11 +20,24 @@ export function queueColumns(columns: readonly ColumnSpec[]): ColumnSpec[] {
   return columns.filter((c) => c.from === undefined && c.expr === undefined);
 }
 
+/** The message field a plain column is parsed from: the queue's column name. */
+export function fieldOf(c: ColumnSpec): string {
+  return c.field ?? c.name;
+}
+
+/** Kafka's virtual columns a pipeline can read (`_table` aside: every table has it). */
+export function virtualColumns(source: Pick<SourceSpec, 'onError'>): { name: string; type: string }[] {
+  const virtuals = { ...KAFKA_VIRTUAL_COLUMNS, ...(source.onError === 'stream' ? KAFKA_STREAM_VIRTUAL_COLUMNS : {}) };
+  return Object.entries(virtuals)
+    .filter(([name]) => name !== '_table')
+    .map(([name, type]) => ({ name, type }));
+}
+
 /** Queue columns plus the virtual columns a view may read, as a DESCRIBE structure. */
 export function queueStructure(columns: readonly ColumnSpec[], types: ReadonlyMap<string, string>, source: SourceSpec): { name: string; type: string }[] {
   const virtuals = { ...KAFKA_VIRTUAL_COLUMNS, ...(source.onError === 'stream' ? KAFKA_STREAM_VIRTUAL_COLUMNS : {}) };
   return [
-    ...queueColumns(columns).map((c) => ({ name: c.name, type: types.get(c.type) ?? c.type })),
+    ...queueColumns(columns).map((c) => ({ name: fieldOf(c), type: types.get(c.type) ?? c.type })),
     ...Object.entries(virtuals).map(([name, type]) => ({ name, type })),
   ];
 }
@@ -32,7 +45,7 @@ export function queueStructure(columns: readonly ColumnSpec[], types: ReadonlyMa
 function projection(c: ColumnSpec): string {
   if (c.from !== undefined) return `${ident(c.from)} AS ${ident(c.name)}`;
   if (c.expr !== undefined) return `${c.expr} AS ${ident(c.name)}`;
-  return ident(c.name);
+  return fieldOf(c) === c.name ? ident(c.name) : `${ident(fieldOf(c))} AS ${ident(c.name)}`;
 }
 
 /** The WHERE of a view reading the queue: the user's filter, and no broken messages in stream mode. */
@@ -99,6 +112,11 @@ export function probeSelect(expr: string, layer: string): string {
 export function publishSelect(columns: readonly string[] | undefined, where: string | undefined, from: string): string {
   const items = columns && columns.length ? columns.map(ident) : ['*'];
   return `SELECT${lines(items)}\nFROM ${from}${where !== undefined ? `\nWHERE ${where}` : ''}`;
+}
+
+/** The hub's only writer: every message field and virtual column of the queue, as they are. */
+export function hubSelect(columns: readonly ColumnSpec[], source: Pick<SourceSpec, 'onError'>, from: string): string {
+  return `SELECT${lines([...queueColumns(columns).map((c) => ident(fieldOf(c))), ...virtualColumns(source).map((v) => ident(v.name))])}\nFROM ${from}`;
 }
 
 export function indent(text: string): string {

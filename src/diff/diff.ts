@@ -4,8 +4,8 @@
  * owns (a `[chpipe:...]` marker in their COMMENT) are compared: anything else
  * in the database is left alone.
  */
-import { consumerGroup, topics, type Column, type DbObject, type KafkaTable, type Model, type Settings, type Table } from '../model/model.js';
-import type { Change, ColumnChangeFlags, QueueChangeFlags, RebuildReason, TableAlter } from './change.js';
+import type { Column, DbObject, KafkaTable, MaterializedView, Model, NullTable, Settings, Table } from '../model/model.js';
+import { hasFieldChanges, type Change, type ColumnChangeFlags, type ColumnTable, type FieldChanges, type QueueChangeFlags, type RebuildReason, type TableAlter } from './change.js';
 
 /** Renames declared in the YAML (`renamed_from:`): table name → new column name → old column name. */
 export type RenameHints = ReadonlyMap<string, ReadonlyMap<string, string>>;
@@ -29,20 +29,25 @@ function diffObject(from: DbObject, to: DbObject, renames: ReadonlyMap<string, s
   switch (from.kind) {
     case 'table':
       return diffTable(from, to as Table, renames);
+    case 'null':
+      return diffNull(from, to as NullTable);
     case 'kafka':
       return diffQueue(from, to as KafkaTable);
-    case 'mv': {
-      const t = to as typeof from;
-      const query = from.select !== t.select;
-      const target = from.to !== t.to;
-      const comment = from.comment !== t.comment;
-      return query || target || comment ? [{ kind: 'modifyFlow', from, to: t, query, target, comment }] : [];
-    }
+    case 'mv':
+      return diffFlow(from, to as MaterializedView);
     case 'view': {
       const t = to as typeof from;
       return from.select !== t.select || from.comment !== t.comment ? [{ kind: 'replaceView', from, to: t }] : [];
     }
   }
+}
+
+function diffFlow(from: MaterializedView, to: MaterializedView): Change[] {
+  const query = from.select !== to.select;
+  const source = from.from.join('\u0000') !== to.from.join('\u0000');
+  const target = from.to !== to.to;
+  const comment = from.comment !== to.comment;
+  return query || source || target || comment ? [{ kind: 'modifyFlow', from, to, query, source, target, comment }] : [];
 }
 
 function sameSettings(a: Settings, b: Settings): boolean {
@@ -59,7 +64,10 @@ function columnFlags(a: Column, b: Column): ColumnChangeFlags {
   };
 }
 
-function diffTable(from: Table, to: Table, renames: ReadonlyMap<string, string>): Change[] {
+const changed = (f: ColumnChangeFlags) => f.type || f.default || f.comment || f.codec;
+
+/** Column alters from one column list to another: renames (declared), adds, modifies, moves, drops. */
+function columnAlters(from: ColumnTable, to: ColumnTable, renames: ReadonlyMap<string, string>): TableAlter[] {
   const alters: TableAlter[] = [];
   const oldColumns = new Map(from.columns.map((c) => [c.name, c]));
   const newNames = new Set(to.columns.map((c) => c.name));
@@ -69,24 +77,40 @@ function diffTable(from: Table, to: Table, renames: ReadonlyMap<string, string>)
   }
   to.columns.forEach((c, i) => {
     const oldName = renamedFrom.get(c.name);
-    if (oldName !== undefined) {
-      alters.push({ kind: 'renameColumn', from: oldName, to: c.name });
-      const old = oldColumns.get(oldName) as Column;
-      const flags = columnFlags(old, c);
-      if (flags.type || flags.default || flags.comment || flags.codec) alters.push({ kind: 'modifyColumn', from: { ...old, name: c.name }, to: c, flags });
-      return;
-    }
-    const old = oldColumns.get(c.name);
+    const old = oldColumns.get(oldName ?? c.name);
+    if (oldName !== undefined) alters.push({ kind: 'renameColumn', from: oldName, to: c.name });
     if (!old) {
       const prev = to.columns[i - 1];
       alters.push({ kind: 'addColumn', column: c, ...(prev ? { after: prev.name } : {}) });
       return;
     }
     const flags = columnFlags(old, c);
-    if (flags.type || flags.default || flags.comment || flags.codec) alters.push({ kind: 'modifyColumn', from: old, to: c, flags });
+    if (changed(flags)) alters.push({ kind: 'modifyColumn', from: { ...old, name: c.name }, to: c, flags });
   });
+  // The columns that stay, in their old order (under their new names), against the declared order.
+  const newNameOf = new Map([...renamedFrom].map(([n, o]) => [o, n]));
+  const kept = from.columns.map((c) => newNameOf.get(c.name) ?? c.name).filter((n) => newNames.has(n));
+  const declared = to.columns.map((c) => c.name).filter((n) => kept.includes(n));
+  if (kept.join('\u0000') !== declared.join('\u0000')) {
+    to.columns.forEach((c, i) => {
+      if (!kept.includes(c.name)) return;
+      const prev = to.columns[i - 1];
+      alters.push({ kind: 'moveColumn', column: c, ...(prev ? { after: prev.name } : {}) });
+    });
+  }
   const renamedOld = new Set(renamedFrom.values());
   for (const c of from.columns) if (!newNames.has(c.name) && !renamedOld.has(c.name)) alters.push({ kind: 'dropColumn', column: c });
+  return alters;
+}
+
+function diffNull(from: NullTable, to: NullTable): Change[] {
+  const alters = columnAlters(from, to, new Map());
+  if (from.comment !== to.comment) alters.push({ kind: 'modifyComment', comment: to.comment });
+  return alters.length ? [{ kind: 'alterTable', from, to, alters }] : [];
+}
+
+function diffTable(from: Table, to: Table, renames: ReadonlyMap<string, string>): Change[] {
+  const alters = columnAlters(from, to, renames);
   if ((from.ttl ?? '') !== (to.ttl ?? '')) alters.push({ kind: 'modifyTtl', ...(from.ttl ? { from: from.ttl } : {}), ...(to.ttl ? { to: to.ttl } : {}) });
   if (!sameSettings(from.settings, to.settings)) {
     const set: Record<string, string | number> = {};
@@ -101,22 +125,34 @@ function diffTable(from: Table, to: Table, renames: ReadonlyMap<string, string>)
   if (from.orderBy !== to.orderBy) reasons.push('orderBy');
   if ((from.partitionBy ?? '') !== (to.partitionBy ?? '')) reasons.push('partitionBy');
   if ((from.primaryKey ?? '') !== (to.primaryKey ?? '')) reasons.push('primaryKey');
+  // The engine refuses to change the type of a key column in place.
+  if (alters.some((a) => a.kind === 'modifyColumn' && a.flags.type && (a.from.inKey === true || a.to.inKey === true))) reasons.push('keyType');
   if (reasons.length) return [{ kind: 'rebuildTable', from, to, reasons, alters }];
   return alters.length ? [{ kind: 'alterTable', from, to, alters }] : [];
 }
 
+function fieldChanges(from: readonly Column[], to: readonly Column[]): FieldChanges {
+  const before = new Map(from.map((c) => [c.name, c]));
+  const after = new Map(to.map((c) => [c.name, c]));
+  const kept = (list: readonly Column[], other: Map<string, Column>) => list.map((c) => c.name).filter((n) => other.has(n));
+  return {
+    added: to.filter((c) => !before.has(c.name)).map((c) => c.name),
+    removed: from.filter((c) => !after.has(c.name)).map((c) => c.name),
+    retyped: to.filter((c) => before.has(c.name) && before.get(c.name)?.type !== c.type).map((c) => c.name),
+    reordered: kept(from, after).join('\u0000') !== kept(to, before).join('\u0000'),
+  };
+}
+
 function diffQueue(from: KafkaTable, to: KafkaTable): Change[] {
-  const sameColumns = from.columns.length === to.columns.length && from.columns.every((c, i) => c.name === to.columns[i]?.name && c.type === to.columns[i]?.type);
-  const derived = new Set(['kafka_format', 'kafka_group_name', 'kafka_topic_list', 'kafka_broker_list']);
   const keys = new Set([...Object.keys(from.settings), ...Object.keys(to.settings)]);
   const flags: QueueChangeFlags = {
-    columns: !sameColumns,
-    format: from.settings.kafka_format !== to.settings.kafka_format,
-    group: consumerGroup(from) !== consumerGroup(to),
-    topics: topics(from).join(',') !== topics(to).join(','),
-    brokers: String(from.settings.kafka_broker_list ?? '') !== String(to.settings.kafka_broker_list ?? '') || (from.namedCollection ?? '') !== (to.namedCollection ?? ''),
-    settings: [...keys].filter((k) => !derived.has(k) && String(from.settings[k]) !== String(to.settings[k])).sort(),
+    fields: fieldChanges(from.columns, to.columns),
+    format: from.format !== to.format,
+    group: from.group !== to.group,
+    topics: from.topics.join(',') !== to.topics.join(','),
+    brokers: (from.brokers ?? '') !== (to.brokers ?? '') || (from.namedCollection ?? '') !== (to.namedCollection ?? ''),
+    settings: [...keys].filter((k) => String(from.settings[k]) !== String(to.settings[k])).sort(),
   };
-  if (flags.columns || flags.format || flags.group || flags.topics || flags.brokers || flags.settings.length) return [{ kind: 'replaceQueue', from, to, flags }];
+  if (hasFieldChanges(flags.fields) || flags.format || flags.group || flags.topics || flags.brokers || flags.settings.length) return [{ kind: 'replaceQueue', from, to, flags }];
   return from.comment !== to.comment ? [{ kind: 'commentQueue', from, to }] : [];
 }

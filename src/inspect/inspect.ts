@@ -3,10 +3,11 @@
  * system.columns, whatever the number of pipelines.
  */
 import type { Driver } from '../engine/driver.js';
-import { makeModel, sortKafkaSettings, type Column, type DbObject, type DefaultKind, type Model, type Placement } from '../model/model.js';
+import { makeModel, sortSettings, type Column, type DbObject, type DefaultKind, type Model, type Placement, type SettingValue } from '../model/model.js';
 import { parseOwnership } from '../model/ownership.js';
 import { stringLiteral } from '../sql/quote.js';
 import { parseSettingsList, readIdentifier, readQualifiedName, splitEngineClauses } from '../sql/parse.js';
+import { parseSelect } from '../sql/query.js';
 
 interface TableRow {
   database: string;
@@ -19,6 +20,9 @@ interface TableRow {
   partition_key: string;
   primary_key: string;
   comment: string;
+  /** The materialized views whose SELECT reads this table (their inserts are triggered by it). */
+  dependencies_database: string[];
+  dependencies_table: string[];
 }
 
 interface ColumnRow {
@@ -30,6 +34,9 @@ interface ColumnRow {
   default_expression: string;
   comment: string;
   compression_codec: string;
+  is_in_sorting_key: number;
+  is_in_partition_key: number;
+  is_in_primary_key: number;
 }
 
 export interface InspectOptions {
@@ -56,10 +63,10 @@ export async function inspectDatabase(driver: Driver, placement: Placement, opti
   };
   const [tables, columns] = await Promise.all([
     query<TableRow>(
-      `SELECT database, name, engine, engine_full, create_table_query, as_select, sorting_key, partition_key, primary_key, comment FROM system.tables WHERE database IN (${databases}) AND NOT is_temporary ORDER BY database, name`,
+      `SELECT database, name, engine, engine_full, create_table_query, as_select, sorting_key, partition_key, primary_key, comment, dependencies_database, dependencies_table FROM system.tables WHERE database IN (${databases}) AND NOT is_temporary ORDER BY database, name`,
     ),
     query<ColumnRow>(
-      `SELECT database, table, name, type, default_kind, default_expression, comment, compression_codec FROM system.columns WHERE database IN (${databases}) ORDER BY database, table, position`,
+      `SELECT database, table, name, type, default_kind, default_expression, comment, compression_codec, is_in_sorting_key, is_in_partition_key, is_in_primary_key FROM system.columns WHERE database IN (${databases}) ORDER BY database, table, position`,
     ),
   ]);
   return { model: modelFromRows(placement, tables, columns, options), queries };
@@ -74,11 +81,20 @@ export function modelFromRows(placement: Placement, tables: readonly TableRow[],
     columnsOf.set(key, list);
   }
   const side = new Map(tables.filter((t) => t.database === options.kafkaSideDatabase && t.engine === 'Kafka').map((t) => [t.name, t]));
+  // Which tables each materialized view reads: the dependencies the engine records on the source table.
+  const sources = new Map<string, string[]>();
+  for (const row of tables) {
+    if (row.database !== placement.database) continue;
+    (row.dependencies_table ?? []).forEach((view, i) => {
+      if (row.dependencies_database?.[i] !== placement.database) return;
+      sources.set(view, [...(sources.get(view) ?? []), row.name].sort());
+    });
+  }
   const objects: DbObject[] = [];
   for (const row of tables) {
     if (row.database !== placement.database) continue;
     const real = row.engine === 'Null' ? (side.get(row.name) ?? row) : row;
-    const object = toObject(real, row.name, columnsOf.get(`${real.database}\u0000${real.name}`) ?? []);
+    const object = toObject(real, row.name, columnsOf.get(`${real.database}\u0000${real.name}`) ?? [], sources.get(row.name) ?? []);
     if (object) objects.push(object);
   }
   return makeModel(placement, objects);
@@ -91,10 +107,11 @@ function toColumn(c: ColumnRow): Column {
     ...(c.default_kind ? { default: { kind: c.default_kind as DefaultKind, expr: c.default_expression } } : {}),
     ...(c.comment ? { comment: c.comment } : {}),
     ...(c.compression_codec ? { codec: c.compression_codec.replace(/^CODEC\((.*)\)$/s, '$1') } : {}),
+    ...(c.is_in_sorting_key || c.is_in_partition_key || c.is_in_primary_key ? { inKey: true } : {}),
   };
 }
 
-function toObject(row: TableRow, name: string, columns: Column[]): DbObject | undefined {
+function toObject(row: TableRow, name: string, columns: Column[], from: string[]): DbObject | undefined {
   const { owner } = parseOwnership(row.comment);
   const common = { name, comment: row.comment, ...(owner ? { owner } : {}) };
   if (row.engine === 'Kafka') {
@@ -107,12 +124,28 @@ function toObject(row: TableRow, name: string, columns: Column[]): DbObject | un
       settings = parseSettingsList(m[1].slice(coll?.end ?? 0));
     }
     if (m?.[2] !== undefined) settings = { ...settings, ...parseSettingsList(m[2]) };
-    return Object.freeze({ kind: 'kafka', ...common, columns, ...(namedCollection ? { namedCollection } : {}), settings: sortKafkaSettings(settings) });
+    const { kafka_broker_list: brokers, kafka_topic_list: topicList, kafka_group_name: group, kafka_format: format, ...rest } = settings as Record<string, SettingValue | undefined>;
+    return Object.freeze({
+      kind: 'kafka',
+      ...common,
+      columns: columns.map(({ inKey: _inKey, ...c }) => c),
+      ...(namedCollection ? { namedCollection } : {}),
+      ...(brokers !== undefined ? { brokers: String(brokers) } : {}),
+      topics: String(topicList ?? '')
+        .split(',')
+        .map((t) => t.trim())
+        .filter((t) => t.length > 0),
+      group: String(group ?? ''),
+      format: String(format ?? ''),
+      settings: sortSettings(rest as Record<string, SettingValue>),
+    });
   }
+  if (row.engine === 'Null') return Object.freeze({ kind: 'null', ...common, columns });
   if (row.engine === 'MaterializedView') {
     const to = /\sTO\s+/.exec(row.create_table_query);
     const target = to ? readQualifiedName(row.create_table_query, to.index + to[0].length) : undefined;
-    return Object.freeze({ kind: 'mv', ...common, to: target?.name ?? '', select: row.as_select });
+    const query = parseSelect(row.as_select);
+    return Object.freeze({ kind: 'mv', ...common, to: target?.name ?? '', from, select: row.as_select, ...(query ? { query } : {}) });
   }
   if (row.engine === 'View') return Object.freeze({ kind: 'view', ...common, select: row.as_select });
   if (row.engine.endsWith('MergeTree')) {

@@ -9,9 +9,9 @@
  */
 
 /** The part an object plays in its pipeline (SPEC §2). */
-export type Role = 'queue' | 'table' | 'state' | 'view' | 'mv' | 'errors' | 'errors_mv';
+export type Role = 'queue' | 'hub' | 'hub_mv' | 'table' | 'state' | 'view' | 'mv' | 'errors' | 'errors_mv';
 
-export const ROLES: readonly Role[] = ['queue', 'table', 'state', 'view', 'mv', 'errors', 'errors_mv'];
+export const ROLES: readonly Role[] = ['queue', 'hub', 'hub_mv', 'table', 'state', 'view', 'mv', 'errors', 'errors_mv'];
 
 /** Which pipeline an object serves; written into the object's COMMENT. */
 export interface Owner {
@@ -28,6 +28,11 @@ export interface Column {
   readonly default?: { readonly kind: DefaultKind; readonly expr: string };
   readonly comment?: string;
   readonly codec?: string;
+  /**
+   * Part of the sorting, partition or primary key (as the engine reports it;
+   * absent on compiled models). A key column's type cannot be altered in place.
+   */
+  readonly inKey?: boolean;
 }
 
 /** A setting value: strings are SQL string literals, numbers are plain. */
@@ -37,15 +42,29 @@ export type Settings = Readonly<Record<string, SettingValue>>;
 export interface KafkaTable {
   readonly kind: 'kafka';
   readonly name: string;
+  /** The message fields the engine parses (plain columns only). */
   readonly columns: readonly Column[];
   /** Named collection holding brokers/credentials, when used: ENGINE = Kafka(coll, ...). */
   readonly namedCollection?: string;
-  /**
-   * Every engine setting, kafka_* and format settings alike, in a canonical order
-   * (see `sortKafkaSettings`). kafka_group_name, kafka_topic_list and kafka_format
-   * are always present.
-   */
+  /** kafka_broker_list; may hold `${VAR}` references, filled in when a statement runs on a target. */
+  readonly brokers?: string;
+  /** kafka_topic_list */
+  readonly topics: readonly string[];
+  /** kafka_group_name: committed offsets live in Kafka under it. */
+  readonly group: string;
+  /** kafka_format */
+  readonly format: string;
+  /** Every other engine setting, kafka_* and format settings alike, sorted by name. */
   readonly settings: Settings;
+  readonly comment: string;
+  readonly owner?: Owner;
+}
+
+/** An `ENGINE = Null` table: the hub a queue's only reader writes into, fanning out to several flows. */
+export interface NullTable {
+  readonly kind: 'null';
+  readonly name: string;
+  readonly columns: readonly Column[];
   readonly comment: string;
   readonly owner?: Owner;
 }
@@ -66,12 +85,25 @@ export interface Table {
   readonly owner?: Owner;
 }
 
+/** A view's SELECT split into its parts, as the engine normalized it (see sql/select.ts). */
+export interface SelectParts {
+  /** Output columns by name, each with the expression that computes it. */
+  readonly items: readonly { readonly name: string; readonly expr: string }[];
+  readonly from: string;
+  readonly where?: string;
+  readonly groupBy?: string;
+}
+
 export interface MaterializedView {
   readonly kind: 'mv';
   readonly name: string;
   /** Target table name (same database). */
   readonly to: string;
+  /** The tables (same database) whose inserts trigger this view: a queue, a hub or a table. */
+  readonly from: readonly string[];
   readonly select: string;
+  /** The SELECT in parts, when it was read back from an engine and has the usual shape. */
+  readonly query?: SelectParts;
   readonly comment: string;
   readonly owner?: Owner;
 }
@@ -84,7 +116,7 @@ export interface View {
   readonly owner?: Owner;
 }
 
-export type DbObject = KafkaTable | Table | MaterializedView | View;
+export type DbObject = KafkaTable | NullTable | Table | MaterializedView | View;
 export type ObjectKind = DbObject['kind'];
 
 /** Where objects are placed: the database and, later, the cluster (ON CLUSTER). */
@@ -115,6 +147,10 @@ export function objectName(pipeline: string, role: Role): string {
       return pipeline;
     case 'queue':
       return `${pipeline}_queue`;
+    case 'hub':
+      return `${pipeline}_hub`;
+    case 'hub_mv':
+      return `${pipeline}_hub_mv`;
     case 'state':
       return `${pipeline}_state`;
     case 'mv':
@@ -128,27 +164,14 @@ export function objectName(pipeline: string, role: Role): string {
   }
 }
 
-export const KAFKA_REQUIRED_SETTINGS = ['kafka_broker_list', 'kafka_topic_list', 'kafka_group_name', 'kafka_format'] as const;
-
-/** Canonical order: the required settings first (as in the ClickHouse docs), then the rest by name. */
-export function sortKafkaSettings(settings: Settings): Settings {
-  const rank = (k: string) => {
-    const i = (KAFKA_REQUIRED_SETTINGS as readonly string[]).indexOf(k);
-    return i < 0 ? KAFKA_REQUIRED_SETTINGS.length : i;
-  };
-  const keys = Object.keys(settings).sort((a, b) => rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0));
+/** Settings sorted by name: one canonical order for every settings map. */
+export function sortSettings(settings: Settings): Settings {
   const out: Record<string, SettingValue> = {};
-  for (const k of keys) out[k] = settings[k] as SettingValue;
+  for (const k of Object.keys(settings).sort()) out[k] = settings[k] as SettingValue;
   return Object.freeze(out);
 }
 
-export function consumerGroup(queue: KafkaTable): string {
-  return String(queue.settings.kafka_group_name ?? '');
-}
-
-export function topics(queue: KafkaTable): string[] {
-  return String(queue.settings.kafka_topic_list ?? '')
-    .split(',')
-    .map((t) => t.trim())
-    .filter((t) => t.length > 0);
+/** Is this column type an aggregate state (AggregateFunction / SimpleAggregateFunction)? */
+export function isAggregateStateType(type: string): boolean {
+  return type.startsWith('AggregateFunction(') || type.startsWith('SimpleAggregateFunction(');
 }

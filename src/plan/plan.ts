@@ -1,25 +1,35 @@
 /**
- * Change[] → Step[], ordered by the Kafka rules (SPEC §4). Pure.
+ * Change[] → Step[], ordered by the Kafka rules (SPEC §4). Pure. Every
+ * decision reads typed fields of the models and changes (which flow reads
+ * which table is `MaterializedView.from`), never SQL or reason text.
  *
  * The order, across all pipelines:
  *   1. targets first: new tables, ADD/MODIFY COLUMN, TTL, settings, comments,
- *      and the new table of a rebuild — the running flow keeps writing;
- *   2. stop the flows that must be rebuilt: DROP the materialized views that
- *      read a queue being recreated, write a table being rebuilt or renamed,
- *      or change target; messages wait in Kafka under their consumer group;
- *   3. renames, then queues: DROP + CREATE with the same group (Kafka tables
- *      cannot be altered), new queues;
- *   4. rebuilds: copy rows (INSERT SELECT), EXCHANGE, drop the old table;
+ *      and the new table of a rebuild — the running flows keep writing;
+ *   2. stop flows: a queue read by several flows is dropped first (that stops
+ *      all of its readers at once); then the flows that must be recreated are
+ *      dropped, upstream first, together with every flow that feeds them;
+ *      messages wait in Kafka under their consumer group;
+ *   3. renames, queues (DROP + CREATE with the same group: Kafka tables cannot
+ *      be altered), reset aggregate states;
+ *   4. rebuilds: copy rows, EXCHANGE, tag, drop the old table;
  *   5. plain views;
- *   6. flows: MODIFY QUERY where the flow kept running, CREATE the stopped and
- *      new materialized views — publishing ones first;
- *   7. cleanup: DROP COLUMN (no flow writes it any more), removed objects.
+ *   6. flows: MODIFY QUERY where the flow kept running, then CREATE the
+ *      stopped and new flows, downstream first (the queue's reader last);
+ *   7. cleanup: DROP COLUMN, removed objects.
+ *
+ * Every statement is safe to run again after an interruption at any point:
+ * IF [NOT] EXISTS everywhere, and a rebuild that starts from CREATE OR REPLACE
+ * of its new table, so a rerun from the top copies again from whatever holds
+ * the rows and ends with each row exactly once.
  */
-import type { Change, QueueChangeFlags, RebuildReason, TableAlter } from '../diff/change.js';
-import { consumerGroup, type DbObject, type KafkaTable, type MaterializedView, type Model, type Placement, type Table } from '../model/model.js';
-import { alterStatement, commentStatement, copyRowsStatement, createOrReplaceView, exchangeStatement, modifyQueryStatement } from '../sql/alter.js';
-import { createDatabase, createObject, dropObject } from '../sql/ddl.js';
-import { qualified } from '../sql/quote.js';
+import { hasFieldChanges, type Change, type ColumnTable, type QueueChangeFlags, type RebuildReason, type TableAlter } from '../diff/change.js';
+import { flowLevels, readersOf, writersOf } from '../model/flows.js';
+import { isAggregateStateType, type DbObject, type KafkaTable, type MaterializedView, type Model, type Placement, type Table } from '../model/model.js';
+import { parseOwnership } from '../model/ownership.js';
+import { renderOperation } from '../sql/render.js';
+import type { Operation } from './operation.js';
+import { flowChangeRisk, queueRisk, type Assessment } from './risk.js';
 
 export type Risk = 'safe' | 'caution' | 'destructive';
 export type Action = 'create' | 'alter' | 'drop' | 'stop' | 'start' | 'modify_query' | 'replace' | 'copy' | 'swap';
@@ -32,28 +42,25 @@ export interface Step {
   readonly risk: Risk;
   /** One line, in words: why this step, and what it does to data and offsets. */
   readonly reason: string;
+  /** What the step does, typed. */
+  readonly op: Operation;
+  /** The operation rendered for the plan's placement: what migration files hold. */
   readonly sql: string;
 }
 
-interface Phased extends Step {
+interface Phased extends Omit<Step, 'sql'> {
   readonly phase: number;
+  /** Within a phase: lower first (flow levels, cleanup ranks). */
+  readonly rank: number;
   readonly order: number;
-  /** The object the step acts on, for ordering within a phase (absent for the database). */
-  readonly subject?: DbObject;
 }
 
 export const REBUILD_SUFFIX = '__chpipe_rebuild';
 
 const RISK_RANK: Record<Risk, number> = { safe: 0, caution: 1, destructive: 2 };
 
-export function worstRisk(steps: readonly Step[]): Risk {
+export function worstRisk(steps: readonly Pick<Step, 'risk'>[]): Risk {
   return steps.reduce<Risk>((w, s) => (RISK_RANK[s.risk] > RISK_RANK[w] ? s.risk : w), 'safe');
-}
-
-/** Does this view's SELECT read `name` (qualified in `database`)? */
-function reads(view: MaterializedView, placement: Placement, name: string): boolean {
-  const q = qualified(placement.database, name).replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  return new RegExp(`\\b(FROM|JOIN)\\s+${q}(?![\\w\`])`).test(view.select);
 }
 
 const REBUILD_WORDS: Record<RebuildReason, string> = {
@@ -61,6 +68,7 @@ const REBUILD_WORDS: Record<RebuildReason, string> = {
   orderBy: 'ORDER BY',
   partitionBy: 'PARTITION BY',
   primaryKey: 'PRIMARY KEY',
+  keyType: 'the type of a key column',
 };
 
 export interface PlanInput {
@@ -73,16 +81,17 @@ export interface PlanInput {
   readonly compiled?: Model;
 }
 
+type Add = (phase: number, object: DbObject | string, s: { action: Action; op: Operation; rank?: number } & Assessment) => void;
+
 export function planSteps(input: PlanInput): Step[] {
   const { changes, from, to } = input;
   const placement: Placement = { database: to.database, ...(to.cluster ? { cluster: to.cluster } : {}) };
   const steps: Phased[] = [];
-  const add = (phase: number, object: DbObject | string, s: Omit<Step, 'object' | 'pipeline'>) => {
+  const add: Add = (phase, object, s) => {
     const name = typeof object === 'string' ? object : object.name;
     const pipeline = typeof object === 'string' ? undefined : object.owner?.pipeline;
     const id = name === '' ? placement.database : `${placement.database}.${name}`;
-    const subject = typeof object === 'string' ? undefined : object;
-    steps.push({ phase, order: steps.length, object: id, ...(pipeline ? { pipeline } : {}), ...s, ...(subject ? { subject } : {}) });
+    steps.push({ phase, rank: s.rank ?? 0, order: steps.length, object: id, ...(pipeline ? { pipeline } : {}), action: s.action, risk: s.risk, reason: s.reason, op: s.op });
   };
   /** The compiled form (for readable SQL), falling back to the normal form. */
   const compiledByName = new Map((input.compiled?.objects ?? []).map((o) => [o.name, o]));
@@ -91,134 +100,185 @@ export function planSteps(input: PlanInput): Step[] {
     return c?.kind === o.kind ? (c as T) : o;
   };
 
-  const fromMvs = from.objects.filter((o): o is MaterializedView => o.kind === 'mv' && o.owner !== undefined);
+  const fromFlows = from.objects.filter((o): o is MaterializedView => o.kind === 'mv' && o.owner !== undefined);
+  const toFlows = to.objects.filter((o): o is MaterializedView => o.kind === 'mv');
+  const fromByName = new Map(from.objects.map((o) => [o.name, o]));
   const toByName = new Map(to.objects.map((o) => [o.name, o]));
-  const droppedPipelines = new Set(changes.filter((c) => c.kind === 'dropObject' && c.object.owner).map((c) => (c as { object: DbObject }).object.owner?.pipeline as string));
+  const droppedPipelines = new Set(changes.flatMap((c) => (c.kind === 'dropObject' && c.object.owner ? [c.object.owner.pipeline] : [])));
   for (const p of [...droppedPipelines]) if (to.objects.some((o) => o.owner?.pipeline === p)) droppedPipelines.delete(p);
 
   // Which flows must stop, and why.
   const stop = new Map<string, string>();
-  const stopFlowsTouching = (name: string, why: string, direction: 'reads' | 'writes' | 'both') => {
-    for (const mv of fromMvs) {
-      const hit = (direction !== 'writes' && reads(mv, placement, name)) || (direction !== 'reads' && mv.to === name);
-      if (hit && !stop.has(mv.name)) stop.set(mv.name, why);
-    }
+  const stopAll = (flows: readonly MaterializedView[], why: string) => {
+    for (const f of flows) if (!stop.has(f.name)) stop.set(f.name, why);
   };
+  const removedFlows = new Set<string>();
   for (const c of changes) {
-    if (c.kind === 'replaceQueue') stopFlowsTouching(c.from.name, `queue ${c.from.name} is recreated`, 'both');
-    if (c.kind === 'rebuildTable') stopFlowsTouching(c.from.name, `table ${c.from.name} is rebuilt`, 'both');
-    if (c.kind === 'alterTable' && c.alters.some((a) => a.kind === 'renameColumn')) stopFlowsTouching(c.from.name, `columns of ${c.from.name} are renamed`, 'writes');
-    if (c.kind === 'alterTable' && c.alters.some(isStateRetype)) stopFlowsTouching(c.from.name, `aggregate states of ${c.from.name} are reset`, 'writes');
-    if (c.kind === 'modifyFlow' && c.target) stop.set(c.from.name, `its target changes to ${c.to.to}`);
-    if (c.kind === 'replaceObject') stopFlowsTouching(c.from.name, `${c.from.name} is replaced`, 'both');
-    if (c.kind === 'dropObject' && c.object.kind === 'mv') stop.set(c.object.name, 'its pipeline is removed');
+    if (c.kind === 'replaceQueue') stopAll([...readersOf(fromFlows, c.from.name), ...writersOf(fromFlows, c.from.name)], `queue ${c.from.name} is recreated`);
+    if (c.kind === 'rebuildTable') stopAll([...readersOf(fromFlows, c.from.name), ...writersOf(fromFlows, c.from.name)], `table ${c.from.name} is rebuilt`);
+    if (c.kind === 'alterTable' && c.alters.some((a) => a.kind === 'renameColumn')) stopAll(writersOf(fromFlows, c.from.name), `columns of ${c.from.name} are renamed`);
+    if (c.kind === 'alterTable' && c.alters.some(isStateRetype)) stopAll(writersOf(fromFlows, c.from.name), `aggregate states of ${c.from.name} are reset`);
+    if (c.kind === 'modifyFlow' && (c.target || c.source)) stop.set(c.from.name, c.target ? `its target changes to ${c.to.to}` : `it reads ${c.to.from.join(', ')} instead of ${c.from.from.join(', ')}`);
+    if (c.kind === 'replaceObject') {
+      if (c.from.kind === 'mv') removedFlows.add(c.from.name);
+      else stopAll([...readersOf(fromFlows, c.from.name), ...writersOf(fromFlows, c.from.name)], `${c.from.name} is replaced`);
+    }
+    if (c.kind === 'dropObject' && c.object.kind === 'mv') removedFlows.add(c.object.name);
+  }
+  // A flow that restarts must not miss rows: whatever feeds its source stops with it.
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const name of [...stop.keys()]) {
+      const flow = fromFlows.find((f) => f.name === name) as MaterializedView;
+      for (const source of flow.from) {
+        for (const feeder of writersOf(fromFlows, source)) {
+          if (stop.has(feeder.name) || removedFlows.has(feeder.name)) continue;
+          stop.set(feeder.name, `it feeds ${source}, which ${name} reads, and ${name} stops`);
+          grew = true;
+        }
+      }
+    }
+  }
+  // A queue with several readers cannot stop them one by one (the others would keep consuming and
+  // committing): drop the queue first, which stops every reader at once; it is created again below.
+  const paused = new Map<string, KafkaTable>();
+  for (const name of [...stop.keys(), ...removedFlows]) {
+    const flow = fromFlows.find((f) => f.name === name);
+    for (const source of flow?.from ?? []) {
+      const queue = fromByName.get(source);
+      if (queue?.kind !== 'kafka' || readersOf(fromFlows, source).length < 2 || paused.has(source)) continue;
+      paused.set(source, queue);
+      for (const r of readersOf(fromFlows, source)) if (!removedFlows.has(r.name)) stopAll([r], `queue ${source} is paused`);
+    }
   }
 
-  const pipelineOf = (o: DbObject) => o.owner?.pipeline ?? '';
   const hasOwned = from.objects.some((o) => o.owner);
   if (!hasOwned && changes.some((c) => c.kind === 'createObject')) {
-    add(0, '', { action: 'create', risk: 'safe', reason: `create database ${to.database} if it does not exist`, sql: createDatabase(placement) });
+    add(0, '', { action: 'create', risk: 'safe', reason: `create database ${to.database} if it does not exist`, op: { kind: 'createDatabase' } });
   }
+  const replacedQueues = new Set(changes.flatMap((c) => (c.kind === 'replaceQueue' ? [c.from.name] : [])));
+  for (const [name, queue] of paused) {
+    const readers = readersOf(fromFlows, name).map((r) => r.name);
+    add(2, queue, { action: 'stop', risk: 'safe', rank: -1, reason: `drop queue ${name} first: it has ${readers.length} readers (${readers.join(', ')}), and dropping it stops consumption for all of them at once; group ${queue.group} keeps its offsets in Kafka`, op: { kind: 'drop', object: queue } });
+    const declared = toByName.get(name);
+    if (declared?.kind === 'kafka' && !replacedQueues.has(name)) {
+      add(3, pretty(declared), { action: 'create', risk: 'safe', reason: `create queue ${name} again, unchanged, with the same consumer group ${declared.group}: committed offsets carry over`, op: { kind: 'create', object: pretty(declared) } });
+    }
+  }
+
+  const fromLevels = flowLevels(fromFlows);
+  const toLevels = flowLevels(toFlows);
+  const startRank = (name: string) => toLevels.get(name) ?? 0;
+  const stopRank = (name: string) => -(fromLevels.get(name) ?? 0);
 
   for (const c of changes) {
     switch (c.kind) {
       case 'createObject': {
         const o = pretty(c.object);
-        const phase = o.kind === 'table' ? 1 : o.kind === 'kafka' ? 3 : o.kind === 'view' ? 5 : 6;
-        add(phase, o, { action: o.kind === 'mv' ? 'start' : 'create', risk: 'safe', reason: createReason(o), sql: createObject(placement, o) });
+        if (o.kind === 'mv') add(6, o, { action: 'start', rank: startRank(o.name), ...startNew(o, to, toFlows), op: { kind: 'create', object: o } });
+        else add(o.kind === 'kafka' ? 3 : o.kind === 'view' ? 5 : 1, o, { action: 'create', risk: 'safe', reason: createReason(o), op: { kind: 'create', object: o } });
         break;
       }
       case 'dropObject': {
         const o = c.object;
-        const removed = droppedPipelines.has(pipelineOf(o));
-        const why = removed ? `pipeline ${pipelineOf(o)} is removed` : `no longer declared`;
-        if (o.kind === 'mv') add(2, o, { action: 'stop', risk: removed ? 'destructive' : 'caution', reason: `stop the flow ${o.name}: ${why}`, sql: dropObject(placement, o) });
-        else if (o.kind === 'table') add(7, o, { action: 'drop', risk: 'destructive', reason: `drop table ${o.name} and its data: ${why}`, sql: dropObject(placement, o) });
-        else if (o.kind === 'kafka') add(7, o, { action: 'drop', risk: removed ? 'destructive' : 'caution', reason: `drop queue ${o.name} (group ${consumerGroup(o)} keeps its offsets in Kafka): ${why}`, sql: dropObject(placement, o) });
-        else add(7, o, { action: 'drop', risk: removed ? 'destructive' : 'caution', reason: `drop view ${o.name}: ${why}`, sql: dropObject(placement, o) });
+        const pipeline = o.owner?.pipeline ?? '';
+        const removed = droppedPipelines.has(pipeline);
+        const why = removed ? `pipeline ${pipeline} is removed` : `no longer declared`;
+        const op: Operation = { kind: 'drop', object: o };
+        if (o.kind === 'mv') add(2, o, { action: 'stop', rank: stopRank(o.name), risk: removed ? 'destructive' : 'caution', reason: `stop the flow ${o.name} for good: ${why}; rows it would have written are no longer written`, op });
+        else if (o.kind === 'table') add(7, o, { action: 'drop', rank: 3, risk: 'destructive', reason: `drop table ${o.name} and its data: ${why}`, op });
+        else if (o.kind === 'null') add(7, o, { action: 'drop', rank: 2, risk: 'safe', reason: `drop the hub ${o.name} (it stores nothing): ${why}`, op });
+        else if (o.kind === 'kafka') {
+          if (!paused.has(o.name)) add(7, o, { action: 'drop', rank: 2, risk: removed ? 'destructive' : 'caution', reason: `drop queue ${o.name} (group ${o.group} keeps its offsets in Kafka): ${why}; topic ${o.topics.join(', ')} is no longer read by it`, op });
+        } else add(7, o, { action: 'drop', rank: 1, risk: removed ? 'destructive' : 'caution', reason: `drop view ${o.name}: ${why}`, op });
         break;
       }
       case 'alterTable':
-        for (const a of c.alters) {
-          if (isStateRetype(a)) {
-            // An aggregate state cannot be converted: drop and re-add it while its flow is stopped.
-            const reason = `measure ${a.to.name} changes from ${a.from.type} to ${a.to.type}: its aggregated values cannot be converted and are reset`;
-            add(3, c.to, { action: 'alter', risk: 'destructive', reason, sql: alterStatement(placement, c.to.name, { kind: 'dropColumn', column: a.from }) });
-            const i = c.to.columns.findIndex((col) => col.name === a.to.name);
-            const after = c.to.columns[i - 1]?.name;
-            add(3, c.to, { action: 'alter', risk: 'safe', reason: `add measure ${a.to.name} back as ${a.to.type}`, sql: alterStatement(placement, c.to.name, { kind: 'addColumn', column: a.to, ...(after !== undefined ? { after } : {}) }) });
-            continue;
-          }
-          const phase = a.kind === 'dropColumn' ? 7 : a.kind === 'renameColumn' ? 3 : 1;
-          add(phase, c.to, { action: 'alter', ...alterRisk(a, c.to), sql: alterStatement(placement, c.to.name, a) });
-        }
+        planAlters(c.from, c.to, c.alters, add);
         break;
       case 'rebuildTable':
-        planRebuild(c.from, pretty(c.to), c.reasons, c.alters, placement, add);
+        planRebuild(c.from, pretty(c.to), c.reasons, c.alters, add);
         break;
       case 'replaceQueue': {
-        const to = pretty(c.to);
-        add(3, c.from, { action: 'drop', risk: 'safe', reason: `drop queue ${c.from.name} to recreate it (Kafka tables cannot be altered): ${queueWhat(c.flags)}`, sql: dropObject(placement, c.from) });
-        const producer = input.to.objects.some((o) => o.kind === 'mv' && o.to === c.to.name);
-        add(3, to, { action: 'create', ...queueRisk(c.from, c.to, c.flags, producer), sql: createObject(placement, to) });
+        const next = pretty(c.to);
+        const producer = toFlows.some((f) => f.to === c.to.name);
+        if (!paused.has(c.from.name)) add(3, c.from, { action: 'drop', risk: 'safe', reason: `drop queue ${c.from.name} to recreate it (Kafka tables cannot be altered): ${queueWhat(c.flags)}`, op: { kind: 'drop', object: c.from } });
+        add(3, next, { action: 'create', ...queueRisk(c.from, c.to, c.flags, producer), op: { kind: 'create', object: next } });
         break;
       }
       case 'commentQueue':
-        add(3, c.to, { action: 'alter', risk: 'safe', reason: 'description changes', sql: commentStatement(placement, c.to.name, c.to.comment) });
+        add(3, c.to, { action: 'alter', risk: 'safe', reason: 'description changes', op: { kind: 'comment', name: c.to.name, comment: c.to.comment } });
         break;
       case 'modifyFlow': {
         if (stop.has(c.from.name)) break; // recreated below
-        const to = pretty(c.to);
-        if (c.query) add(6, to, { action: 'modify_query', risk: 'safe', reason: `new query for flow ${c.to.name} (MODIFY QUERY swaps it atomically; the flow keeps running)`, sql: modifyQueryStatement(placement, c.to.name, to.select) });
-        if (c.comment) add(6, to, { action: 'alter', risk: 'safe', reason: 'description changes', sql: commentStatement(placement, c.to.name, c.to.comment) });
+        const next = pretty(c.to);
+        if (c.query) add(6, next, { action: 'modify_query', rank: -1, ...flowChangeRisk(c.to.name, c.from.query, c.to.query, 'swap'), op: { kind: 'modifyQuery', view: c.to.name, select: next.select } });
+        if (c.comment) add(6, next, { action: 'alter', rank: -1, risk: 'safe', reason: 'description changes', op: { kind: 'comment', name: c.to.name, comment: c.to.comment } });
         break;
       }
       case 'replaceView': {
-        const to = pretty(c.to);
-        add(5, to, { action: 'replace', risk: 'safe', reason: c.from.select !== c.to.select ? `new query for view ${c.to.name}` : 'description changes', sql: createOrReplaceView(placement, to.name, to.select, to.comment) });
+        const next = pretty(c.to);
+        add(5, next, { action: 'replace', risk: 'safe', reason: c.from.select !== c.to.select ? `new query for view ${c.to.name} (a view stores nothing: it reads the stored rows)` : 'description changes', op: { kind: 'replaceView', view: next } });
         break;
       }
       case 'replaceObject': {
-        const to = pretty(c.to);
-        add(c.from.kind === 'mv' ? 2 : 4, c.from, { action: 'drop', risk: 'destructive', reason: `${c.from.name} changes kind (${c.from.kind} → ${c.to.kind}): dropped${c.from.kind === 'table' ? ' with its data' : ''} and created anew`, sql: dropObject(placement, c.from) });
-        add(to.kind === 'mv' ? 6 : to.kind === 'view' ? 5 : 4, to, { action: to.kind === 'mv' ? 'start' : 'create', risk: 'safe', reason: createReason(to), sql: createObject(placement, to) });
+        const next = pretty(c.to);
+        if (c.from.kind === 'mv') add(2, c.from, { action: 'stop', rank: stopRank(c.from.name), risk: 'destructive', reason: `${c.from.name} changes kind (${c.from.kind} → ${c.to.kind}): the flow is dropped`, op: { kind: 'drop', object: c.from } });
+        else add(4, c.from, { action: 'drop', risk: c.from.kind === 'table' ? 'destructive' : 'caution', reason: `${c.from.name} changes kind (${c.from.kind} → ${c.to.kind}): dropped${c.from.kind === 'table' ? ' with its data' : ''} and created anew`, op: { kind: 'drop', object: c.from } });
+        if (next.kind === 'mv') add(6, next, { action: 'start', rank: startRank(next.name), ...startNew(next, to, toFlows), op: { kind: 'create', object: next } });
+        else add(next.kind === 'view' ? 5 : 4, next, { action: 'create', risk: 'safe', reason: createReason(next), op: { kind: 'create', object: next } });
         break;
       }
     }
   }
 
-  // Stop, then restart, every flow that must be rebuilt.
+  // Stop, then restart, every flow that must be recreated.
   for (const [name, why] of stop) {
-    const current = fromMvs.find((m) => m.name === name) as MaterializedView;
-    const stillDeclared = toByName.get(name);
-    if (stillDeclared?.kind !== 'mv') continue; // a removed flow was stopped above
-    const group = groupFeeding(current, from, placement);
-    add(2, current, { action: 'stop', risk: 'safe', reason: `stop the flow ${name} while ${why}${group ? `; messages wait in Kafka under group ${group}` : ''}`, sql: dropObject(placement, current) });
-    const next = pretty(stillDeclared);
-    const nextGroup = groupFeeding(stillDeclared, to, placement);
+    const current = fromFlows.find((m) => m.name === name) as MaterializedView;
+    const declared = toByName.get(name);
+    if (declared?.kind !== 'mv' || removedFlows.has(name)) continue; // a removed flow was stopped above
+    const group = queueOf(current, from)?.group;
+    add(2, current, { action: 'stop', rank: stopRank(name), risk: 'safe', reason: `stop the flow ${name} while ${why}${group ? `; messages wait in Kafka under group ${group}` : ''}`, op: { kind: 'drop', object: current } });
+    const next = pretty(declared);
+    const nextGroup = queueOf(declared, to)?.group;
     const resumes = !nextGroup ? '' : nextGroup === group ? `; it resumes from group ${nextGroup}'s committed offsets` : `; it reads as group ${nextGroup}, from that group's committed offsets or the earliest retained offset`;
-    add(6, next, { action: 'start', risk: 'safe', reason: `restart the flow ${name}${resumes}`, sql: createObject(placement, next) });
+    const assessed = flowChangeRisk(name, current.query, declared.query, 'restart');
+    add(6, next, { action: 'start', rank: startRank(name), risk: assessed.risk, reason: `${assessed.reason}${resumes}`, op: { kind: 'create', object: next } });
   }
-  // Changed flows that were not stopped are altered in place above; new ones are created; publishing flows first within the phase.
-  const kafkaNames = new Set(to.objects.filter((o) => o.kind === 'kafka').map((o) => o.name));
-  const publishesFirst = (s: Phased) => (s.phase === 6 && s.action === 'start' && s.subject?.kind === 'mv' && kafkaNames.has(s.subject.to) ? 0 : 1);
-  // Cleanup: column drops, then views, then queues, then tables.
-  const cleanupRank: Record<DbObject['kind'], number> = { mv: 1, view: 1, kafka: 2, table: 3 };
-  const dropRank = (s: Phased) => (s.phase !== 7 || s.action === 'alter' || !s.subject ? 0 : cleanupRank[s.subject.kind]);
-  return steps
-    .sort((a, b) => a.phase - b.phase || publishesFirst(a) - publishesFirst(b) || dropRank(a) - dropRank(b) || a.order - b.order)
-    .map(({ phase: _phase, order: _order, subject: _subject, ...step }) => step);
-}
 
-const AGGREGATE_STATE = /^(Simple)?AggregateFunction\(/;
+  return steps
+    .sort((a, b) => a.phase - b.phase || a.rank - b.rank || a.order - b.order)
+    .map(({ phase: _phase, rank: _rank, order: _order, ...step }) => ({ ...step, sql: renderOperation(step.op, placement) }));
+}
 
 function isStateRetype(a: TableAlter): a is Extract<TableAlter, { kind: 'modifyColumn' }> {
-  return a.kind === 'modifyColumn' && a.flags.type && (AGGREGATE_STATE.test(a.from.type) || AGGREGATE_STATE.test(a.to.type));
+  return a.kind === 'modifyColumn' && a.flags.type && (isAggregateStateType(a.from.type) || isAggregateStateType(a.to.type));
 }
 
-function groupFeeding(mv: MaterializedView, model: Model, placement: Placement): string | undefined {
-  const queue = model.objects.find((o): o is KafkaTable => o.kind === 'kafka' && reads(mv, placement, o.name));
-  return queue ? consumerGroup(queue) : undefined;
+/** The queue a flow consumes, directly or through a hub. */
+function queueOf(flow: MaterializedView, model: Model): KafkaTable | undefined {
+  const byName = new Map(model.objects.map((o) => [o.name, o]));
+  for (const source of flow.from) {
+    const o = byName.get(source);
+    if (o?.kind === 'kafka') return o;
+    if (o?.kind === 'null') {
+      const feeder = model.objects.find((f): f is MaterializedView => f.kind === 'mv' && f.to === o.name);
+      const queue = feeder ? queueOf(feeder, model) : undefined;
+      if (queue) return queue;
+    }
+  }
+  return undefined;
+}
+
+/** A new flow starts: safe, unless it shares its queue with other readers (they consume while it is created). */
+function startNew(flow: MaterializedView, to: Model, toFlows: readonly MaterializedView[]): Assessment {
+  const source = flow.from.map((n) => to.objects.find((o) => o.name === n)).find((o) => o?.kind === 'kafka');
+  const others = source ? readersOf(toFlows, source.name).filter((r) => r.name !== flow.name) : [];
+  if (others.length) {
+    return { risk: 'caution', reason: `start the flow ${flow.name} into ${flow.to}: queue ${source?.name} also feeds ${others.map((o) => o.name).join(', ')}, which consume while this flow is created, so it does not see those messages` };
+  }
+  const queue = queueOf(flow, to);
+  return { risk: 'safe', reason: `start the flow ${flow.name} into ${flow.to}${queue ? ` (group ${queue.group} reads from its committed offsets, or from the earliest retained offset when it has none)` : ''}` };
 }
 
 function createReason(o: DbObject): string {
@@ -226,8 +286,10 @@ function createReason(o: DbObject): string {
   switch (o.kind) {
     case 'table':
       return `new table ${o.name}${of}`;
+    case 'null':
+      return `new hub ${o.name}${of}: the queue's only reader writes into it, and every flow of the pipeline reads it (it stores nothing)`;
     case 'kafka':
-      return `new queue ${o.name}${of} (consumer group ${consumerGroup(o)})`;
+      return `new queue ${o.name}${of} (consumer group ${o.group})`;
     case 'view':
       return `new view ${o.name}${of}`;
     case 'mv':
@@ -235,29 +297,52 @@ function createReason(o: DbObject): string {
   }
 }
 
-function alterRisk(a: TableAlter, table: Table): { risk: Risk; reason: string } {
+function planAlters(from: ColumnTable, to: ColumnTable, alters: readonly TableAlter[], add: Add): void {
+  for (const a of alters) {
+    if (isStateRetype(a)) {
+      // An aggregate state cannot be converted: drop and re-add it while its flow is stopped.
+      const reason = `measure ${a.to.name} changes from ${a.from.type} to ${a.to.type}: its aggregated values cannot be converted and are reset`;
+      add(3, to, { action: 'alter', risk: 'destructive', reason, op: { kind: 'alter', table: to.name, alter: { kind: 'dropColumn', column: a.from } } });
+      const i = to.columns.findIndex((col) => col.name === a.to.name);
+      const after = to.columns[i - 1]?.name;
+      add(3, to, { action: 'alter', risk: 'destructive', reason: `add measure ${a.to.name} back as ${a.to.type}: groups already stored show it over rows from now on only`, op: { kind: 'alter', table: to.name, alter: { kind: 'addColumn', column: a.to, ...(after !== undefined ? { after } : {}) } } });
+      continue;
+    }
+    const phase = a.kind === 'dropColumn' ? 7 : a.kind === 'renameColumn' ? 3 : 1;
+    add(phase, to, { action: 'alter', ...alterRisk(a, to), op: { kind: 'alter', table: to.name, alter: a } });
+  }
+  void from;
+}
+
+function alterRisk(a: TableAlter, table: ColumnTable): Assessment {
+  if (table.kind === 'null') {
+    // A hub stores nothing: its columns follow the queue's; what that means for messages is said at the queue.
+    return { risk: 'safe', reason: `hub ${table.name}: ${a.kind === 'addColumn' ? `add column ${a.column.name}` : a.kind === 'dropColumn' ? `drop column ${a.column.name}` : 'columns change'} (it stores nothing)` };
+  }
   switch (a.kind) {
     case 'addColumn':
+      if (table.owner?.role === 'state' && isAggregateStateType(a.column.type)) {
+        return { risk: 'caution', reason: `add measure ${a.column.name}: groups already stored show it over rows from now on only (their earlier rows have no state for it)` };
+      }
       return { risk: 'safe', reason: `add column ${a.column.name} (existing rows take its default; metadata only)` };
     case 'dropColumn':
       return { risk: 'destructive', reason: `drop column ${a.column.name} and its data` };
     case 'renameColumn':
-      return { risk: 'safe', reason: `rename column ${a.from} to ${a.to} (metadata only)` };
+      return { risk: 'safe', reason: `rename column ${a.from} to ${a.to} (metadata only; values are kept)` };
+    case 'moveColumn':
+      return { risk: 'safe', reason: `move column ${a.column.name} ${a.after !== undefined ? `after ${a.after}` : 'first'} (metadata only)` };
     case 'modifyColumn': {
-      const what = Object.entries(a.flags)
-        .filter(([, v]) => v)
-        .map(([k]) => k)
-        .join(', ');
-      return a.flags.type
-        ? { risk: 'caution', reason: `change type of column ${a.to.name} from ${a.from.type} to ${a.to.type}: a mutation rewrites the column; values that do not convert fail it` }
-        : { risk: 'safe', reason: `change ${what} of column ${a.to.name} (metadata only)` };
+      if (a.flags.type) return { risk: 'caution', reason: `change type of column ${a.to.name} from ${a.from.type} to ${a.to.type}: a mutation rewrites the stored values; values that do not convert fail it` };
+      if (a.flags.default) return { risk: 'caution', reason: `default of column ${a.to.name} changes: rows inserted without it from now on take the new default` };
+      const what = [...(a.flags.comment ? ['comment'] : []), ...(a.flags.codec ? ['codec'] : [])].join(' and ');
+      return { risk: 'safe', reason: `change ${what} of column ${a.to.name} (stored values are unchanged)` };
     }
     case 'modifyTtl':
       return a.to !== undefined
         ? { risk: 'caution', reason: `TTL of ${table.name} becomes ${a.to}: rows past it are deleted, existing parts are rewritten` }
-        : { risk: 'safe', reason: `remove the TTL of ${table.name}` };
+        : { risk: 'safe', reason: `remove the TTL of ${table.name}: rows are no longer deleted by age` };
     case 'modifySettings':
-      return { risk: 'safe', reason: `table settings change: ${[...Object.keys(a.set), ...a.reset].join(', ')}` };
+      return { risk: 'caution', reason: `MergeTree settings of ${table.name} change (${[...Object.keys(a.set), ...a.reset].join(', ')}): how parts are stored, merged and expired follows them from now on` };
     case 'modifyComment':
       return { risk: 'safe', reason: 'description changes' };
   }
@@ -265,7 +350,7 @@ function alterRisk(a: TableAlter, table: Table): { risk: Risk; reason: string } 
 
 function queueWhat(f: QueueChangeFlags): string {
   const parts = [
-    ...(f.columns ? ['columns'] : []),
+    ...(hasFieldChanges(f.fields) ? ['columns'] : []),
     ...(f.format ? ['format'] : []),
     ...(f.group ? ['consumer group'] : []),
     ...(f.topics ? ['topics'] : []),
@@ -275,25 +360,34 @@ function queueWhat(f: QueueChangeFlags): string {
   return `${parts.join(', ')} change${parts.length === 1 && !parts[0]?.endsWith('s') ? 's' : ''}`;
 }
 
-/** `producer`: a view writes into the queue (publish pipelines); its consumer group is irrelevant. */
-function queueRisk(from: KafkaTable, to: KafkaTable, f: QueueChangeFlags, producer: boolean): { risk: Risk; reason: string } {
-  const consumer = !producer;
-  if (consumer && f.group) {
-    return { risk: 'caution', reason: `consumer group changes from ${consumerGroup(from)} to ${consumerGroup(to)}: the new group starts at the earliest retained offset; messages will be re-read` };
-  }
-  if (consumer && f.topics) {
-    return { risk: 'caution', reason: `topics change (${String(from.settings.kafka_topic_list)} → ${String(to.settings.kafka_topic_list)}): group ${consumerGroup(to)} has no offsets for a new topic and reads it from the earliest retained offset; a removed topic is no longer read` };
-  }
-  return { risk: 'safe', reason: `recreate queue ${to.name} (${queueWhat(f)})${consumer ? ` with the same consumer group ${consumerGroup(to)}: committed offsets carry over, nothing is skipped` : ''}` };
-}
-
-function planRebuild(from: Table, to: Table, reasons: readonly RebuildReason[], alters: readonly TableAlter[], placement: Placement, add: (phase: number, o: DbObject | string, s: Omit<Step, 'object' | 'pipeline'>) => void): void {
+/**
+ * A rebuild, every statement safe to rerun from the top at any point:
+ *   CREATE OR REPLACE the new table (untagged) → copy the rows → EXCHANGE →
+ *   tag the table → drop the old one.
+ * After the EXCHANGE a rerun replaces the old table by an empty new one and
+ * copies from the rebuilt table: the same rows, once.
+ */
+function planRebuild(from: Table, to: Table, reasons: readonly RebuildReason[], alters: readonly TableAlter[], add: Add): void {
   const temp = `${to.name}${REBUILD_SUFFIX}`;
   const what = reasons.map((r) => REBUILD_WORDS[r]).join(', ');
-  const renames = new Map(alters.filter((a): a is Extract<TableAlter, { kind: 'renameColumn' }> => a.kind === 'renameColumn').map((a) => [a.to, a.from]));
-  const tempTable: Table = { ...to, name: temp };
-  add(1, tempTable, { action: 'create', risk: 'destructive', reason: `${what} of ${to.name} cannot be altered: rebuild it — new table ${temp} with the declared definition`, sql: createObject(placement, tempTable) });
-  add(4, tempTable, { action: 'copy', risk: 'destructive', reason: `copy the rows of ${from.name} into ${temp} while its flows are stopped (writes during the copy would be lost, so the flow is paused and messages wait in Kafka)`, sql: copyRowsStatement(placement, temp, from, to, renames) });
-  add(4, to, { action: 'swap', risk: 'destructive', reason: `swap ${temp} and ${to.name} atomically (EXCHANGE TABLES)`, sql: exchangeStatement(placement, to.name, temp) });
-  add(4, temp, { action: 'drop', risk: 'destructive', reason: `drop the old ${to.name}, now named ${temp}`, sql: dropObject(placement, { kind: 'table', name: temp }) });
+  const { description } = parseOwnership(to.comment);
+  const { owner: _owner, ...declared } = to;
+  const untagged: Table = { ...declared, name: temp, comment: description };
+  // Steps on the temporary table are listed under it, and under the pipeline.
+  const tempRef: Table = { ...untagged, ...(to.owner ? { owner: to.owner } : {}) };
+  add(1, tempRef, { action: 'create', risk: 'destructive', reason: `${what} of ${to.name} cannot be altered: rebuild it — new empty table ${temp} with the declared definition`, op: { kind: 'createOrReplaceTable', table: untagged } });
+  // Renamed columns are renamed in place first, so the copy reads every column by its new name.
+  const renamed = new Map<string, string>();
+  for (const a of alters) {
+    if (a.kind !== 'renameColumn') continue;
+    renamed.set(a.from, a.to);
+    add(3, from, { action: 'alter', risk: 'destructive', reason: `rename column ${a.from} to ${a.to} in ${from.name} before its rows are copied`, op: { kind: 'alter', table: from.name, alter: a } });
+  }
+  const oldNames = new Set(from.columns.map((c) => renamed.get(c.name) ?? c.name));
+  const columns = to.columns.map((c) => c.name).filter((n) => oldNames.has(n));
+  add(4, tempRef, { action: 'copy', risk: 'destructive', reason: `copy the rows of ${from.name} into ${temp} while its flows are stopped (messages wait in Kafka); columns not in the old table take their defaults`, op: { kind: 'copyRows', into: temp, from: from.name, columns } });
+  add(4, to, { action: 'swap', risk: 'destructive', reason: `swap ${temp} and ${to.name} atomically (EXCHANGE TABLES)`, op: { kind: 'exchange', a: to.name, b: temp } });
+  add(4, to, { action: 'alter', risk: 'destructive', reason: `mark the rebuilt ${to.name} as chpipe's (its ownership comment)`, op: { kind: 'comment', name: to.name, comment: to.comment } });
+  add(4, tempRef, { action: 'drop', risk: 'destructive', reason: `drop the old ${to.name}, now named ${temp}, and its data (the rows were copied)`, op: { kind: 'drop', object: { kind: 'table', name: temp } } });
 }
+

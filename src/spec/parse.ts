@@ -521,9 +521,21 @@ function toColumns(src: SourceFile, raw: Record<string, unknown>, stream: boolea
       );
       continue;
     }
+    if (c.field !== undefined && (c.from !== undefined || c.expr !== undefined)) {
+      diagnostics.push(diagnostic(at(['field'], 'key'), 'conflict', `column "${name}" has field together with ${c.from !== undefined ? 'from' : 'expr'}`, { expected: 'field: the message field a plain column is parsed from; from and expr columns are not parsed from the message' }));
+      continue;
+    }
+    // A renamed plain column keeps reading the message field it always read, unless `field:` says otherwise.
+    const field = c.field !== undefined ? String(c.field) : c.renamed_from !== undefined && c.from === undefined && c.expr === undefined ? String(c.renamed_from) : undefined;
+    const taken = field !== undefined ? out.find((o) => o.from === undefined && o.expr === undefined && (o.field ?? o.name) === field) : undefined;
+    if (taken) {
+      diagnostics.push(diagnostic(at([c.field !== undefined ? 'field' : 'renamed_from']), 'conflict', `column "${name}" reads message field "${field}", which column "${taken.name}" already reads`, { hint: `give one of them another field: (the message field it is parsed from)` }));
+      continue;
+    }
     out.push({
       name,
       type: String(c.type).trim(),
+      ...(field !== undefined && field !== name ? { field } : {}),
       ...(c.from !== undefined ? { from: String(c.from) } : {}),
       ...(c.expr !== undefined ? { expr: String(c.expr) } : {}),
       ...(c.comment !== undefined ? { comment: String(c.comment) } : {}),
@@ -601,6 +613,8 @@ function checkUniqueness(pipelines: PipelineSpec[], diagnostics: Diagnostic[]): 
 
 const ROLE_WORDS: Readonly<Record<Role, string>> = {
   queue: 'Kafka table',
+  hub: 'hub table',
+  hub_mv: 'hub view',
   table: 'table',
   state: 'state table',
   view: 'view',
@@ -612,9 +626,9 @@ const ROLE_WORDS: Readonly<Record<Role, string>> = {
 export function rolesOf(p: PipelineSpec): readonly (typeof ROLES)[number][] {
   switch (p.kind) {
     case 'ingest':
-      return p.source.onError === 'stream' ? ['table', 'queue', 'mv', 'errors', 'errors_mv'] : ['table', 'queue', 'mv'];
+      return p.source.onError === 'stream' ? ['table', 'queue', 'hub', 'hub_mv', 'mv', 'errors', 'errors_mv'] : ['table', 'queue', 'mv'];
     case 'aggregate':
-      return p.source.onError === 'stream' ? ['view', 'state', 'queue', 'mv', 'errors', 'errors_mv'] : ['view', 'state', 'queue', 'mv'];
+      return p.source.onError === 'stream' ? ['view', 'state', 'queue', 'hub', 'hub_mv', 'mv', 'errors', 'errors_mv'] : ['view', 'state', 'queue', 'mv'];
     case 'publish':
       return ['queue', 'mv'];
   }

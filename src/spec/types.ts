@@ -26,6 +26,11 @@ export interface ColumnSpec {
   readonly type: string;
   /** A Kafka virtual column this column is read from. */
   readonly from?: string;
+  /**
+   * The message field a plain column is parsed from (`field:`; after a rename,
+   * the old name, so messages keep being read the same way). Absent: the name.
+   */
+  readonly field?: string;
   /** An expression computed in the view. */
   readonly expr?: string;
   readonly comment?: string;

@@ -1,6 +1,6 @@
 /** SQL for changes to existing objects. Every statement is safe to run twice (IF [NOT] EXISTS), so an interrupted migration can be rerun. */
 import type { TableAlter } from '../diff/change.js';
-import type { Column, Placement, Table } from '../model/model.js';
+import type { Column, Placement } from '../model/model.js';
 import { columnDefinition, settingsList, viewQueryClause } from './ddl.js';
 import { ident, qualified, stringLiteral } from './quote.js';
 
@@ -19,6 +19,8 @@ export function alterStatement(p: Placement, table: string, a: TableAlter): stri
     case 'modifyColumn':
       if (!a.flags.type && !a.flags.default && !a.flags.codec) return alterTable(p, table, `COMMENT COLUMN ${ident(a.to.name)} ${stringLiteral(a.to.comment ?? '')}`);
       return alterTable(p, table, `MODIFY COLUMN ${modifyColumnDefinition(a.to, a.from)}`);
+    case 'moveColumn':
+      return alterTable(p, table, `MODIFY COLUMN ${modifyColumnDefinition(a.column, a.column)}${a.after !== undefined ? ` AFTER ${ident(a.after)}` : ' FIRST'}`);
     case 'modifyTtl':
       return alterTable(p, table, a.to !== undefined ? `MODIFY TTL ${a.to}` : 'REMOVE TTL');
     case 'modifySettings': {
@@ -53,14 +55,10 @@ export function createOrReplaceView(p: Placement, name: string, select: string, 
   return `CREATE OR REPLACE VIEW ${qualified(p.database, name)}${p.cluster ? ` ON CLUSTER ${ident(p.cluster)}` : ''}${viewQueryClause(select, comment)}`;
 }
 
-/** Copy rows into a rebuilt table: columns by name, renamed columns from their old names; new columns take their defaults. */
-export function copyRowsStatement(p: Placement, into: string, from: Table, to: Table, renamedFrom: ReadonlyMap<string, string>): string {
-  const old = new Set(from.columns.map((c) => c.name));
-  const pairs = to.columns
-    .map((c) => ({ target: c.name, source: renamedFrom.get(c.name) ?? c.name }))
-    .filter((x) => old.has(x.source));
-  const select = pairs.map((x) => (x.source === x.target ? ident(x.source) : `${ident(x.source)} AS ${ident(x.target)}`));
-  return `INSERT INTO ${qualified(p.database, into)} (${pairs.map((x) => ident(x.target)).join(', ')})\nSELECT ${select.join(', ')}\nFROM ${qualified(p.database, from.name)}`;
+/** Copy rows into a rebuilt table, the named columns by name; the others take their defaults. */
+export function copyColumnsStatement(p: Placement, into: string, from: string, columns: readonly string[]): string {
+  const list = columns.map(ident).join(', ');
+  return `INSERT INTO ${qualified(p.database, into)} (${list})\nSELECT ${list}\nFROM ${qualified(p.database, from)}`;
 }
 
 export function exchangeStatement(p: Placement, a: string, b: string): string {

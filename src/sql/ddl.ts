@@ -9,11 +9,13 @@ import {
   type KafkaTable,
   type MaterializedView,
   type Model,
+  type NullTable,
   type Placement,
   type Settings,
   type Table,
   type View,
 } from '../model/model.js';
+import { flowLevels } from '../model/flows.js';
 import { ident, qualified, settingLiteral, stringLiteral } from './quote.js';
 
 const INDENT = '    ';
@@ -52,10 +54,30 @@ function header(p: Placement, what: string, name: string): string {
   return `CREATE ${what} IF NOT EXISTS ${qualified(p.database, name)}${onCluster(p)}`;
 }
 
+/** The Kafka engine settings in the order of the ClickHouse docs: the required four, then the rest by name. */
+export function kafkaSettings(t: KafkaTable): Settings {
+  return {
+    ...(t.brokers !== undefined ? { kafka_broker_list: t.brokers } : {}),
+    kafka_topic_list: t.topics.join(','),
+    kafka_group_name: t.group,
+    kafka_format: t.format,
+    ...t.settings,
+  };
+}
+
 export function createKafkaTable(p: Placement, t: KafkaTable): string {
-  const settings = Object.keys(t.settings).length ? `\nSETTINGS ${settingsList(t.settings)}` : '';
+  const settings = `\nSETTINGS ${settingsList(kafkaSettings(t))}`;
   const engine = t.namedCollection ? `Kafka(${ident(t.namedCollection)})` : 'Kafka';
   return `${header(p, 'TABLE', t.name)}\n${columnList(t.columns)}\nENGINE = ${engine}${settings}${commentClause(t.comment)}`;
+}
+
+/** A fresh, empty table under this name, whatever was there: the first statement of a rebuild, safe to run again. */
+export function createOrReplaceTable(p: Placement, t: Table): string {
+  return `CREATE OR REPLACE TABLE ${qualified(p.database, t.name)}${onCluster(p)}\n${columnList(t.columns)}\n${tableEngineClauses(t)}${commentClause(t.comment)}`;
+}
+
+export function createNullTable(p: Placement, t: NullTable): string {
+  return `${header(p, 'TABLE', t.name)}\n${columnList(t.columns)}\nENGINE = Null${commentClause(t.comment)}`;
 }
 
 export function tableEngineClauses(t: Table): string {
@@ -97,6 +119,8 @@ export function createObject(p: Placement, o: DbObject): string {
       return createKafkaTable(p, o);
     case 'table':
       return createTable(p, o);
+    case 'null':
+      return createNullTable(p, o);
     case 'mv':
       return createMaterializedView(p, o);
     case 'view':
@@ -113,19 +137,20 @@ export function dropObject(p: Placement, o: Pick<DbObject, 'kind' | 'name'>): st
 
 /**
  * Creation order over a whole model: tables, then Kafka tables, then views,
- * then materialized views — publishing flows before ingesting ones, so every
- * target and every downstream flow exists before data starts to move.
+ * then materialized views, downstream first (see `flowLevels`): every target
+ * and every downstream flow exists before data starts to move.
  */
-export function creationRank(o: DbObject, kafkaNames: ReadonlySet<string>): number {
+export function creationRank(o: DbObject): number {
   switch (o.kind) {
     case 'table':
+    case 'null':
       return 0;
     case 'kafka':
       return 1;
     case 'view':
       return 2;
     case 'mv':
-      return kafkaNames.has(o.to) ? 3 : 4;
+      return 3;
     default:
       return assertNever(o);
   }
@@ -138,9 +163,10 @@ export interface Statement {
 
 /** Every statement that creates the model from nothing, in a valid order. */
 export function createStatements(model: Model): Statement[] {
-  const kafkaNames = new Set(model.objects.filter((o) => o.kind === 'kafka').map((o) => o.name));
+  const levels = flowLevels(model.objects.filter((o): o is MaterializedView => o.kind === 'mv'));
+  const level = (o: DbObject) => (o.kind === 'mv' ? (levels.get(o.name) ?? 0) : 0);
   const ordered = model.objects
-    .map((object, i) => ({ object, i, rank: creationRank(object, kafkaNames) }))
-    .sort((a, b) => a.rank - b.rank || a.i - b.i);
+    .map((object, i) => ({ object, i, rank: creationRank(object) }))
+    .sort((a, b) => a.rank - b.rank || level(a.object) - level(b.object) || a.i - b.i);
   return [{ sql: createDatabase(model) }, ...ordered.map(({ object }) => ({ object, sql: createObject(model, object) }))];
 }

@@ -1,0 +1,22 @@
+/**
+ * What a step does, as a typed value. `src/sql/render.ts` turns it into SQL
+ * for a target; nothing decides anything by reading the SQL.
+ */
+import type { TableAlter } from '../diff/change.js';
+import type { DbObject, ObjectKind, Table, View } from '../model/model.js';
+
+export type Operation =
+  | { readonly kind: 'createDatabase' }
+  | { readonly kind: 'create'; readonly object: DbObject }
+  /** CREATE OR REPLACE TABLE: a fresh, empty table whatever was there (a rebuild's new table). */
+  | { readonly kind: 'createOrReplaceTable'; readonly table: Table }
+  | { readonly kind: 'drop'; readonly object: { readonly kind: ObjectKind; readonly name: string } }
+  | { readonly kind: 'alter'; readonly table: string; readonly alter: TableAlter }
+  | { readonly kind: 'comment'; readonly name: string; readonly comment: string }
+  | { readonly kind: 'modifyQuery'; readonly view: string; readonly select: string }
+  | { readonly kind: 'replaceView'; readonly view: View }
+  /** INSERT INTO `into` (columns) SELECT columns FROM `from`. */
+  | { readonly kind: 'copyRows'; readonly into: string; readonly from: string; readonly columns: readonly string[] }
+  | { readonly kind: 'exchange'; readonly a: string; readonly b: string };
+
+export type OperationKind = Operation['kind'];

@@ -1,0 +1,100 @@
+/**
+ * A view's SELECT, as the engine normalized it (system.tables.as_select, one
+ * line), split into its parts: the output columns with their expressions, FROM,
+ * WHERE and GROUP BY. Read once, at the edge where the text comes in (inspect),
+ * so the planner compares typed parts, never text. A query of another shape
+ * (JOIN, UNION, HAVING, ...) is not split: the planner then treats any change
+ * of it as a change of meaning.
+ */
+import type { SelectParts } from '../model/model.js';
+import { readIdentifier } from './parse.js';
+
+const CLAUSES = ['FROM', 'WHERE', 'GROUP BY'] as const;
+const UNSUPPORTED = ['JOIN', 'UNION', 'HAVING', 'ORDER BY', 'LIMIT', 'SETTINGS', 'WITH', 'ARRAY JOIN', 'QUALIFY', 'WINDOW', 'INTERSECT', 'EXCEPT', 'PREWHERE', 'SAMPLE', 'FINAL'];
+
+/** Top-level pieces of `text`: positions of keywords and commas outside quotes and parentheses. */
+function topLevel(text: string, visit: (i: number, depth: number) => boolean | void): void {
+  let depth = 0;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i] as string;
+    if (ch === "'" || ch === '"' || ch === '`') {
+      i = skipQuoted(text, i) - 1;
+      continue;
+    }
+    if (ch === '(' || ch === '[') depth++;
+    else if (ch === ')' || ch === ']') depth--;
+    if (visit(i, depth) === true) return;
+  }
+}
+
+function skipQuoted(text: string, open: number): number {
+  const quote = text[open];
+  let i = open + 1;
+  while (i < text.length) {
+    if (text[i] === '\\') i += 2;
+    else if (text[i] === quote) {
+      if (text[i + 1] === quote) i += 2;
+      else return i + 1;
+    } else i++;
+  }
+  return text.length;
+}
+
+function keywordAt(text: string, i: number, keyword: string): boolean {
+  if (!/\s/.test(text[i - 1] ?? ' ')) return false;
+  if (text.slice(i, i + keyword.length).toUpperCase() !== keyword) return false;
+  return /\s|$/.test(text[i + keyword.length] ?? '');
+}
+
+function splitItems(list: string): string[] {
+  const items: string[] = [];
+  let start = 0;
+  topLevel(list, (i, depth) => {
+    if (depth === 0 && list[i] === ',') {
+      items.push(list.slice(start, i).trim());
+      start = i + 1;
+    }
+  });
+  items.push(list.slice(start).trim());
+  return items.filter((s) => s.length > 0);
+}
+
+/** `expr AS name` → name and expr; a bare column → its name. */
+function item(text: string): { name: string; expr: string } {
+  let as = -1;
+  topLevel(text, (i, depth) => {
+    if (depth === 0 && keywordAt(text, i, 'AS')) as = i;
+  });
+  if (as > 0) {
+    const alias = readIdentifier(text, as + 3);
+    if (alias && alias.end === text.length) return { name: alias.name, expr: text.slice(0, as).trim() };
+  }
+  const bare = readIdentifier(text, 0);
+  return { name: bare && bare.end === text.length ? bare.name : text, expr: text };
+}
+
+export function parseSelect(sql: string): SelectParts | undefined {
+  const text = sql.trim().replace(/\s+/g, ' ');
+  if (!/^SELECT /i.test(text) || /^SELECT DISTINCT /i.test(text)) return undefined;
+  const marks: { at: number; keyword: string }[] = [];
+  let unsupported = false;
+  topLevel(text, (i, depth) => {
+    if (depth !== 0) return;
+    for (const k of UNSUPPORTED) if (keywordAt(text, i, k)) unsupported = true;
+    for (const k of CLAUSES) if (keywordAt(text, i, k)) marks.push({ at: i, keyword: k });
+  });
+  if (unsupported) return undefined;
+  const keywords = marks.map((m) => m.keyword);
+  // Each clause at most once, in order: FROM [WHERE] [GROUP BY].
+  if (keywords[0] !== 'FROM' || new Set(keywords).size !== keywords.length) return undefined;
+  const part = (k: string) => {
+    const j = marks.findIndex((m) => m.keyword === k);
+    if (j < 0) return undefined;
+    const m = marks[j] as { at: number; keyword: string };
+    return text.slice(m.at + k.length, marks[j + 1]?.at ?? text.length).trim();
+  };
+  const items = splitItems(text.slice('SELECT '.length, marks[0]?.at)).map(item);
+  const where = part('WHERE');
+  const groupBy = part('GROUP BY');
+  return { items, from: part('FROM') as string, ...(where !== undefined ? { where } : {}), ...(groupBy !== undefined ? { groupBy } : {}) };
+}
