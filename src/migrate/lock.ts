@@ -58,6 +58,8 @@ export interface LockOptions {
   readonly display?: string;
   /** Between tries, in milliseconds. */
   readonly pollMs?: number;
+  /** Called once, when the lock is busy and the wait begins (to tell the user why nothing happens). */
+  readonly onWait?: (holder: LockHolder | undefined) => void;
 }
 
 /** A lock file without a readable holder older than this was left by a process killed while writing it. */
@@ -69,6 +71,7 @@ export async function acquireMigrationLock(dir: string, options: LockOptions): P
   const display = options.display ?? path;
   const holder: LockHolder = { pid: process.pid, host: hostname(), since: new Date().toISOString(), command: options.command, token: randomUUID() };
   const deadline = Date.now() + options.waitMs;
+  let waited = false;
   for (;;) {
     if (tryCreate(path, holder)) return hold(path, holder);
     const current = readHolder(path);
@@ -77,6 +80,9 @@ export async function acquireMigrationLock(dir: string, options: LockOptions): P
       if (takeOver(path, current)) continue;
     } else if (Date.now() >= deadline) {
       throw new LockBusyError(path, current.state === 'held' ? current.holder : undefined, display);
+    } else if (!waited) {
+      waited = true;
+      options.onWait?.(current.state === 'held' ? current.holder : undefined);
     }
     await new Promise((r) => setTimeout(r, Math.min(options.pollMs ?? 100, Math.max(1, deadline - Date.now()))));
   }

@@ -26,7 +26,12 @@ export default async function migrateHash(g: GlobalOptions): Promise<number> {
 
   let lock;
   try {
-    lock = await acquireMigrationLock(migrationsPath, { waitMs: 30_000, command: 'migrate hash', display: `${display}/chpipe.lock` });
+    lock = await acquireMigrationLock(migrationsPath, {
+      waitMs: 30_000,
+      command: 'migrate hash',
+      display: `${display}/chpipe.lock`,
+      onWait: (h) => io.err(`waiting for ${display}/chpipe.lock, held by ${h ? `\`chpipe ${h.command}\` (pid ${h.pid} on ${h.host})` : 'another chpipe'} (up to 30 s)…`),
+    });
   } catch (e) {
     if (e instanceof LockBusyError) throw new UserError(`cannot hash: ${e.message}`);
     throw e;

@@ -3,7 +3,7 @@ import { relative, resolve } from 'node:path';
 import { migrationSlug, modelHash, nextVersion, renderMigration } from '../../migrate/files.js';
 import { readMigrationDir, sameHistory, writeMigration } from '../../migrate/dir.js';
 import { reviewHistory } from '../../migrate/history.js';
-import { acquireMigrationLock, LockBusyError, type MigrationLock } from '../../migrate/lock.js';
+import { acquireMigrationLock, LockBusyError, type LockHolder, type MigrationLock } from '../../migrate/lock.js';
 import { computePlan, migratedStateKey } from '../../migrate/planner.js';
 import { worstRisk } from '../../plan/plan.js';
 import { diagnosticsJson, renderDiagnostics } from '../../report/diagnostics.js';
@@ -48,7 +48,7 @@ export default async function plan(g: GlobalOptions, options: PlanOptions): Prom
   if (options.save !== undefined && result.steps.length && !refusing()) {
     // Under the folder's lock, the folder is read again: a save that landed while this one
     // planned is planned on top of, so two saves never write one version twice.
-    const lock = await lockMigrations(migrationsPath, display, `plan --save ${options.save}`);
+    const lock = await lockMigrations(migrationsPath, display, `plan --save ${options.save}`, (text) => io.err(text));
     try {
       const current = readMigrationDir(migrationsPath);
       if (!sameHistory(current, dir)) {
@@ -119,9 +119,12 @@ function renderWarning(d: Diagnostic): string {
 /** How long a save waits for another one to finish writing the folder. */
 const LOCK_WAIT_MS = 30_000;
 
-async function lockMigrations(path: string, display: string, command: string): Promise<MigrationLock> {
+async function lockMigrations(path: string, display: string, command: string, note: (text: string) => void): Promise<MigrationLock> {
+  const lockDisplay = `${display}/chpipe.lock`;
+  const onWait = (h: LockHolder | undefined) =>
+    note(`waiting for ${lockDisplay}, held by ${h ? `\`chpipe ${h.command}\` (pid ${h.pid} on ${h.host})` : 'another chpipe'} (up to ${LOCK_WAIT_MS / 1000} s)…`);
   try {
-    return await acquireMigrationLock(path, { waitMs: LOCK_WAIT_MS, command, display: `${display}/chpipe.lock` });
+    return await acquireMigrationLock(path, { waitMs: LOCK_WAIT_MS, command, display: lockDisplay, onWait });
   } catch (e) {
     if (e instanceof LockBusyError) throw new UserError(`cannot save: ${e.message}`);
     throw e;
