@@ -12,5 +12,6 @@ if (fast === '--help' || fast === '-h') {
 } else if (fast === '--version' || fast === '-V') {
   process.stdout.write(JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version + '\n');
 } else {
-  await import('../dist/cli/main.js');
+  const { runProcess } = await import('../dist/cli/main.js');
+  await runProcess();
 }

@@ -2,10 +2,17 @@
  * commander wiring only: flags → one use-case call → one report. Every
  * command's code is imported when it runs, so `chpipe --help` loads neither
  * the embedded engine nor the YAML and schema machinery.
+ *
+ * `main(argv, streams)` is the whole CLI as a function (tests run it in
+ * process with captured output); `runProcess()` is the executable: it adds
+ * the handling of Ctrl-C and SIGTERM and sets the exit code.
  */
-import { Command } from 'commander';
+import { Command, CommanderError } from 'commander';
+import { realpathSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import type { GlobalOptions } from './context.js';
+import { fileURLToPath } from 'node:url';
+import { currentStreams, findProjectFile, reportError, runCommand, UserError, withStreams, type GlobalOptions, type Streams } from './context.js';
+import { clearAllProgress } from '../report/progress.js';
 
 const require = createRequire(import.meta.url);
 const { version } = require('../../package.json') as { version: string };
@@ -25,50 +32,183 @@ Docs: README.md (YAML reference), schema/*.schema.json (editor validation).`;
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- commander passes positional arguments untyped
 type Action = (globals: GlobalOptions, ...args: any[]) => Promise<number>;
 
-function run(load: () => Promise<{ default: Action }>) {
-  return async (...args: unknown[]) => {
-    const command = args[args.length - 1] as Command;
-    const globals = command.optsWithGlobals() as GlobalOptions;
-    const { default: action } = await load();
-    const { runCommand } = await import('./context.js');
-    process.exitCode = await runCommand(globals, (g) => action(g, ...args.slice(0, -1)));
-  };
+/** The outcome of one run: set by the command that ran. */
+interface RunState {
+  code: number;
 }
 
-const program = new Command('chpipe')
-  .description('Schema-as-code for streaming analytics on ClickHouse + Kafka: declare pipelines in YAML, plan and apply safe migrations.')
-  .version(version, '-V, --version')
-  .option('-c, --config <file>', 'project file', 'chpipe.yaml')
-  .option('--url <url>', 'target ClickHouse (http(s)://user:password@host:8123); CHPIPE_URL also works')
-  .option('--env <name>', 'target from chpipe.yaml environments')
-  .option('--json', 'machine output on stdout, nothing else on stdout')
-  .option('--no-color', 'no colours (NO_COLOR also works)')
-  .option('--no-cache', 'ignore the memo of engine answers in .chpipe/cache (CHPIPE_NO_CACHE=1 also works)')
-  .showHelpAfterError('(run chpipe --help for usage)')
-  .addHelpText('after', EXAMPLES);
+function buildProgram(state: RunState): Command {
+  /** A command's action: its module is loaded when it runs; the project file is found upward unless -c was given. */
+  function run(load: () => Promise<{ default: Action }>) {
+    return async (...args: unknown[]) => {
+      const command = args[args.length - 1] as Command;
+      const given = command.optsWithGlobals() as GlobalOptions;
+      const globals: GlobalOptions = command.getOptionValueSourceWithGlobals('config') === 'default' ? { ...given, config: findProjectFile() } : given;
+      state.code = await runCommand(globals, async (g) => {
+        const { default: action } = await load();
+        return action(g, ...args.slice(0, -1));
+      });
+    };
+  }
 
-program
-  .command('init [dir]')
-  .description('scaffold a project with one example pipeline')
-  .action(run(() => import('./commands/init.js')));
+  /** A command the product documents but this version does not have: one sentence, exit 1. */
+  function notBuilt(name: string, instead: string) {
+    return async (...args: unknown[]) => {
+      const command = args[args.length - 1] as Command;
+      state.code = await runCommand(command.optsWithGlobals() as GlobalOptions, async () => {
+        throw new UserError(`\`chpipe ${name}\` is not built yet; ${instead}`);
+      });
+    };
+  }
 
-program
-  .command('validate')
-  .description('check YAML, JSON Schema, semantics, and run every generated statement on a scratch embedded engine (no broker is contacted)')
-  .action(run(() => import('./commands/validate.js')));
+  const program = new Command('chpipe')
+    .description('Schema-as-code for streaming analytics on ClickHouse + Kafka: declare pipelines in YAML, plan and apply safe migrations.')
+    .version(version, '-V, --version')
+    .option('-c, --config <file>', 'project file; by default the nearest chpipe.yaml in this folder or one above it', 'chpipe.yaml')
+    .option('--url <url>', 'target ClickHouse (http(s)://user:password@host:8123); CHPIPE_URL also works')
+    .option('--env <name>', 'target from chpipe.yaml environments')
+    .option('--json', 'machine output on stdout, nothing else on stdout')
+    .option('--no-color', 'no colours (NO_COLOR also works)')
+    .option('--no-cache', 'ignore the memo of engine answers in .chpipe/cache (CHPIPE_NO_CACHE=1 also works)')
+    .option('--debug', 'show the stack trace of an unexpected error')
+    .showHelpAfterError('(run chpipe --help for usage)')
+    .addHelpText('after', EXAMPLES)
+    .exitOverride()
+    .configureOutput({
+      writeOut: (text) => void currentStreams().stdout.write(text),
+      writeErr: (text) => void currentStreams().stderr.write(text),
+    });
 
-program
-  .command('compile [names...]')
-  .description('print the DDL that creates the declared pipelines from nothing (types and state types from the engine; `validate` also runs it)')
-  .action(run(() => import('./commands/compile.js')));
+  program
+    .command('init [dir]')
+    .description('scaffold a project with one example pipeline')
+    .action(run(() => import('./commands/init.js')));
 
-program
-  .command('plan')
-  .description('the ordered, risk-annotated steps from the migrated state (migrations/) to the declared state (schemas/)')
-  .option('--save <name>', 'write the steps as the next migration file and update chpipe.sum')
-  .option('--allow-destructive', 'let --save write destructive steps (exit 3 otherwise)')
-  .option('--detailed-exitcode', 'exit 2 when there are changes')
-  .option('--sql', 'show each step\'s SQL')
-  .action(run(() => import('./commands/plan.js')));
+  program
+    .command('validate')
+    .description('check YAML, JSON Schema, semantics, and run every generated statement on a scratch embedded engine (no broker is contacted)')
+    .action(run(() => import('./commands/validate.js')));
 
-await program.parseAsync(process.argv);
+  program
+    .command('compile [names...]')
+    .description('print the DDL that creates the declared pipelines from nothing (types and state types from the engine; `validate` also runs it)')
+    .action(run(() => import('./commands/compile.js')));
+
+  program
+    .command('plan')
+    .description('the ordered, risk-annotated steps from the migrated state (migrations/) to the declared state (schemas/)')
+    .option('--save <name>', 'write the steps as the next migration file and update chpipe.sum')
+    .option('--allow-destructive', 'let --save write destructive steps (exit 3 otherwise)')
+    .option('--detailed-exitcode', 'exit 2 when there are changes')
+    .option('--sql', 'show each step\'s SQL')
+    .action(run(() => import('./commands/plan.js')));
+
+  program
+    .command('migrate')
+    .description('work on the migrations folder')
+    .command('hash')
+    .description('rewrite migrations/chpipe.sum from the files on disk, after resolving a conflicting history by hand')
+    .action(run(() => import('./commands/migrate.js')));
+
+  // Documented in the product contract, not built yet: each registration is replaced by the real command when it lands.
+  const SAVED = 'the files `chpipe plan --save NAME` writes in migrations/ can be run with any ClickHouse client meanwhile';
+  program
+    .command('apply')
+    .description('(not built yet) apply pending migrations to a target')
+    .allowUnknownOption()
+    .allowExcessArguments()
+    .action(notBuilt('apply', SAVED));
+
+  program
+    .command('status')
+    .description('(not built yet) applied and pending migrations, drift and consumer health of a target')
+    .allowUnknownOption()
+    .allowExcessArguments()
+    .action(notBuilt('status', '`chpipe plan` shows what the migrations do'));
+
+  program
+    .command('check')
+    .description('(not built yet) CI gate: declared and migrated states agree, chpipe.sum matches')
+    .allowUnknownOption()
+    .allowExcessArguments()
+    .action(notBuilt('check', '`chpipe plan --detailed-exitcode` exits 2 when the migrations are behind the schemas'));
+
+  program
+    .command('pull')
+    .description('(not built yet) write pipeline YAML for Kafka pipelines that exist on a target')
+    .allowUnknownOption()
+    .allowExcessArguments()
+    .action(notBuilt('pull', 'write the pipeline files by hand (see README.md)'));
+
+  program
+    .command('serve')
+    .description('(not built yet) the embedded target behind ClickHouse\'s HTTP interface')
+    .allowUnknownOption()
+    .allowExcessArguments()
+    .action(notBuilt('serve', 'run a ClickHouse server and apply the migrations with its client'));
+
+  program
+    .command('dev')
+    .description('(not built yet) the local loop: apply, serve, consume and watch schemas/')
+    .allowUnknownOption()
+    .allowExcessArguments()
+    .action(notBuilt('dev', '`chpipe validate` and `chpipe plan` check each change'));
+
+  return program;
+}
+
+/** Run the CLI on `argv` (as process.argv: node, script, args…), writing to `streams`; the exit code. */
+export async function main(argv: readonly string[], streams: Streams = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
+  return withStreams(streams, async () => {
+    const state: RunState = { code: 0 };
+    try {
+      await buildProgram(state).parseAsync([...argv]);
+      return state.code;
+    } catch (e) {
+      // commander has already printed its own errors (unknown option…) and help.
+      if (e instanceof CommanderError) return e.exitCode;
+      return reportError(e, argv.includes('--debug'));
+    } finally {
+      clearAllProgress();
+    }
+  });
+}
+
+/** Exit codes of a run ended by a signal, as shells report them (128 + the signal's number). */
+const SIGNAL_EXIT = { SIGINT: 130, SIGTERM: 143 } as const;
+
+/**
+ * The executable. Ctrl-C and SIGTERM print "interrupted" and exit 130 / 143:
+ * the statements the embedded engine is running finish (closing it mid-way
+ * crashes the process), none starts after them, and exiting closes the scratch
+ * engine and removes its temporary data folder. Files are written whole
+ * (write, then rename) in one synchronous step, which a signal cannot split.
+ * A second signal exits at once.
+ */
+export async function runProcess(argv: readonly string[] = process.argv): Promise<void> {
+  let stopping = false;
+  for (const signal of Object.keys(SIGNAL_EXIT) as (keyof typeof SIGNAL_EXIT)[]) {
+    process.on(signal, () => {
+      const code = SIGNAL_EXIT[signal];
+      if (stopping) process.exit(code);
+      stopping = true;
+      clearAllProgress();
+      process.stderr.write('interrupted\n');
+      void import('../engine/embedded.js')
+        .then(({ quiesceEmbedded }) => quiesceEmbedded())
+        .finally(() => process.exit(code));
+    });
+  }
+  process.exitCode = await main(argv);
+}
+
+/** Run directly (`node dist/cli/main.js`, as the build does for the help text) rather than imported by bin/chpipe.js. */
+function isEntry(): boolean {
+  try {
+    return process.argv[1] !== undefined && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url);
+  } catch {
+    return false;
+  }
+}
+
+if (isEntry()) await runProcess();

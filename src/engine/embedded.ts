@@ -108,8 +108,34 @@ function closeAtExit(): void {
   try {
     session.close();
   } finally {
-    if (role === 'scratch') rmSync(path, { recursive: true, force: true });
+    // The engine's last files may still be landing as it shuts down: retry instead of failing the exit.
+    if (role === 'scratch') rmSync(path, { recursive: true, force: true, maxRetries: 10, retryDelay: 20 });
   }
+}
+
+/** Statements the engine is running now (async); an interrupt waits for them. */
+const running = new Set<Promise<unknown>>();
+let interrupted = false;
+
+/**
+ * Take no more statements and wait for those running: on Ctrl-C or SIGTERM the
+ * CLI calls this before it exits, because closing chdb in the middle of a
+ * statement crashes the process, and the scratch folder is removed only after
+ * a clean close. Statements asked for after this never answer (the process is
+ * about to exit), so no half-finished work reports anything.
+ */
+export async function quiesceEmbedded(): Promise<void> {
+  interrupted = true;
+  while (running.size) await Promise.allSettled([...running]);
+}
+
+function runAsync(session: ChdbSession, sql: string, format: EngineOutputFormat): Promise<{ text(): string }> {
+  if (interrupted) return new Promise(() => undefined);
+  const query = session.queryAsync(sql, { format });
+  running.add(query);
+  const done = () => void running.delete(query);
+  query.then(done, done);
+  return query;
 }
 
 export class EmbeddedDriver implements Driver {
@@ -161,7 +187,7 @@ export class EmbeddedDriver implements Driver {
   /** Run a statement and return the engine's raw output in `format`. */
   async text(sql: string, format: EngineOutputFormat): Promise<string> {
     try {
-      return (await this.session.queryAsync(sql, { format })).text();
+      return (await runAsync(this.session, sql, format)).text();
     } catch (e) {
       throw toEngineError(sql, e);
     }
@@ -174,7 +200,7 @@ export class EmbeddedDriver implements Driver {
    */
   async answer(sql: string, format: EngineOutputFormat): Promise<{ ok: true; text: string } | { ok: false; error: string }> {
     try {
-      return { ok: true, text: (await this.session.queryAsync(sql, { format })).text() };
+      return { ok: true, text: (await runAsync(this.session, sql, format)).text() };
     } catch (e) {
       return { ok: false, error: (e instanceof Error ? e.message : String(e)).replace(/^Query failed: /, '') };
     }

@@ -1,7 +1,9 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { afterAll } from 'vitest';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 export const BIN = join(ROOT, 'bin/chpipe.js');
@@ -18,11 +20,55 @@ export function chpipe(args: string[], cwd = ROOT, env: Record<string, string> =
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
+type Main = (argv: readonly string[], streams: { stdout: { write(s: string): unknown }; stderr: { write(s: string): unknown } }) => Promise<number>;
+let loadedMain: Promise<Main> | undefined;
+
+/**
+ * Run the same built CLI (dist/cli/main.js, what bin/chpipe.js runs) inside
+ * this process, with stdout and stderr captured: no process start and no
+ * engine start per run, so a corpus of cases takes seconds. The embedded
+ * engine is shared by the runs, as it is by the commands of one process.
+ * Runs must not overlap (they change the current folder).
+ */
+export async function chpipeInProcess(args: string[], cwd = ROOT, env: Record<string, string> = {}): Promise<CliResult> {
+  loadedMain ??= import(pathToFileURL(join(ROOT, 'dist/cli/main.js')).href).then((m: { main: Main }) => m.main);
+  const main = await loadedMain;
+  const out: string[] = [];
+  const err: string[] = [];
+  const before = process.cwd();
+  const saved = Object.fromEntries(Object.keys({ NO_COLOR: '', ...env }).map((k) => [k, process.env[k]]));
+  Object.assign(process.env, { NO_COLOR: '1', ...env });
+  process.chdir(cwd);
+  try {
+    const code = await main([process.execPath, BIN, ...args], { stdout: { write: (s: string) => out.push(s) }, stderr: { write: (s: string) => err.push(s) } });
+    return { code, stdout: out.join(''), stderr: err.join('') };
+  } finally {
+    process.chdir(before);
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  }
+}
+
 export const PROJECT_YAML = 'version: 1\ndatabase: analytics\nkafka:\n  brokers: localhost:9092\n';
 
-/** A temporary project: chpipe.yaml plus the given files (paths relative to the project). */
+/** Temporary folders made by this test file, removed when it ends. */
+const temporary: string[] = [];
+afterAll(() => {
+  for (const dir of temporary.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+/** A temporary folder (under the OS temp folder), removed when the test file ends. */
+export function tempDir(prefix = 'chpipe-test-'): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  temporary.push(dir);
+  return dir;
+}
+
+/** A temporary project: chpipe.yaml plus the given files (paths relative to the project); removed when the test file ends. */
 export function tempProject(files: Record<string, string>, projectYaml = PROJECT_YAML): string {
-  const dir = mkdtempSync(join(tmpdir(), 'chpipe-test-'));
+  const dir = tempDir();
   writeFileSync(join(dir, 'chpipe.yaml'), projectYaml);
   mkdirSync(join(dir, 'schemas'), { recursive: true });
   for (const [path, text] of Object.entries(files)) {

@@ -13,11 +13,16 @@
  * (`chpipe.yaml` optional, `schemas/...`). Messages and hints are matched as
  * substrings; locations exactly; and no diagnostic may appear that no header
  * announces.
+ *
+ * Each case runs the built CLI's entry (`main` of dist/cli/main.js, what
+ * bin/chpipe.js runs) in this process with its output captured, so the
+ * corpus costs one engine start, not one per case; one case is also run as
+ * a process, and must give the same bytes and exit code.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { chpipe, ROOT, tempProject, PROJECT_YAML } from '../helpers/cli.js';
+import { chpipe, chpipeInProcess, ROOT, tempProject, PROJECT_YAML } from '../helpers/cli.js';
 
 const CORPUS = join(ROOT, 'test/corpus');
 
@@ -107,8 +112,8 @@ function parseStderr(stderr: string): Reported[] {
   return out;
 }
 
-function validate(dir: string): { code: number; stdout: string; stderr: string; reported: Reported[] } {
-  const r = chpipe(['validate'], dir);
+async function validate(dir: string): Promise<{ code: number; stdout: string; stderr: string; reported: Reported[] }> {
+  const r = await chpipeInProcess(['validate'], dir);
   return { ...r, reported: parseStderr(r.stderr) };
 }
 
@@ -123,8 +128,8 @@ describe('the invalid-input corpus', () => {
   });
 
   for (const c of cases) {
-    it(c.name, () => {
-      const r = validate(tempProject(c.files, c.projectYaml));
+    it(c.name, async () => {
+      const r = await validate(tempProject(c.files, c.projectYaml));
       expect(r.stderr).not.toMatch(/^ {4}at /m);
       expect(r.code, r.stderr).toBe(1);
       expect(r.stdout).toBe('');
@@ -141,22 +146,31 @@ describe('the invalid-input corpus', () => {
     });
   }
 
-  it('compile reports every problem validate does, but those only running the statements finds (several-files)', () => {
+  it('a case run as a process reports exactly what the in-process run does (several-files)', async () => {
     const c = cases.find((x) => x.name === 'several-files') as Case;
     const dir = tempProject(c.files, c.projectYaml);
-    const validated = validate(dir).reported;
+    const spawned = chpipe(['validate'], dir);
+    const inProcess = await chpipeInProcess(['validate'], dir);
+    expect(spawned.code).toBe(1);
+    expect(inProcess).toEqual(spawned);
+  });
+
+  it('compile reports every problem validate does, but those only running the statements finds (several-files)', async () => {
+    const c = cases.find((x) => x.name === 'several-files') as Case;
+    const dir = tempProject(c.files, c.projectYaml);
+    const validated = (await validate(dir)).reported;
     expect(validated.some((d) => d.code === 'engine-rejected')).toBe(true);
-    const r = chpipe(['compile'], dir);
+    const r = await chpipeInProcess(['compile'], dir);
     expect(r.code).toBe(1);
     expect(r.stdout).toBe('');
     const at = (d: { file: string; line: number; col: number }) => `${d.file}:${d.line}:${d.col}`;
     expect(parseStderr(r.stderr).map(at).sort()).toEqual(validated.filter((d) => d.code !== 'engine-rejected').map(at).sort());
   });
 
-  it('huge file (> 4 MiB): refused before parsing, at line 1', () => {
+  it('huge file (> 4 MiB): refused before parsing, at line 1', async () => {
     const filler = `# ${'x'.repeat(78)}\n`.repeat(Math.ceil((4.5 * 1024 * 1024) / 81));
     const text = `name: huge\nsource: { topic: t }\ncolumns: { api_id: Int32 }\ntable: { order_by: [api_id] }\n${filler}`;
-    const r = validate(tempProject({ 'schemas/huge.yaml': text }));
+    const r = await validate(tempProject({ 'schemas/huge.yaml': text }));
     expect(r.stderr).not.toMatch(/^ {4}at /m);
     expect(r.code).toBe(1);
     expect(r.reported).toEqual([expect.objectContaining({ file: 'schemas/huge.yaml', line: 1, col: 1, code: 'file-too-large', message: 'file is 4.5 MiB; the limit is 4 MiB' })]);

@@ -28,6 +28,20 @@ table:
   order_by: [api_id, received_at]
 `;
 
+/** A word for a POSIX shell: as is when it is plain, else single-quoted. */
+function shellWord(word: string): string {
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * What to run next, exactly as it works when typed (or pasted) in a shell:
+ * `npx chpipe` finds chpipe installed in the project (or globally).
+ */
+export function nextCommand(dir?: string): string {
+  const steps = 'npx chpipe validate && npx chpipe plan';
+  return dir === undefined || resolve(dir) === resolve('.') ? steps : `cd ${shellWord(dir)} && ${steps}`;
+}
+
 export default async function init(g: GlobalOptions, dir?: string): Promise<number> {
   const io = await makeIo(g);
   const root = resolve(dir ?? '.');
@@ -42,6 +56,6 @@ export default async function init(g: GlobalOptions, dir?: string): Promise<numb
   if (!existsSync(gitignore)) writeFileSync(gitignore, '.chpipe/\n');
   const written = { project: projectFile, pipeline: example };
   if (io.json) io.out(JSON.stringify({ schemaVersion: 1, created: written }, null, 2));
-  else io.out(`Created ${projectFile}\n        ${example}\nNext: cd ${dir ?? '.'} && chpipe validate && chpipe compile`);
+  else io.out(`Created ${projectFile}\n        ${example}\nNext: ${nextCommand(dir)}`);
   return 0;
 }
