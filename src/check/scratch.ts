@@ -17,6 +17,8 @@ import { statementTarget } from '../sql/parse.js';
 import { EngineOracle, MemoOracle } from './oracle.js';
 import { Memo } from './memo.js';
 import { KAFKA_STREAM_VIRTUAL_COLUMNS, KAFKA_VIRTUAL_COLUMNS } from '../model/kafka.js';
+import { parseOwnership } from '../model/ownership.js';
+import { inertReferences } from '../spec/env.js';
 
 export const KAFKA_SIDE_DATABASE = '_chpipe_scratch_kafka';
 
@@ -83,8 +85,9 @@ export class Scratch {
   /** Start from an empty database (and side database); a named collection is stubbed with no brokers. */
   async reset(placement: Placement, namedCollection?: string): Promise<void> {
     this.kafkaTables.clear();
-    await this.engine.exec(`DROP DATABASE IF EXISTS ${ident(placement.database)} SYNC`);
-    await this.engine.exec(`DROP DATABASE IF EXISTS ${ident(KAFKA_SIDE_DATABASE)} SYNC`);
+    // Every database a previous replay left (a history may create more than the declared one): a scratch engine holds nothing else.
+    const left = await this.engine.query<{ name: string }>(`SELECT name FROM system.databases WHERE name NOT IN ('system', 'INFORMATION_SCHEMA', 'information_schema', 'default')`);
+    for (const db of new Set([placement.database, KAFKA_SIDE_DATABASE, ...left.map((r) => r.name)])) await this.engine.exec(`DROP DATABASE IF EXISTS ${ident(db)} SYNC`);
     await this.engine.exec(`CREATE DATABASE ${ident(KAFKA_SIDE_DATABASE)} ENGINE = Memory`);
     if (namedCollection) {
       await this.engine.exec(
@@ -140,7 +143,8 @@ export class Scratch {
       await this.exec(sql, this.runAsWritten ? sql : normalized);
       return;
     }
-    const side = normalized.slice(0, target.nameStart) + qualified(KAFKA_SIDE_DATABASE, target.name as string) + normalized.slice(target.nameEnd);
+    // `${VAR}` references in Kafka settings run inert: ClickHouse would read `{VAR}` as a server macro.
+    const side = inertReferences(normalized.slice(0, target.nameStart) + qualified(KAFKA_SIDE_DATABASE, target.name as string) + normalized.slice(target.nameEnd));
     if (isKafkaCreate) {
       await this.exec(sql, side);
       const db = target.database !== undefined ? `${ident(target.database)}.` : '';
@@ -189,6 +193,14 @@ export class Scratch {
       if (e instanceof EngineError) throw new EngineError(original, e.engineMessage, e.codeName, e.hint);
       throw e;
     }
+  }
+
+  /** The databases (other than the side database) that hold chpipe-owned objects: one query. */
+  async ownedDatabases(): Promise<string[]> {
+    const rows = await this.engine.query<{ database: string; comment: string }>(
+      `SELECT database, comment FROM system.tables WHERE database NOT IN ('system', 'INFORMATION_SCHEMA', 'information_schema', ${stringLiteral(KAFKA_SIDE_DATABASE)})`,
+    );
+    return [...new Set(rows.filter((r) => parseOwnership(r.comment).owner).map((r) => r.database))].sort();
   }
 
   async inspect(placement: Placement): Promise<Inspection> {

@@ -12,6 +12,7 @@ import { diffModels, type RenameHints } from '../diff/diff.js';
 import { objectName, type Model } from '../model/model.js';
 import { planSteps, type Step } from '../plan/plan.js';
 import { diagnostic, type Diagnostic } from '../spec/diagnostic.js';
+import { locate } from '../spec/source.js';
 import type { ProjectSpec } from '../spec/types.js';
 import type { MigrationFile } from './files.js';
 import { replayMigrations } from './replay.js';
@@ -58,6 +59,8 @@ export async function computePlan(spec: ProjectSpec, migrations: readonly Migrat
     if (!migrated) {
       const replayed = await replayMigrations(scratch, compiled, migrations, migrationsDisplay, spec.kafka.namedCollection);
       if (replayed.length) return { steps: [], diagnostics: replayed, stateQueries };
+      const moved = await databaseMoved(scratch, spec);
+      if (moved) return { steps: [], diagnostics: [moved], stateQueries };
       const inspection = await scratch.inspect(compiled);
       migrated = inspection.model;
       stateQueries = inspection.queries;
@@ -81,14 +84,15 @@ export async function computePlan(spec: ProjectSpec, migrations: readonly Migrat
         await scratch.run(step.sql);
       } catch (e) {
         if (!(e instanceof EngineError)) throw e;
-        return { ...result, diagnostics: [planFailure(spec, `step "${step.reason}" on ${step.object} was refused by ClickHouse: ${e.engineMessage}`)] };
+        return { ...result, diagnostics: [planFailure(spec, `step "${step.reason}" on ${step.object} was refused by ClickHouse: ${e.engineMessage}`, step.pipeline)] };
       }
     }
     const reached = await scratch.inspect(compiled);
     const left = diffModels(reached.model, declared, new Map());
     if (left.length) {
-      const what = left.map((c) => ('object' in c ? c.object.name : c.to.name) + ` (${c.kind})`).join(', ');
-      return { ...result, diagnostics: [planFailure(spec, `the planned steps do not reach the declared state; still different: ${what}`)] };
+      const objects = left.map((c) => ('object' in c ? c.object : c.to));
+      const what = left.map((c, i) => `${objects[i]?.name} (${c.kind})`).join(', ');
+      return { ...result, diagnostics: [planFailure(spec, `the planned steps do not reach the declared state; still different: ${what}`, objects[0]?.owner?.pipeline)] };
     }
     return { ...result, reached: reached.model, diagnostics: [] };
   } finally {
@@ -96,6 +100,29 @@ export async function computePlan(spec: ProjectSpec, migrations: readonly Migrat
   }
 }
 
-function planFailure(spec: ProjectSpec, message: string) {
-  return diagnostic({ file: spec.source.path, line: 1, col: 1 }, 'plan-unverified', message, { hint: 'this change cannot be planned automatically yet; please report it with the YAML diff' });
+/**
+ * The planned steps failed their proof: that is chpipe's bug, not the user's. Say so at the pipeline
+ * whose objects differ, with what to do meanwhile.
+ */
+function planFailure(spec: ProjectSpec, message: string, pipeline?: string) {
+  const file = spec.pipelines.find((p) => p.name === pipeline)?.file;
+  const at = file ? locate(file, ['name']) : locate(spec.source, ['database']);
+  return diagnostic(at, 'plan-unverified', message, {
+    hint: 'nothing was written; split the change into smaller ones (one pipeline, one key at a time) and plan each, and report this change to chpipe with its YAML diff',
+  });
+}
+
+/**
+ * `database:` changed: the history creates every object in another database. chpipe does not move
+ * pipelines between databases (the default consumer groups, chpipe_<database>_<name>, would change
+ * too, and every topic would be re-read); say so at the `database:` line, with what to do instead.
+ */
+async function databaseMoved(scratch: Scratch, spec: ProjectSpec): Promise<Diagnostic | undefined> {
+  const elsewhere = await scratch.ownedDatabases();
+  const previous = elsewhere.filter((d) => d !== spec.database);
+  if (!previous.length || elsewhere.includes(spec.database)) return undefined;
+  return diagnostic(locate(spec.source, ['database']), 'database-changed', `database changes from ${previous.join(', ')} to ${spec.database}, but migrations/ creates the pipelines in ${previous.join(', ')}: chpipe does not move pipelines between databases (their tables, and the default consumer groups chpipe_<database>_<name>, which would re-read every topic)`, {
+    expected: `database: ${previous[0]}`,
+    hint: `keep database: ${previous[0]}; to start over in ${spec.database}, move migrations/ aside and run \`chpipe plan --save initial\` (the old database is left as it is)`,
+  });
 }

@@ -4,6 +4,7 @@
  */
 import type { TableAlter } from '../diff/change.js';
 import type { DbObject, ObjectKind, Table, View } from '../model/model.js';
+import { envReferences } from '../spec/env.js';
 
 export type Operation =
   | { readonly kind: 'createDatabase' }
@@ -20,3 +21,9 @@ export type Operation =
   | { readonly kind: 'exchange'; readonly a: string; readonly b: string };
 
 export type OperationKind = Operation['kind'];
+
+/** The `${VAR}` references an operation carries (a queue's brokers and settings): filled in when it runs on a target. */
+export function operationVariables(op: Operation): string[] {
+  if (op.kind !== 'create' || op.object.kind !== 'kafka') return [];
+  return [op.object.brokers ?? '', ...Object.values(op.object.settings).map(String)].flatMap(envReferences);
+}

@@ -6,7 +6,7 @@ import { isCollection, isMap, isPair, isScalar, visit, type Node, type YAMLError
 import { KAFKA_SETTINGS_FROM_KEYS, KAFKA_STREAM_VIRTUAL_COLUMNS, KAFKA_VIRTUAL_COLUMNS, SCHEMA_FILE_FORMATS, SKIP_BROKEN_MESSAGES_DEFAULT } from '../model/kafka.js';
 import { objectName, ROLES, type Role } from '../model/model.js';
 import { compareDiagnostics, diagnostic, didYouMean, type Diagnostic, type Location } from './diagnostic.js';
-import { expandEnv } from './env.js';
+import { envReferences, expandEnv } from './env.js';
 import { schemaDiagnostics } from './schema.js';
 import { locate, locationAt, parseSource, type PathKey, type SourceFile } from './source.js';
 import type { AggregateSpec, ColumnSpec, IngestSpec, KafkaConnection, MeasureSpec, OnError, PipelineSpec, ProjectSpec, PublishSpec, SourceSpec, TableSpec } from './types.js';
@@ -195,15 +195,8 @@ export function parseProject(projectFile: InputFile, pipelineFiles: readonly Inp
     );
   }
   const kafkaRaw = (raw.kafka as Raw | undefined) ?? {};
-  let brokers: string | undefined;
-  if (kafkaRaw.brokers !== undefined) {
-    const expanded = expandEnv(brokersOf(kafkaRaw.brokers) as string, env);
-    for (const name of expanded.missing) {
-      diagnostics.push(diagnostic(locate(src, ['kafka', 'brokers']), 'env-missing', `environment variable ${name} is not set`, { hint: `set ${name} or write \${${name}:-localhost:9092}` }));
-    }
-    // Unexpanded when a variable is missing: that is reported once, not as "no Kafka brokers" in every pipeline.
-    brokers = expanded.missing.length ? brokersOf(kafkaRaw.brokers) : expanded.value;
-  }
+  // `${VAR}` references stay as written: they are filled in when statements run on a target (see `environmentProblems`).
+  const brokers = kafkaRaw.brokers !== undefined ? brokersOf(kafkaRaw.brokers) : undefined;
   const namedCollection = kafkaRaw.named_collection !== undefined ? expandEnv(String(kafkaRaw.named_collection), env).value : undefined;
   if (brokers !== undefined && namedCollection !== undefined) {
     diagnostics.push(diagnostic(locate(src, ['kafka', 'named_collection'], 'key'), 'conflict', 'kafka.brokers and kafka.named_collection are exclusive', { hint: 'keep the brokers in the named collection, or drop it' }));
@@ -671,4 +664,27 @@ function checkPublishSources(pipelines: PipelineSpec[], declared: ReadonlySet<st
 /** The columns a pipeline's queryable object has: table columns, or by keys + measures. */
 export function outputColumns(p: IngestSpec | AggregateSpec): string[] {
   return p.kind === 'ingest' ? p.columns.map((c) => c.name) : [...p.by.map((b) => b.name), ...p.measures.map((m) => m.name)];
+}
+
+/** Every `${VAR}` the project's Kafka connection references (brokers, settings): they stay references in migrations. */
+export function environmentVariables(spec: ProjectSpec): string[] {
+  const texts = [spec.kafka.brokers ?? '', ...Object.values(spec.kafka.settings).map(String)];
+  for (const p of spec.pipelines) {
+    if (p.kind === 'publish') texts.push(p.brokers ?? '', ...Object.values(p.settings).map(String));
+    else texts.push(p.source.brokers ?? '', ...Object.values(p.source.settings).map(String));
+  }
+  return [...new Set(texts.flatMap(envReferences))];
+}
+
+/** Variables referenced in chpipe.yaml that this environment does not set (and that have no default), at the key that uses them. */
+export function environmentProblems(spec: ProjectSpec, env: Readonly<Record<string, string | undefined>>): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  const check = (text: string | undefined, path: PathKey[]) => {
+    for (const name of expandEnv(text ?? '', env).missing) {
+      out.push(diagnostic(locate(spec.source, path), 'env-missing', `environment variable ${name} is not set`, { hint: `set ${name} or write \${${name}:-localhost:9092}` }));
+    }
+  };
+  check(spec.kafka.brokers, ['kafka', 'brokers']);
+  for (const [key, value] of Object.entries(spec.kafka.settings)) check(String(value), ['kafka', 'settings', key]);
+  return out;
 }
