@@ -9,7 +9,7 @@ describe('the example project at the repository root', () => {
     expect(r.stderr).toBe('');
     const out = JSON.parse(r.stdout);
     expect(out).toMatchObject({ schemaVersion: 1, ok: true, diagnostics: [], pipelines: 7 });
-    expect(out.statements).toBe(26);
+    expect(out.statements).toBe(28);
     expect(r.code).toBe(0);
   });
 

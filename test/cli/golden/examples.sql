@@ -40,6 +40,27 @@ PARTITION BY toYYYYMM(received_at)
 ORDER BY (topic, `partition`, `offset`)
 COMMENT 'Application logs [chpipe:app_logs/errors]';
 
+CREATE TABLE IF NOT EXISTS analytics.app_logs_hub
+(
+    ts DateTime64(3),
+    service LowCardinality(String),
+    `level` LowCardinality(String),
+    message String,
+    `host` String,
+    _topic LowCardinality(String),
+    _key String,
+    _offset UInt64,
+    _partition UInt64,
+    _timestamp Nullable(DateTime),
+    _timestamp_ms Nullable(DateTime64(3)),
+    `_headers.name` Array(String),
+    `_headers.value` Array(String),
+    _raw_message String,
+    _error String
+)
+ENGINE = Null
+COMMENT 'Application logs [chpipe:app_logs/hub]';
+
 CREATE TABLE IF NOT EXISTS analytics.campaign_hourly_state
 (
     campaign_id UInt32,
@@ -235,16 +256,6 @@ FROM analytics.sensor_5m_state
 GROUP BY device_id, metric, bucket)
 COMMENT 'Sensor readings per device per 5 minutes [chpipe:sensor_5m/view]';
 
-CREATE MATERIALIZED VIEW IF NOT EXISTS analytics.overheat_alerts_mv
-TO analytics.overheat_alerts_queue
-AS (SELECT
-    device_id,
-    value,
-    measured_at
-FROM analytics.sensor_readings
-WHERE metric = 'temperature' AND value > 90)
-COMMENT 'Overheating sensors, published for the on-call bot [chpipe:overheat_alerts/mv]';
-
 CREATE MATERIALIZED VIEW IF NOT EXISTS analytics.api_latency_mv
 TO analytics.api_latency
 AS (SELECT
@@ -262,7 +273,7 @@ AS (SELECT
     _offset AS `offset`,
     _raw_message AS raw_message,
     _error AS error
-FROM analytics.app_logs_queue
+FROM analytics.app_logs_hub
 WHERE _error != '')
 COMMENT 'Application logs [chpipe:app_logs/errors_mv]';
 
@@ -277,7 +288,7 @@ AS (SELECT
     toDate(ts) AS `day`,
     _partition AS kafka_partition,
     _offset AS kafka_offset
-FROM analytics.app_logs_queue
+FROM analytics.app_logs_hub
 WHERE (_error = ''))
 COMMENT 'Application logs [chpipe:app_logs/mv]';
 
@@ -308,6 +319,16 @@ WHERE (level IN ('ERROR', 'FATAL', 'WARN'))
 GROUP BY service, `minute`)
 COMMENT 'Error and warning counts per service per minute [chpipe:errors_per_minute/mv]';
 
+CREATE MATERIALIZED VIEW IF NOT EXISTS analytics.overheat_alerts_mv
+TO analytics.overheat_alerts_queue
+AS (SELECT
+    device_id,
+    value,
+    measured_at
+FROM analytics.sensor_readings
+WHERE metric = 'temperature' AND value > 90)
+COMMENT 'Overheating sensors, published for the on-call bot [chpipe:overheat_alerts/mv]';
+
 CREATE MATERIALIZED VIEW IF NOT EXISTS analytics.sensor_5m_mv
 TO analytics.sensor_5m_state
 AS (SELECT
@@ -323,6 +344,27 @@ FROM analytics.sensor_5m_queue
 WHERE (isFinite(value))
 GROUP BY device_id, metric, bucket)
 COMMENT 'Sensor readings per device per 5 minutes [chpipe:sensor_5m/mv]';
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS analytics.app_logs_hub_mv
+TO analytics.app_logs_hub
+AS (SELECT
+    ts,
+    service,
+    `level`,
+    message,
+    `host`,
+    _topic,
+    _key,
+    _offset,
+    _partition,
+    _timestamp,
+    _timestamp_ms,
+    `_headers.name`,
+    `_headers.value`,
+    _raw_message,
+    _error
+FROM analytics.app_logs_queue)
+COMMENT 'Application logs [chpipe:app_logs/hub_mv]';
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS analytics.sensor_readings_mv
 TO analytics.sensor_readings
