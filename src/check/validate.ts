@@ -66,7 +66,13 @@ export async function compileStatements(spec: ProjectSpec, memo: Memo = Memo.non
  * Compile the project and check every statement on a scratch engine.
  * `scratch` may be passed in to reuse an open engine.
  */
-export async function validateProject(spec: ProjectSpec, scratch?: Scratch, memo: Memo = Memo.none()): Promise<ValidationResult> {
+export async function validateProject(
+  spec: ProjectSpec,
+  scratch?: Scratch,
+  memo: Memo = Memo.none(),
+  /** Called as the statements of each pipeline have run: pipelines checked, of those with statements. */
+  onProgress?: (pipelinesDone: number, pipelinesTotal: number) => void,
+): Promise<ValidationResult> {
   const engine = scratch ?? (await Scratch.open(memo));
   try {
     const compiled = compileProject(spec, engine.oracle());
@@ -82,8 +88,13 @@ export async function validateProject(spec: ProjectSpec, scratch?: Scratch, memo
     await engine.prepare(statements.map((s) => s.sql));
     const diagnostics: Diagnostic[] = [...compiled.diagnostics];
     const failed = new Set<string>();
-    for (const s of statements) {
+    // Progress: a pipeline counts as checked when its last statement is reached.
+    const lastStatement = new Map<string, number>();
+    statements.forEach((s, i) => s.object?.owner && lastStatement.set(s.object.owner.pipeline, i));
+    let pipelinesDone = 0;
+    for (const [i, s] of statements.entries()) {
       const owner = s.object?.owner;
+      if (owner && lastStatement.get(owner.pipeline) === i) onProgress?.(++pipelinesDone, lastStatement.size);
       if (owner && failed.has(owner.pipeline)) continue;
       try {
         await engine.run(s.sql);

@@ -2,6 +2,7 @@ import { lstatSync, readlinkSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { EngineError } from '../engine/driver.js';
 import { makePaint, type Paint } from '../report/paint.js';
+import { clearAllProgress } from '../report/progress.js';
 
 export interface GlobalOptions {
   readonly config: string;
@@ -99,6 +100,7 @@ export async function runCommand(g: GlobalOptions, body: (g: GlobalOptions) => P
 
 /** Write an error that escaped a command, as one sentence (plus the stack with --debug); the exit code. */
 export function reportError(e: unknown, debug: boolean): number {
+  clearAllProgress();
   const err = (text: string) => streams.stderr.write(text.endsWith('\n') ? text : text + '\n');
   if (e instanceof UserError || e instanceof EngineError) {
     err(`error: ${e.message}`);
@@ -145,6 +147,10 @@ const VERB: Record<string, string> = {
   copyfile: 'copy',
 };
 
+function mib(bytes: number): string {
+  return `${(bytes / 1048576).toFixed(bytes % 1048576 ? 1 : 0)} MiB`;
+}
+
 /** The part of a path that is a file where a folder was expected (for ENOTDIR). */
 function fileInTheWay(path: string): string | undefined {
   for (let p = dirname(resolve(path)); p !== dirname(p); p = dirname(p)) {
@@ -173,7 +179,7 @@ function missing(path: string): string {
  */
 export function fileSystemProblem(e: unknown): string | undefined {
   if (!(e instanceof Error)) return undefined;
-  const { code, path, syscall, dest } = e as NodeJS.ErrnoException & { dest?: string };
+  const { code, path, syscall, dest, size, limit } = e as NodeJS.ErrnoException & { dest?: string; size?: number; limit?: number };
   if (typeof code !== 'string' || typeof path !== 'string') return undefined;
   const where = displayPath(path);
   const verb = VERB[syscall ?? ''] ?? 'use';
@@ -203,6 +209,8 @@ export function fileSystemProblem(e: unknown): string | undefined {
       return `${what}: the file system is read-only`;
     case 'EEXIST':
       return `${what}${dest ? ` as ${displayPath(dest)}` : ''}: it already exists`;
+    case 'EFBIG':
+      return size === undefined ? `${what}: it is too large` : `${what}: it is ${mib(size)}${limit ? `; the limit is ${mib(limit)}` : ''}`;
     case 'EBUSY':
       return `${what}: it is busy`;
     default:

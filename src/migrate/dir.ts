@@ -1,5 +1,5 @@
 /** The migrations folder on disk. */
-import { existsSync, linkSync, mkdirSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { inVersionOrder, parseFileName, renderSum, type MigrationFile } from './files.js';
 
@@ -14,6 +14,24 @@ export interface MigrationDir {
   readonly strays: readonly string[];
 }
 
+/** Largest migration file read: far beyond any real one (1,000 pipelines make a few MiB). */
+export const MAX_MIGRATION_BYTES = 64 * 1024 * 1024;
+
+/**
+ * A file of the folder, its size checked before it is read; any error names
+ * the path (Node's EISDIR from a read does not), for the CLI's one-sentence message.
+ */
+function readText(path: string): string {
+  try {
+    const { size } = statSync(path);
+    if (size > MAX_MIGRATION_BYTES) throw Object.assign(new Error(`${path} is too large`), { code: 'EFBIG', path, syscall: 'read', size, limit: MAX_MIGRATION_BYTES });
+    return readFileSync(path, 'utf8');
+  } catch (e) {
+    if (e instanceof Error && !('path' in e)) Object.assign(e, { path, syscall: 'read' });
+    throw e;
+  }
+}
+
 export function readMigrationDir(path: string): MigrationDir {
   if (!existsSync(path)) return { path, files: [], strays: [] };
   const files: MigrationFile[] = [];
@@ -25,10 +43,10 @@ export function readMigrationDir(path: string): MigrationDir {
       strays.push(file);
       continue;
     }
-    files.push({ ...parsed, file, text: readFileSync(join(path, file), 'utf8') });
+    files.push({ ...parsed, file, text: readText(join(path, file)) });
   }
   const sumPath = join(path, SUM_FILE);
-  const sum = existsSync(sumPath) ? readFileSync(sumPath, 'utf8') : undefined;
+  const sum = existsSync(sumPath) ? readText(sumPath) : undefined;
   return { path, files: inVersionOrder(files), strays, ...(sum !== undefined ? { sum } : {}) };
 }
 

@@ -71,7 +71,7 @@ const UNDER = ' '.repeat(9);
 export function renderPlan(steps: readonly Step[], paint: Paint, options: PlanRenderOptions): string {
   const columns = options.width ?? 80;
   if (steps.length === 0) return wrap(`No changes. The declared pipelines match ${options.title}.`, columns).join('\n').replace(/^No changes\./, paint.green('No changes.'));
-  const lines: string[] = [...wrap(`Plan: ${options.title} → declared pipelines`, columns), ...wrap('Steps run in the order of their numbers; they are grouped by pipeline to read.', columns).map(paint.dim), ''];
+  const lines: string[] = [...wrap(`Plan: ${options.title} → declared pipelines`, columns), ...wrap('Steps run in the order of their numbers; they are grouped by pipeline to read.', columns).map((l) => paint.dim(l)), ''];
   const width = Math.max(...steps.map((s) => s.object.length));
   const head = (s: Step, i: number) => `  ${String(i + 1).padStart(3)}. ${SYMBOL[s.action]} ${s.action.padEnd(12)} ${s.object.padEnd(width)}  ${s.risk.padEnd(11)}`;
   const oneLine = steps.every((s, i) => head(s, i).length + 1 + s.reason.length <= columns);

@@ -4,7 +4,12 @@
  * progress does nothing, so logs and pipes stay clean.
  */
 
+/** Runs with fewer pipelines than this finish too fast for a progress line to help. */
+export const PROGRESS_MIN_PIPELINES = 20;
+
 export interface Progress {
+  /** Show a line of text (a phase without counts). */
+  show(text: string): void;
   /** Show `label done/total unit` (redrawn at most ten times a second, and always at the end). */
   update(label: string, done: number, total: number, unit: string): void;
   /** Remove the line, before results or errors are written. */
@@ -16,7 +21,7 @@ interface Terminal {
   readonly columns?: number;
 }
 
-const quiet: Progress = { update: () => undefined, clear: () => undefined };
+const quiet: Progress = { show: () => undefined, update: () => undefined, clear: () => undefined };
 
 /** Progress lines currently on screen, cleared by `clearAllProgress` (on an interrupt). */
 const shown = new Set<Progress>();
@@ -33,16 +38,21 @@ export function makeProgress(terminal: Terminal, interactive: boolean, now: () =
   if (!interactive) return quiet;
   let drawn = false;
   let last = -Infinity;
+  const draw = (text: string) => {
+    const width = Math.max(20, (terminal.columns || 80) - 1);
+    terminal.write(`\r\x1b[K${text.slice(0, width)}`);
+    drawn = true;
+    shown.add(progress);
+  };
   const progress: Progress = {
+    show(text) {
+      draw(text);
+    },
     update(label, done, total, unit) {
       const t = now();
       if (done < total && t - last < 100) return;
       last = t;
-      const width = Math.max(20, (terminal.columns ?? 80) - 1);
-      const text = `${label} ${done}/${total} ${unit}`.slice(0, width);
-      terminal.write(`\r\x1b[K${text}`);
-      drawn = true;
-      shown.add(progress);
+      draw(`${label} ${done}/${total} ${unit}`);
     },
     clear() {
       if (!drawn) return;

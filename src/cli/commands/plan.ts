@@ -9,6 +9,7 @@ import { worstRisk } from '../../plan/plan.js';
 import { diagnosticsJson, renderDiagnostics } from '../../report/diagnostics.js';
 import type { Diagnostic } from '../../spec/diagnostic.js';
 import { renderPlan, summarize } from '../../report/plan.js';
+import { makeProgress, PROGRESS_MIN_PIPELINES } from '../../report/progress.js';
 import { makeIo, projectMemo, UserError, type GlobalOptions } from '../context.js';
 import { loadProject } from '../project.js';
 
@@ -40,7 +41,10 @@ export default async function plan(g: GlobalOptions, options: PlanOptions): Prom
   for (const w of review.warnings) io.err(renderWarning(w));
 
   const memo = await projectMemo(g, loaded.root);
+  const progress = makeProgress(io.stderr, io.interactive && project.pipelines.length >= PROGRESS_MIN_PIPELINES);
+  progress.show(`planning ${project.pipelines.length} pipelines: ${dir.files.length ? `replaying ${dir.files.length} migrations, ` : ''}compiling, proving the steps on the scratch engine`);
   let result = await computePlan(project, dir.files, display, memo);
+  progress.clear();
   if (result.diagnostics.length) return fail(io, result.diagnostics);
   const refusing = () => worstRisk(result.steps) === 'destructive' && !options.allowDestructive;
 
@@ -97,7 +101,7 @@ export default async function plan(g: GlobalOptions, options: PlanOptions): Prom
       ),
     );
   } else {
-    io.out(renderPlan(steps, io.paint, { sql: options.sql === true, title }));
+    io.out(renderPlan(steps, io.paint, { sql: options.sql === true, title, width: io.width }));
     if (saved) io.out(`\nSaved ${saved} and updated ${display}/chpipe.sum.`);
     else if (code === 3) io.err(`\nRefused to save: the plan has destructive steps. Review them, then run again with --allow-destructive. Nothing was written.`);
     else if (options.save !== undefined && !steps.length) io.out('Nothing to save.');

@@ -1,5 +1,6 @@
 import { validateProject } from '../../check/validate.js';
 import { renderDiagnostics, diagnosticsJson } from '../../report/diagnostics.js';
+import { makeProgress, PROGRESS_MIN_PIPELINES } from '../../report/progress.js';
 import { compareDiagnostics } from '../../spec/diagnostic.js';
 import { makeIo, projectMemo, type GlobalOptions } from '../context.js';
 import { loadProject } from '../project.js';
@@ -12,7 +13,11 @@ export default async function validate(g: GlobalOptions): Promise<number> {
   let cached = false;
   // The pipelines that parsed are checked by the engine even when others did not: every problem in one run.
   if (loaded.project) {
-    const result = await validateProject(loaded.project, undefined, await projectMemo(g, loaded.root));
+    const n = loaded.project.pipelines.length;
+    const progress = makeProgress(io.stderr, io.interactive && n >= PROGRESS_MIN_PIPELINES);
+    progress.show(`compiling ${n} pipelines`);
+    const result = await validateProject(loaded.project, undefined, await projectMemo(g, loaded.root), (done, total) => progress.update('validating', done, total, 'pipelines'));
+    progress.clear();
     diagnostics = [...diagnostics, ...result.diagnostics].sort(compareDiagnostics);
     checked = result.statements.length;
     cached = result.cached === true;
