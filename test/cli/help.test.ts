@@ -63,6 +63,8 @@ describe('chpipe --help', () => {
     expect(stdout).toContain('$ chpipe init');
     expect(stdout).toContain('$ chpipe validate');
     expect(stdout).toContain('Exit codes:');
+    for (const command of ['apply', 'status', 'check', 'pull', 'serve', 'dev']) expect(stdout).toMatch(new RegExp(`^\\s+${command}\\s+\\(not built yet\\)`, 'm'));
+    expect(stdout).toMatch(/^\s+--debug\s+show the stack trace/m);
   });
 });
 

@@ -1,13 +1,15 @@
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
-import { chpipe } from '../helpers/cli.js';
+import { chpipe, tempDir } from '../helpers/cli.js';
 
 it('init scaffolds a project that validates, compiles and plans; it never overwrites', () => {
-  const parent = mkdtempSync(join(tmpdir(), 'chpipe-init-'));
+  const parent = tempDir('chpipe-init-');
   const r = chpipe(['init', 'shop'], parent);
   expect(r.code).toBe(0);
+  // What to run next, as typed in a shell (test/cli/newcomer.test.ts runs it in an installed project).
+  expect(r.stdout).toMatch(/^Next: cd shop && npx chpipe validate && npx chpipe plan$/m);
+  expect(chpipe(['init', 'my shop'], parent).stdout).toMatch(/^Next: cd 'my shop' && npx chpipe validate && npx chpipe plan$/m);
   const dir = join(parent, 'shop');
   for (const f of ['chpipe.yaml', 'schemas/api_latency.yaml', '.gitignore']) expect(existsSync(join(dir, f)), f).toBe(true);
   expect(existsSync(join(dir, 'migrations'))).toBe(true);

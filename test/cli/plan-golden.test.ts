@@ -13,4 +13,6 @@ it('renders the plan as pinned in golden/plan-add-column.txt', () => {
   const r = chpipe(['plan', '--no-color'], dir);
   expect(r.code).toBe(0);
   expect(r.stdout).toBe(readFileSync(join(ROOT, 'test/cli/golden/plan-add-column.txt'), 'utf8'));
+  // Not a terminal: 80 columns, reasons wrapped under their steps.
+  for (const line of r.stdout.split('\n')) expect(line.length, line).toBeLessThanOrEqual(80);
 });
