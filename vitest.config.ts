@@ -2,12 +2,17 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
     // The embedded engine is a process singleton: one test file per worker process.
     pool: 'forks',
     testTimeout: 60_000,
     hookTimeout: 60_000,
     // Workers exit normally on vitest's SIGTERM, so exit hooks run (the scratch engine's temp folder is removed).
     setupFiles: ['test/engine/exit-on-sigterm.ts'],
+    projects: [
+      { extends: true, test: { name: 'core', include: ['test/**/*.test.ts'], exclude: ['test/kafka/**'] } },
+      // Files under test/kafka/ run against one real Kafka broker, started by this
+      // project's globalSetup only when one of them is in the run.
+      { extends: true, test: { name: 'kafka', include: ['test/kafka/**/*.test.ts'], globalSetup: ['test/kafka/global-setup.ts'] } },
+    ],
   },
 });
