@@ -58,7 +58,7 @@ describe('chpipe validate on a terminal', () => {
     const tty = spawnSync('script', ['-qec', `${process.execPath} ${BIN} validate --no-cache`, '/dev/null'], { cwd: dir, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', COLUMNS: '100' }, timeout: 60_000 });
     expect(tty.status).toBe(0);
     expect(tty.stdout).toContain('\r\x1b[Kvalidating 40/40 pipelines');
-    expect(tty.stdout).toMatch(/\r\x1b\[K✓ 40 pipelines valid/);
+    expect(tty.stdout).toContain('\r\x1b[K✓ 40 pipelines valid');
     const piped = chpipe(['validate', '--no-cache'], dir);
     expect(piped.stderr).toBe('');
     expect(piped.stdout).not.toContain('validating');
