@@ -199,9 +199,12 @@ function hold(path: string, holder: LockHolder): MigrationLock {
     if (current.state === 'held' && current.holder.token === holder.token) removeQuietly(path);
   };
   const onSignal = (signal: NodeJS.Signals): void => {
+    // Another handler ends the process its own way (the CLI finishes the engine's running
+    // statements, then exits): the lock stays held until then and goes with the exit hook.
+    if (process.listenerCount(signal) > 1) return;
+    // Ours is the only handler: release, then end the way the signal would have without one.
     release();
-    // Ours was the only handler: end the way the signal would have without one.
-    if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+    process.kill(process.pid, signal);
   };
   process.on('exit', release);
   for (const s of SIGNALS) process.on(s, onSignal);

@@ -205,6 +205,23 @@ describe('a team history', () => {
     expect(existsSync(join(dir, 'migrations/chpipe.lock'))).toBe(false);
   });
 
+  it('Ctrl-C while plan --save waits for the lock: "interrupted", exit 130, nothing written, the holder\'s lock untouched', async () => {
+    const dir = project({ 'schemas/api_latency.yaml': A });
+    const held = await acquireMigrationLock(join(dir, 'migrations'), { waitMs: 0, command: 'hold (test)' });
+    try {
+      const save = chpipeAsync(['plan', '--save', 'initial'], dir);
+      await until('the save to wait for the lock', () => save.stderr().includes('waiting for migrations/chpipe.lock'));
+      process.kill(save.pid, 'SIGINT');
+      const r = await save.done;
+      expect(r.code).toBe(130);
+      expect(r.stderr).toContain('interrupted');
+      expect(readdirSync(join(dir, 'migrations'))).toEqual(['chpipe.lock']);
+      expect(JSON.parse(readFileSync(join(dir, 'migrations/chpipe.lock'), 'utf8')).pid).toBe(process.pid);
+    } finally {
+      held.release();
+    }
+  });
+
   it('plan --save takes over a lock left by a dead process, and removes its own', () => {
     const dir = project({ 'schemas/api_latency.yaml': A });
     const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' });

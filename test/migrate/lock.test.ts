@@ -118,6 +118,26 @@ describe('the migrations lock', () => {
     });
   }
 
+  it('when the process has its own SIGTERM handler (the CLI finishing its statements), the lock stays held until the process exits', async () => {
+    const dir = tempDir();
+    const code = `const { acquireMigrationLock } = await import(${JSON.stringify(LOCK_JS)});
+process.on('SIGTERM', () => { process.stdout.write('stopping\\n'); setTimeout(() => process.exit(143), 700); });
+await acquireMigrationLock(${JSON.stringify(dir)}, { waitMs: 10000, command: 'plan --save own_handler' });
+process.stdout.write('locked\\n');
+setInterval(() => {}, 1000);`;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+    children.push(child);
+    let out = '';
+    child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+    const deadline = Date.now() + 10_000;
+    while (!out.includes('locked') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    process.kill(child.pid as number, 'SIGTERM');
+    while (!out.includes('stopping') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(JSON.parse(readFileSync(join(dir, LOCK_FILE), 'utf8')).pid).toBe(child.pid);
+    expect(await exited(child)).toEqual({ code: 143, signal: null });
+    expect(existsSync(join(dir, LOCK_FILE))).toBe(false);
+  });
+
   it('a holder killed outright (SIGKILL) leaves its lock, which the next taker takes over', async () => {
     const dir = tempDir();
     const child = await holder(dir);
