@@ -4,7 +4,8 @@
  * checked, the plan is saved, and planning again must find nothing to do.
  */
 import { describe, expect, it } from 'vitest';
-import { outline, project } from '../helpers/plan.js';
+import { outline, project, savedHistories } from '../helpers/plan.js';
+import { describeSavedMigrationsOnMatrix } from '../matrix/saved.js';
 
 const SEED = `name: api_latency
 description: API response times
@@ -294,3 +295,6 @@ publish: { from: metrics-prod, where: total > 10, topic: out-topic, format: JSON
     expect(outline(await p.plan())).toEqual([]);
   });
 });
+
+// Last in the file (tests run in order): every migration saved above, on ClickHouse 24.8, 25.8 and 26.7.
+describeSavedMigrationsOnMatrix('the plan scenarios', savedHistories);
