@@ -18,7 +18,7 @@ import type { Model, Placement } from '../../src/model/model.js';
 import type { Diagnostic } from '../../src/spec/diagnostic.js';
 import { statementTarget } from '../../src/sql/parse.js';
 import { stringLiteral } from '../../src/sql/quote.js';
-import { ensureVenv, PYTHON_ENGINES } from './venv.js';
+import { ensureVenv, PYTHON_ENGINES, type PythonEngine } from './venv.js';
 
 const ENGINE_PY = resolve(import.meta.dirname, 'engine.py');
 
@@ -77,34 +77,57 @@ class WheelDriver implements Driver {
   }
 }
 
-async function startPythonEngine(engine: (typeof PYTHON_ENGINES)[number]): Promise<MatrixEngine> {
+/**
+ * A bare engine process over one PyPI wheel (its virtualenv created first if
+ * needed), on a temporary data directory removed by `stop()`.
+ */
+export async function startWheelProcess(
+  engine: PythonEngine,
+  options: { closeTimeoutMs?: number } = {},
+): Promise<{ driver: ProcessDriver; stop(): Promise<void> }> {
   const venv = await ensureVenv(engine);
   const dir = mkdtempSync(join(tmpdir(), `chpipe-matrix-${engine.clickhouse}-`));
   const dataDir = join(dir, 'data');
-  let driver: WheelDriver;
   try {
-    driver = new WheelDriver(await ProcessDriver.start({ dataDir, command: { file: venv.python, args: [ENGINE_PY, '--data-dir', dataDir] }, startTimeoutMs: 120_000 }));
+    const driver = await ProcessDriver.start({
+      dataDir,
+      command: { file: venv.python, args: [ENGINE_PY, '--data-dir', dataDir] },
+      startTimeoutMs: 120_000,
+      ...(options.closeTimeoutMs !== undefined ? { closeTimeoutMs: options.closeTimeoutMs } : {}),
+    });
+    return {
+      driver,
+      async stop() {
+        try {
+          await driver.close();
+        } finally {
+          rmSync(dir, { recursive: true, force: true });
+        }
+      },
+    };
   } catch (e) {
     rmSync(dir, { recursive: true, force: true });
     throw e;
   }
+}
+
+async function startPythonEngine(engine: PythonEngine): Promise<MatrixEngine> {
+  const wheel = await startWheelProcess(engine);
+  const driver = new WheelDriver(wheel.driver);
   const version = await driver.version();
-  if (!version.startsWith(`${engine.clickhouse}.`)) throw new Error(`chdb==${engine.chdb} reported ClickHouse ${version}, expected ${engine.clickhouse}.x`);
+  if (!version.startsWith(`${engine.clickhouse}.`)) {
+    await wheel.stop();
+    throw new Error(`chdb==${engine.chdb} reported ClickHouse ${version}, expected ${engine.clickhouse}.x`);
+  }
   // A throwaway data directory needs no durable metadata (as chpipe's own scratch engine).
   await driver.exec('SET fsync_metadata = 0');
   return {
     label: engine.clickhouse,
     version,
     driver,
-    pid: driver.inner.pid,
+    pid: wheel.driver.pid,
     scratch: () => Scratch.over(driver, { asWritten: true }),
-    async stop() {
-      try {
-        await driver.close();
-      } finally {
-        rmSync(dir, { recursive: true, force: true });
-      }
-    },
+    stop: () => wheel.stop(),
   };
 }
 
