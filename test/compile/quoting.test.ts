@@ -159,7 +159,7 @@ describe('names that need quoting, text that needs escaping', () => {
     expect(ddl).toContain('toStartOfMinute(ts) AS `from`,\n    countState() AS `select`,\n    avgState(`my-col`) AS `my-col`,\n    uniqState(`order`) AS `ünï`');
     expect(ddl).toContain('countMerge(`select`) AS `select`,\n    avgMerge(`my-col`) AS `my-col`,\n    uniqMerge(`ünï`) AS `ünï`\nFROM analytics.`metrics-prod_state`\nGROUP BY `user`, `from`');
     // publish: the chosen columns from the keyword-named table
-    expect(ddl).toContain('AS SELECT\n    `order`,\n    `from`,\n    `ünï`,\n    `my-col`\nFROM analytics.`order`\nWHERE `order` > 100 AND `ünï` != \'\'');
+    expect(ddl).toContain('AS (SELECT\n    `order`,\n    `from`,\n    `ünï`,\n    `my-col`\nFROM analytics.`order`\nWHERE `order` > 100 AND `ünï` != \'\'');
     // computed column named by a keyword
     expect(ddl).toContain('toDate(now()) AS `day`');
     // a backquote inside a name is escaped; a quote, a space, a leading digit or a keyword in capitals only backquoted
