@@ -18,7 +18,7 @@ import type { Model, Placement } from '../../src/model/model.js';
 import type { Diagnostic } from '../../src/spec/diagnostic.js';
 import { statementTarget } from '../../src/sql/parse.js';
 import { stringLiteral } from '../../src/sql/quote.js';
-import { ensureVenv, PYTHON_ENGINES, type PythonEngine } from './venv.js';
+import { ensureVenv, PYTHON_ENGINES, type PythonEngine } from './venv.mjs';
 
 const ENGINE_PY = resolve(import.meta.dirname, 'engine.py');
 

@@ -8,7 +8,7 @@ import { EngineError } from '../../src/engine/driver.js';
 import { EngineProcessError } from '../../src/engine/process.js';
 import { stringLiteral } from '../../src/sql/quote.js';
 import { MATRIX_SETUP_TIMEOUT_MS, startMatrix, startWheelProcess, stopMatrix, type MatrixEngine } from './engines.js';
-import { PYTHON_ENGINES } from './venv.js';
+import { PYTHON_ENGINES } from './venv.mjs';
 
 const MV_AFTER_FROM = "CREATE MATERIALIZED VIEW IF NOT EXISTS facts.mv TO facts.t AS SELECT x FROM facts.q COMMENT 'c [chpipe:p/mv]'";
 const MV_PARENTHESIZED = "CREATE MATERIALIZED VIEW IF NOT EXISTS facts.mv TO facts.t AS (SELECT x FROM facts.q) COMMENT 'c [chpipe:p/mv]'";
