@@ -501,7 +501,9 @@ function applyChange(rng: Rng, base: ProjectDraft, kind: ChangeKind): { project:
     case 'retype_column': {
       const options = consuming.flatMap((p) => TYPE_CHANGES.filter((t) => p.columns.some((c) => c.name === t.column && c.type === t.from && isPlain(c))).map((t) => ({ p, t })));
       if (!options.length) return undefined;
-      const { p, t } = rng.pick(options);
+      // Half the time a lossy change when one fits: those are the ones a label can get wrong.
+      const lossy = options.filter((o) => !o.t.lossless);
+      const { p, t } = rng.pick(lossy.length && rng.chance(0.5) ? lossy : options);
       // A retype that breaks an expression over the column (a comparison of a String with a number, …) is not this test's subject.
       if (usedColumns(base, p).has(t.column) && t.to === 'String') return undefined;
       const columns = p.columns.map((c) => (c.name === t.column ? { ...c, type: t.to } : c));
