@@ -50,8 +50,6 @@ export interface MatrixEngine {
  */
 class WheelDriver implements Driver {
   readonly kind = 'embedded' as const;
-  /** How many DROP … SYNC ran without the wait (reported by the tests). */
-  syncDropsWithoutWait = 0;
   constructor(readonly inner: ProcessDriver) {}
   get target(): string {
     return this.inner.target;
@@ -63,7 +61,6 @@ class WheelDriver implements Driver {
     const statement = sql.replace(/^(?:\s*--[^\n]*(?:\n|$)|\s*\/\*[\s\S]*?\*\/)*\s*/, '');
     if (statementTarget(statement).verb !== 'DROP' || !trailingSync.test(statement)) return this.inner.exec(sql);
     await this.inner.query(`SELECT formatQuery(${stringLiteral(sql)}) AS q`);
-    this.syncDropsWithoutWait++;
     await this.inner.exec(sql.replace(trailingSync, ''));
   }
   query<T = Record<string, unknown>>(sql: string): Promise<T[]> {
