@@ -29,7 +29,7 @@ import { isAggregateStateType, type DbObject, type KafkaTable, type Materialized
 import { parseOwnership } from '../model/ownership.js';
 import { renderOperation } from '../sql/render.js';
 import type { Operation } from './operation.js';
-import { flowChangeRisk, queueRisk, type Assessment } from './risk.js';
+import { flowChangeRisk, isWidening, queueRisk, type Assessment } from './risk.js';
 
 export type Risk = 'safe' | 'caution' | 'destructive';
 export type Action = 'create' | 'alter' | 'drop' | 'stop' | 'start' | 'modify_query' | 'replace' | 'copy' | 'swap';
@@ -332,7 +332,11 @@ function alterRisk(a: TableAlter, table: ColumnTable): Assessment {
     case 'moveColumn':
       return { risk: 'safe', reason: `move column ${a.column.name} ${a.after !== undefined ? `after ${a.after}` : 'first'} (metadata only)` };
     case 'modifyColumn': {
-      if (a.flags.type) return { risk: 'caution', reason: `change type of column ${a.to.name} from ${a.from.type} to ${a.to.type}: a mutation rewrites the stored values; values that do not convert fail it` };
+      if (a.flags.type) {
+        return isWidening(a.from.type, a.to.type)
+          ? { risk: 'caution', reason: `change type of column ${a.to.name} from ${a.from.type} to ${a.to.type}: a mutation rewrites the stored values; every value fits the new type` }
+          : { risk: 'destructive', reason: `change type of column ${a.to.name} from ${a.from.type} to ${a.to.type}: a mutation rewrites the stored values, and values that do not fit ${a.to.type} are wrapped, truncated or rounded (ClickHouse converts them without failing)` };
+      }
       if (a.flags.default) return { risk: 'caution', reason: `default of column ${a.to.name} changes: rows inserted without it from now on take the new default` };
       const what = [...(a.flags.comment ? ['comment'] : []), ...(a.flags.codec ? ['codec'] : [])].join(' and ');
       return { risk: 'safe', reason: `change ${what} of column ${a.to.name} (stored values are unchanged)` };

@@ -126,3 +126,32 @@ export function flowChangeRisk(name: string, from: SelectParts | undefined, to: 
   ];
   return { risk: 'safe', reason: `${head}${parts.length ? `: ${parts.join('; ')}` : ''}` };
 }
+
+const INTEGER = /^(U?)Int(8|16|32|64|128|256)$/;
+
+/**
+ * Does every value of type `from` convert to `to` unchanged? Only widenings
+ * chpipe can be sure of; anything else may wrap, truncate or round (ClickHouse
+ * converts without failing).
+ */
+export function isWidening(from: string, to: string): boolean {
+  if (from === to) return true;
+  const inner = (t: string, wrapper: string) => (t.startsWith(`${wrapper}(`) && t.endsWith(')') ? t.slice(wrapper.length + 1, -1) : undefined);
+  const toNullable = inner(to, 'Nullable');
+  if (toNullable !== undefined && !from.startsWith('Nullable(')) return isWidening(from, toNullable);
+  const fromLow = inner(from, 'LowCardinality');
+  const toLow = inner(to, 'LowCardinality');
+  if (fromLow !== undefined || toLow !== undefined) return isWidening(fromLow ?? from, toLow ?? to);
+  const a = INTEGER.exec(from);
+  const b = INTEGER.exec(to);
+  if (a && b) {
+    const [fromBits, toBits] = [Number(a[2]), Number(b[2])];
+    const fromSigned = a[1] === '';
+    const toSigned = b[1] === '';
+    return fromSigned === toSigned ? toBits >= fromBits : !fromSigned && toSigned && toBits > fromBits;
+  }
+  if (from === 'Float32' && to === 'Float64') return true;
+  if (from === 'DateTime' && /^DateTime64\(\d+\)$/.test(to)) return true;
+  if (from === 'Date' && to === 'Date32') return true;
+  return false;
+}

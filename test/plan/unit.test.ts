@@ -91,6 +91,9 @@ describe('diff and plan on plain models', () => {
     expect(moved.changes[0]).toMatchObject({ alters: [{ kind: 'moveColumn', column: { name: 'v' } }, { kind: 'moveColumn', column: { name: 'id' }, after: 'v' }] });
     expect(moved.steps).toEqual(['alter safe p', 'alter safe p']);
     expect(plan(base, model(table({ columns: [table().columns[0]!, { name: 'v', type: 'LowCardinality(String)' }] }), queue(), flow())).steps).toEqual(['alter caution p']);
+    const narrowed = plan(base, model(table({ columns: [table().columns[0]!, { name: 'v', type: 'Int8' }] }), queue(), flow()));
+    expect(narrowed.steps).toEqual(['alter destructive p']);
+    expect(narrowed.reasons[0]).toMatch(/wrapped, truncated or rounded/);
     expect(plan(base, model(table({ ttl: 'now() + toIntervalDay(1)' }), queue(), flow())).steps).toEqual(['alter caution p']);
     expect(plan(base, model(table({ settings: { index_granularity: 1024 } }), queue(), flow())).steps).toEqual(['alter caution p']);
   });
@@ -125,6 +128,12 @@ describe('diff and plan on plain models', () => {
     const r = plan(model(table()), model(view));
     expect(r.changes.map((c) => c.kind)).toEqual(['replaceObject']);
     expect(r.steps).toEqual(['drop destructive p', 'create safe p']);
+  });
+
+  it('isWidening: only conversions that keep every value', async () => {
+    const { isWidening } = await import('../../src/plan/risk.js');
+    for (const [a, b] of [['Int32', 'Int64'], ['UInt32', 'Int64'], ['UInt8', 'UInt16'], ['Float32', 'Float64'], ['String', 'Nullable(String)'], ['String', 'LowCardinality(String)'], ['DateTime', 'DateTime64(3)']]) expect(isWidening(a as string, b as string), `${a} → ${b}`).toBe(true);
+    for (const [a, b] of [['Int64', 'Int32'], ['Int32', 'UInt32'], ['UInt32', 'Int32'], ['Float64', 'Int32'], ['Nullable(String)', 'String'], ['String', 'Int32'], ['DateTime64(3)', 'DateTime']]) expect(isWidening(a as string, b as string), `${a} → ${b}`).toBe(false);
   });
 
   it('a measure added to a state table is caution: old groups show it over new rows only', () => {
