@@ -65,7 +65,8 @@ export function stripComments(sql: string): string {
   return out;
 }
 
-function skipQuoted(text: string, open: number): number {
+/** The index just past the quoted string, name or identifier that opens at `open` (doubled quotes and backslash escapes inside). */
+export function skipQuoted(text: string, open: number): number {
   const quote = text[open];
   let i = open + 1;
   while (i < text.length) {

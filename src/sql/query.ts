@@ -7,7 +7,7 @@
  * of it as a change of meaning.
  */
 import type { SelectParts } from '../model/model.js';
-import { readIdentifier } from './parse.js';
+import { readIdentifier, skipQuoted } from './parse.js';
 
 const CLAUSES = ['FROM', 'WHERE', 'GROUP BY'] as const;
 const UNSUPPORTED = ['JOIN', 'UNION', 'HAVING', 'ORDER BY', 'LIMIT', 'SETTINGS', 'WITH', 'ARRAY JOIN', 'QUALIFY', 'WINDOW', 'INTERSECT', 'EXCEPT', 'PREWHERE', 'SAMPLE', 'FINAL'];
@@ -25,19 +25,6 @@ function topLevel(text: string, visit: (i: number, depth: number) => boolean | v
     else if (ch === ')' || ch === ']') depth--;
     if (visit(i, depth) === true) return;
   }
-}
-
-function skipQuoted(text: string, open: number): number {
-  const quote = text[open];
-  let i = open + 1;
-  while (i < text.length) {
-    if (text[i] === '\\') i += 2;
-    else if (text[i] === quote) {
-      if (text[i + 1] === quote) i += 2;
-      else return i + 1;
-    } else i++;
-  }
-  return text.length;
 }
 
 function keywordAt(text: string, i: number, keyword: string): boolean {
