@@ -22,6 +22,9 @@ import { inertReferences } from '../spec/env.js';
 
 export const KAFKA_SIDE_DATABASE = '_chpipe_scratch_kafka';
 
+/** The engine's own databases: a scratch engine leaves them alone. */
+const SYSTEM_DATABASES = "'system', 'INFORMATION_SCHEMA', 'information_schema'";
+
 /** Statement text per prepare() query; escaping may grow it, max_query_size is 256 KiB. */
 const PREPARE_BATCH_BYTES = 96 * 1024;
 
@@ -86,7 +89,7 @@ export class Scratch {
   async reset(placement: Placement, namedCollection?: string): Promise<void> {
     this.kafkaTables.clear();
     // Every database a previous replay left (a history may create more than the declared one): a scratch engine holds nothing else.
-    const left = await this.engine.query<{ name: string }>(`SELECT name FROM system.databases WHERE name NOT IN ('system', 'INFORMATION_SCHEMA', 'information_schema', 'default')`);
+    const left = await this.engine.query<{ name: string }>(`SELECT name FROM system.databases WHERE name NOT IN (${SYSTEM_DATABASES}, 'default')`);
     for (const db of new Set([placement.database, KAFKA_SIDE_DATABASE, ...left.map((r) => r.name)])) await this.engine.exec(`DROP DATABASE IF EXISTS ${ident(db)} SYNC`);
     await this.engine.exec(`CREATE DATABASE ${ident(KAFKA_SIDE_DATABASE)} ENGINE = Memory`);
     if (namedCollection) {
@@ -198,7 +201,7 @@ export class Scratch {
   /** The databases (other than the side database) that hold chpipe-owned objects: one query. */
   async ownedDatabases(): Promise<string[]> {
     const rows = await this.engine.query<{ database: string; comment: string }>(
-      `SELECT database, comment FROM system.tables WHERE database NOT IN ('system', 'INFORMATION_SCHEMA', 'information_schema', ${stringLiteral(KAFKA_SIDE_DATABASE)})`,
+      `SELECT database, comment FROM system.tables WHERE database NOT IN (${SYSTEM_DATABASES}, ${stringLiteral(KAFKA_SIDE_DATABASE)})`,
     );
     return [...new Set(rows.filter((r) => parseOwnership(r.comment).owner).map((r) => r.database))].sort();
   }

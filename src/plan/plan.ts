@@ -101,9 +101,11 @@ export function planSteps(input: PlanInput): Step[] {
   };
 
   const fromFlows = from.objects.filter((o): o is MaterializedView => o.kind === 'mv' && o.owner !== undefined);
-  const toFlows = to.objects.filter((o): o is MaterializedView => o.kind === 'mv');
-  const fromByName = new Map(from.objects.map((o) => [o.name, o]));
-  const toByName = new Map(to.objects.map((o) => [o.name, o]));
+  const fromState = lookup(from);
+  const toState = lookup(to);
+  const toFlows = toState.flows;
+  const fromByName = fromState.byName;
+  const toByName = toState.byName;
   const droppedPipelines = new Set(changes.flatMap((c) => (c.kind === 'dropObject' && c.object.owner ? [c.object.owner.pipeline] : [])));
   for (const p of [...droppedPipelines]) if (to.objects.some((o) => o.owner?.pipeline === p)) droppedPipelines.delete(p);
 
@@ -175,7 +177,7 @@ export function planSteps(input: PlanInput): Step[] {
     switch (c.kind) {
       case 'createObject': {
         const o = pretty(c.object);
-        if (o.kind === 'mv') add(6, o, { action: 'start', rank: startRank(o.name), ...startNew(o, to, toFlows), op: { kind: 'create', object: o } });
+        if (o.kind === 'mv') add(6, o, { action: 'start', rank: startRank(o.name), ...startNew(o, toState), op: { kind: 'create', object: o } });
         else add(o.kind === 'kafka' ? 3 : o.kind === 'view' ? 5 : 1, o, { action: 'create', risk: 'safe', reason: createReason(o), op: { kind: 'create', object: o } });
         break;
       }
@@ -194,7 +196,7 @@ export function planSteps(input: PlanInput): Step[] {
         break;
       }
       case 'alterTable':
-        planAlters(c.from, c.to, c.alters, add);
+        planAlters(c.to, c.alters, add);
         break;
       case 'rebuildTable':
         planRebuild(c.from, pretty(c.to), c.reasons, c.alters, add);
@@ -225,7 +227,7 @@ export function planSteps(input: PlanInput): Step[] {
         const next = pretty(c.to);
         if (c.from.kind === 'mv') add(2, c.from, { action: 'stop', rank: stopRank(c.from.name), risk: 'destructive', reason: `${c.from.name} changes kind (${c.from.kind} → ${c.to.kind}): the flow is dropped`, op: { kind: 'drop', object: c.from } });
         else add(4, c.from, { action: 'drop', risk: c.from.kind === 'table' ? 'destructive' : 'caution', reason: `${c.from.name} changes kind (${c.from.kind} → ${c.to.kind}): dropped${c.from.kind === 'table' ? ' with its data' : ''} and created anew`, op: { kind: 'drop', object: c.from } });
-        if (next.kind === 'mv') add(6, next, { action: 'start', rank: startRank(next.name), ...startNew(next, to, toFlows), op: { kind: 'create', object: next } });
+        if (next.kind === 'mv') add(6, next, { action: 'start', rank: startRank(next.name), ...startNew(next, toState), op: { kind: 'create', object: next } });
         else add(next.kind === 'view' ? 5 : 4, next, { action: 'create', risk: 'safe', reason: createReason(next), op: { kind: 'create', object: next } });
         break;
       }
@@ -237,10 +239,10 @@ export function planSteps(input: PlanInput): Step[] {
     const current = fromFlows.find((m) => m.name === name) as MaterializedView;
     const declared = toByName.get(name);
     if (declared?.kind !== 'mv' || removedFlows.has(name)) continue; // a removed flow was stopped above
-    const group = queueOf(current, from)?.group;
+    const group = queueOf(current, fromState)?.group;
     add(2, current, { action: 'stop', rank: stopRank(name), risk: 'safe', reason: `stop the flow ${name} while ${why}${group ? `; messages wait in Kafka under group ${group}` : ''}`, op: { kind: 'drop', object: current } });
     const next = pretty(declared);
-    const nextGroup = queueOf(declared, to)?.group;
+    const nextGroup = queueOf(declared, toState)?.group;
     const resumes = !nextGroup ? '' : nextGroup === group ? `; it resumes from group ${nextGroup}'s committed offsets` : `; it reads as group ${nextGroup}, from that group's committed offsets or the earliest retained offset`;
     const assessed = flowChangeRisk(name, current.query, declared.query, 'restart');
     add(6, next, { action: 'start', rank: startRank(name), risk: assessed.risk, reason: `${assessed.reason}${resumes}`, op: { kind: 'create', object: next } });
@@ -255,15 +257,24 @@ function isStateRetype(a: TableAlter): a is Extract<TableAlter, { kind: 'modifyC
   return a.kind === 'modifyColumn' && a.flags.type && (isAggregateStateType(a.from.type) || isAggregateStateType(a.to.type));
 }
 
+/** A model's objects by name, and its flows: built once per plan, for the lookups below. */
+interface Lookup {
+  readonly byName: ReadonlyMap<string, DbObject>;
+  readonly flows: readonly MaterializedView[];
+}
+
+function lookup(model: Model): Lookup {
+  return { byName: new Map(model.objects.map((o) => [o.name, o])), flows: model.objects.filter((o): o is MaterializedView => o.kind === 'mv') };
+}
+
 /** The queue a flow consumes, directly or through a hub. */
-function queueOf(flow: MaterializedView, model: Model): KafkaTable | undefined {
-  const byName = new Map(model.objects.map((o) => [o.name, o]));
+function queueOf(flow: MaterializedView, state: Lookup): KafkaTable | undefined {
   for (const source of flow.from) {
-    const o = byName.get(source);
+    const o = state.byName.get(source);
     if (o?.kind === 'kafka') return o;
     if (o?.kind === 'null') {
-      const feeder = model.objects.find((f): f is MaterializedView => f.kind === 'mv' && f.to === o.name);
-      const queue = feeder ? queueOf(feeder, model) : undefined;
+      const feeder = writersOf(state.flows, o.name)[0];
+      const queue = feeder ? queueOf(feeder, state) : undefined;
       if (queue) return queue;
     }
   }
@@ -271,9 +282,9 @@ function queueOf(flow: MaterializedView, model: Model): KafkaTable | undefined {
 }
 
 /** A new flow starts: safe, unless it shares its queue with other readers (they consume while it is created). */
-function startNew(flow: MaterializedView, to: Model, toFlows: readonly MaterializedView[]): Assessment {
-  const source = flow.from.map((n) => to.objects.find((o) => o.name === n)).find((o) => o?.kind === 'kafka');
-  const others = source ? readersOf(toFlows, source.name).filter((r) => r.name !== flow.name) : [];
+function startNew(flow: MaterializedView, to: Lookup): Assessment {
+  const source = flow.from.map((n) => to.byName.get(n)).find((o) => o?.kind === 'kafka');
+  const others = source ? readersOf(to.flows, source.name).filter((r) => r.name !== flow.name) : [];
   if (others.length) {
     return { risk: 'caution', reason: `start the flow ${flow.name} into ${flow.to}: queue ${source?.name} also feeds ${others.map((o) => o.name).join(', ')}, which consume while this flow is created, so it does not see those messages` };
   }
@@ -297,7 +308,7 @@ function createReason(o: DbObject): string {
   }
 }
 
-function planAlters(from: ColumnTable, to: ColumnTable, alters: readonly TableAlter[], add: Add): void {
+function planAlters(to: ColumnTable, alters: readonly TableAlter[], add: Add): void {
   for (const a of alters) {
     if (isStateRetype(a)) {
       // An aggregate state cannot be converted: drop and re-add it while its flow is stopped.
@@ -311,7 +322,6 @@ function planAlters(from: ColumnTable, to: ColumnTable, alters: readonly TableAl
     const phase = a.kind === 'dropColumn' ? 7 : a.kind === 'renameColumn' ? 3 : 1;
     add(phase, to, { action: 'alter', ...alterRisk(a, to), op: { kind: 'alter', table: to.name, alter: a } });
   }
-  void from;
 }
 
 function alterRisk(a: TableAlter, table: ColumnTable): Assessment {
