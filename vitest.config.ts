@@ -4,6 +4,8 @@ export default defineConfig({
   test: {
     // The embedded engine is a process singleton: one test file per worker process.
     pool: 'forks',
+    // One worker per core: vitest's default (cores - 1) runs every file one after another on a 2-core machine.
+    maxWorkers: 2,
     testTimeout: 60_000,
     hookTimeout: 60_000,
     // Workers exit normally on vitest's SIGTERM, so exit hooks run (the scratch engine's temp folder is removed).
