@@ -161,7 +161,9 @@ export function planSteps(input: PlanInput): Step[] {
   const replacedQueues = new Set(changes.flatMap((c) => (c.kind === 'replaceQueue' ? [c.from.name] : [])));
   for (const [name, queue] of paused) {
     const readers = readersOf(fromFlows, name).map((r) => r.name);
-    add(2, queue, { action: 'stop', risk: 'safe', rank: -1, reason: `drop queue ${name} first: it has ${readers.length} readers (${readers.join(', ')}), and dropping it stops consumption for all of them at once; group ${queue.group} keeps its offsets in Kafka`, op: { kind: 'drop', object: queue } });
+    // Not proven loss-free on a real broker (ClickHouse #11034: a Kafka table dropped under load was seen to commit
+    // messages polled but not yet written), so not `safe`; chpipe's own layouts never need it (one reader per queue).
+    add(2, queue, { action: 'stop', risk: 'caution', rank: -1, reason: `drop queue ${name} first: it has ${readers.length} readers (${readers.join(', ')}), and dropping it stops consumption for all of them at once; group ${queue.group} keeps its offsets in Kafka, but a Kafka table dropped under load has been reported to commit messages it had polled and not yet written (ClickHouse #11034), so messages in flight may be lost`, op: { kind: 'drop', object: queue } });
     const declared = toByName.get(name);
     if (declared?.kind === 'kafka' && !replacedQueues.has(name)) {
       add(3, pretty(declared), { action: 'create', risk: 'safe', reason: `create queue ${name} again, unchanged, with the same consumer group ${declared.group}: committed offsets carry over`, op: { kind: 'create', object: pretty(declared) } });

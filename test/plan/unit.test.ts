@@ -153,7 +153,7 @@ describe('diff and plan on plain models', () => {
     const r = plan(old, next);
     expect(r.steps).toEqual([
       'create safe p_hub',
-      'stop safe p_queue',
+      'stop caution p_queue',
       'stop safe p_errors_mv',
       'stop safe p_mv',
       'create safe p_queue',
@@ -162,6 +162,7 @@ describe('diff and plan on plain models', () => {
       'start safe p_hub_mv',
     ]);
     expect(r.reasons[1]).toMatch(/it has 2 readers \(p_errors_mv, p_mv\), and dropping it stops consumption for all of them at once/);
+    expect(r.reasons[1]).toMatch(/#11034/);
   });
 
   it('a stopped flow also stops the flows that feed it (a publish flow stops with its source flow)', () => {
