@@ -4,14 +4,30 @@
  * speaks the same protocol, such as a Python chdb of another version).
  *
  * Protocol: newline-delimited JSON, one object per line.
- * - The child's first line on stdout: `{"ready":true,"version":"26.7.2.1"}`,
- *   or `{"ready":false,"error":"..."}` (then it exits).
- * - Request, on the child's stdin: `{"id":N,"sql":"...","format":"JSONEachRow"|"TSV"}`.
+ * - The child's first line on stdout: `{"ready":true,"version":"26.7.2.1"}`
+ *   (chpipe's own engine process adds `"timezone"` and `"displayName"`, the
+ *   engine's `timezone()` and `displayName()`), or
+ *   `{"ready":false,"error":"..."}` (then it exits).
+ * - Request, on the child's stdin: `{"id":N,"sql":"...","format":"JSONEachRow"}`;
+ *   `format` is any output format name (an identifier; the engine says
+ *   whether it exists). Such a request runs on the engine's shared session.
  * - Response, on its stdout: `{"id":N,"ok":true,"text":"<raw output>"}` or
- *   `{"id":N,"ok":false,"error":"<the engine's exception text>"}`, e.g.
- *   `Code: 60. DB::Exception: ... (UNKNOWN_TABLE)`. A request that cannot be
+ *   `{"id":N,"ok":false,"error":"<the engine's exception text>","code":60}`, e.g.
+ *   `Code: 60. DB::Exception: ... (UNKNOWN_TABLE)` (`code`, the exception's
+ *   number, may be missing: it is also in the text). A request that cannot be
  *   read is answered with `ok:false` (and `"id":null` if it has no id).
- * - Requests may be pipelined; answers are matched by id.
+ * - An isolated request (what `chpipe serve` sends for each HTTP request) adds
+ *   `"isolated":true` and optionally `"database":"db"` (its current database),
+ *   `"settings":{"name":"value",...}`, `"readonly":1|2` (set before the
+ *   settings) and `"params":{"name":"value",...}` (values of `{name:Type}`
+ *   placeholders). It runs on a connection of its own, so these, and any SET
+ *   or USE in the statement, apply to it alone. Its answer adds
+ *   `"stats":{"elapsedNs":N,"rows":N,"bytes":N}` (the result's rows and bytes,
+ *   as the engine counts them) and carries the output as `"base64"` instead of
+ *   `"text"` when it is not UTF-8 text (Native, RowBinary, Parquet, …). An
+ *   engine process that does not take isolated requests answers them `ok:false`.
+ * - Requests may be pipelined; answers are matched by id; they run one at a
+ *   time, in the order received.
  * - End of stdin asks the child to answer what it has received, close the
  *   session and exit. SIGTERM asks it to close and exit at once.
  *
@@ -27,6 +43,42 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseJsonEachRow, toEngineError, type Driver, type EngineOutputFormat } from './driver.js';
+
+/** What an engine process says about its engine when it is ready. */
+export interface EngineInfo {
+  readonly version: string;
+  /** The engine's time zone (`timezone()`), when the engine process says. */
+  readonly timezone?: string;
+  /** The engine's `displayName()` (the host name by default), when the engine process says. */
+  readonly displayName?: string;
+}
+
+/** A statement for the engine's HTTP face (`chpipe serve`): run on a connection of its own. */
+export interface EngineRequest {
+  readonly sql: string;
+  /** The output format's name (an identifier); a FORMAT clause in `sql` wins, as on a server. */
+  readonly format: string;
+  /** The statement's current database. */
+  readonly database?: string;
+  /** Settings for this statement alone, applied in order after `readonly`. */
+  readonly settings?: Readonly<Record<string, string>>;
+  /** `readonly` for this statement (2: what a server sets for HTTP GET). */
+  readonly readonly?: 1 | 2;
+  /** Values of the statement's `{name:Type}` placeholders, as raw values (not escaped). */
+  readonly params?: Readonly<Record<string, string>>;
+}
+
+/** What the engine counted for a statement: its result's rows and bytes, and the time it took. */
+export interface EngineStats {
+  readonly elapsedNs: number;
+  readonly rows: number;
+  readonly bytes: number;
+}
+
+/** The engine's answer to an `EngineRequest`: its output, or the exception it raised (its code number, when known, and text). */
+export type EngineReply =
+  | { readonly ok: true; readonly output: Buffer; readonly stats?: EngineStats }
+  | { readonly ok: false; readonly code: number | undefined; readonly error: string };
 
 /** The engine process failed as a process: it could not start, died, or was closed. Not a statement error. */
 export class EngineProcessError extends Error {
@@ -53,8 +105,8 @@ export interface EngineProcessOptions {
 }
 
 interface Pending {
-  readonly sql: string;
-  resolve(text: string): void;
+  /** Settle with the child's answer line for this request. */
+  answer(message: Record<string, unknown>): void;
   reject(error: Error): void;
 }
 
@@ -85,9 +137,9 @@ export class ProcessDriver implements Driver {
   private failure: EngineProcessError | undefined;
   private closing = false;
   private readonly exited: Promise<void>;
-  private ready: ((version: string) => void) | undefined;
+  private ready: ((info: EngineInfo) => void) | undefined;
   private notReady: ((error: EngineProcessError) => void) | undefined;
-  private engineVersion = 'unknown';
+  private engineInfo: EngineInfo = { version: 'unknown' };
 
   private constructor(
     readonly target: string,
@@ -130,7 +182,7 @@ export class ProcessDriver implements Driver {
     const startTimeoutMs = options.startTimeoutMs ?? 60_000;
     let timer: NodeJS.Timeout | undefined;
     try {
-      driver.engineVersion = await new Promise<string>((resolveReady, rejectReady) => {
+      driver.engineInfo = await new Promise<EngineInfo>((resolveReady, rejectReady) => {
         driver.ready = resolveReady;
         driver.notReady = rejectReady;
         timer = setTimeout(() => rejectReady(new EngineProcessError(`the engine process for ${dataDir} did not become ready within ${startTimeoutMs} ms`)), startTimeoutMs);
@@ -154,12 +206,40 @@ export class ProcessDriver implements Driver {
 
   /** Run a statement in the child and return the engine's raw output. */
   text(sql: string, format: EngineOutputFormat): Promise<string> {
+    return this.send({ sql, format }, (message, resolveText, rejectText) => {
+      if (message.ok === true) resolveText(typeof message.text === 'string' ? message.text : '');
+      else rejectText(toEngineError(sql, typeof message.error === 'string' ? message.error : 'the engine process gave no error text'));
+    });
+  }
+
+  /**
+   * Run a statement on a connection of its own in the child (an isolated
+   * request: its database, settings, readonly and params apply to it alone).
+   * A statement the engine refuses is an answer (`ok: false`, with the
+   * engine's code and text), not a failure; the promise rejects only when the
+   * engine process fails (`EngineProcessError`).
+   */
+  request(request: EngineRequest): Promise<EngineReply> {
+    const { sql, format, database, settings, readonly, params } = request;
+    const line = {
+      sql,
+      format,
+      isolated: true,
+      ...(database !== undefined ? { database } : {}),
+      ...(settings !== undefined && Object.keys(settings).length ? { settings } : {}),
+      ...(readonly !== undefined ? { readonly } : {}),
+      ...(params !== undefined && Object.keys(params).length ? { params } : {}),
+    };
+    return this.send(line, (message, resolveReply) => resolveReply(readReply(message)));
+  }
+
+  private send<T>(request: Record<string, unknown>, settle: (message: Record<string, unknown>, resolve: (value: T) => void, reject: (error: Error) => void) => void): Promise<T> {
     if (this.failure) return Promise.reject(this.failure);
     if (this.closing) return Promise.reject(new EngineProcessError(`the engine process for ${this.target} is closed`));
     const id = this.nextId++;
-    return new Promise<string>((resolveText, rejectText) => {
-      this.pending.set(id, { sql, resolve: resolveText, reject: rejectText });
-      this.child.stdin?.write(`${JSON.stringify({ id, sql, format })}\n`);
+    return new Promise<T>((resolveValue, rejectValue) => {
+      this.pending.set(id, { answer: (message) => settle(message, resolveValue, rejectValue), reject: rejectValue });
+      this.child.stdin?.write(`${JSON.stringify({ id, ...request })}\n`);
     });
   }
 
@@ -173,7 +253,12 @@ export class ProcessDriver implements Driver {
 
   /** The engine's version, as the child said when it became ready. */
   async version(): Promise<string> {
-    return this.engineVersion;
+    return this.engineInfo.version;
+  }
+
+  /** What the child said about its engine when it became ready. */
+  get info(): EngineInfo {
+    return this.engineInfo;
   }
 
   /** Ask the child to finish and exit (end of its stdin); kill it by PID if it has not exited in time. */
@@ -219,7 +304,14 @@ export class ProcessDriver implements Driver {
       return;
     }
     if (typeof message.ready === 'boolean') {
-      if (message.ready) this.ready?.(typeof message.version === 'string' ? message.version : 'unknown');
+      if (message.ready) {
+        const { version, timezone, displayName } = message;
+        this.ready?.({
+          version: typeof version === 'string' ? version : 'unknown',
+          ...(typeof timezone === 'string' ? { timezone } : {}),
+          ...(typeof displayName === 'string' ? { displayName } : {}),
+        });
+      }
       else this.notReady?.(new EngineProcessError(`the engine process could not open ${this.target}: ${String(message.error)}${this.lastStderrLine() ? ` (${this.lastStderrLine()})` : ''}`));
       return;
     }
@@ -227,8 +319,7 @@ export class ProcessDriver implements Driver {
     const request = id !== undefined ? this.pending.get(id) : undefined;
     if (!request || id === undefined) return;
     this.pending.delete(id);
-    if (message.ok === true) request.resolve(typeof message.text === 'string' ? message.text : '');
-    else request.reject(toEngineError(request.sql, typeof message.error === 'string' ? message.error : 'the engine process gave no error text'));
+    request.answer(message);
   }
 
   private fail(error: EngineProcessError): void {
@@ -241,4 +332,29 @@ export class ProcessDriver implements Driver {
   private lastStderrLine(): string | undefined {
     return this.stderrTail.split('\n').map((l) => l.trim()).filter(Boolean).at(-1);
   }
+}
+
+/** An answer line to an isolated request, as an `EngineReply`; the exception's code is read from its text when the child did not send it. */
+function readReply(message: Record<string, unknown>): EngineReply {
+  if (message.ok !== true) {
+    const error = typeof message.error === 'string' ? message.error : 'the engine process gave no error text';
+    const code = typeof message.code === 'number' && Number.isInteger(message.code) ? message.code : codeOf(error);
+    return { ok: false, code, error };
+  }
+  const output = typeof message.base64 === 'string' ? Buffer.from(message.base64, 'base64') : Buffer.from(typeof message.text === 'string' ? message.text : '', 'utf8');
+  const stats = readStats(message.stats);
+  return stats ? { ok: true, output, stats } : { ok: true, output };
+}
+
+function readStats(value: unknown): EngineStats | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const { elapsedNs, rows, bytes } = value as Record<string, unknown>;
+  if (typeof elapsedNs !== 'number' || typeof rows !== 'number' || typeof bytes !== 'number') return undefined;
+  return { elapsedNs, rows, bytes };
+}
+
+/** `Code: 60. DB::Exception: …` → 60: the engine's exception text, read once, here at the edge. */
+function codeOf(error: string): number | undefined {
+  const match = /^(?:Query failed: )?Code: (\d+)\./.exec(error);
+  return match ? Number(match[1]) : undefined;
 }

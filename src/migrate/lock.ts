@@ -1,13 +1,19 @@
 /**
- * The migrations folder's lock: `chpipe.lock`, created with O_EXCL, holding
- * who has it (pid, host, since, command). Whatever writes the folder
- * (`plan --save`, `migrate hash`) holds it, so two concurrent saves never
- * write two files with one version. It is removed on release, at exit, and on
- * SIGINT/SIGTERM; a lock left by a process that died on this host is taken
- * over. After Atlas's `Locker`: a named lock, a wait, and the release
- * function handed back.
+ * A folder's lock file, created with O_EXCL, holding who has it (pid, host,
+ * since, command, and the URL it serves the folder at, if it does).
+ *
+ * - The migrations folder's lock, `chpipe.lock`: whatever writes the folder
+ *   (`plan --save`, `migrate hash`) holds it, so two concurrent saves never
+ *   write two files with one version.
+ * - An embedded target's lock, `target.lock` in its data folder (`file`
+ *   option; see `openEmbeddedTarget` in `engine/target.ts`): one engine
+ *   process at a time opens the folder.
+ *
+ * It is removed on release, at exit, and on SIGINT/SIGTERM; a lock left by a
+ * process that died on this host is taken over. After Atlas's `Locker`: a
+ * named lock, a wait, and the release function handed back.
  */
-import { closeSync, constants, mkdirSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, constants, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -24,11 +30,16 @@ export interface LockHolder {
   readonly command: string;
   /** Tells this holder's file from a later one. */
   readonly token: string;
+  /** Where the holder serves the locked folder over HTTP (`chpipe serve`, `chpipe dev`), e.g. `http://127.0.0.1:8123`. */
+  readonly url?: string;
 }
 
 export interface MigrationLock {
   readonly path: string;
+  /** Who holds it: this process (as last written). */
   readonly holder: LockHolder;
+  /** Rewrite the holder with its URL (once a server knows its port); the lock stays held throughout. */
+  setUrl(url: string): void;
   /** Remove the lock (if it is still ours); safe to call twice. */
   release(): void;
 }
@@ -60,16 +71,30 @@ export interface LockOptions {
   readonly pollMs?: number;
   /** Called once, when the lock is busy and the wait begins (to tell the user why nothing happens). */
   readonly onWait?: (holder: LockHolder | undefined) => void;
+  /** The lock file's name in the folder (default `chpipe.lock`). */
+  readonly file?: string;
+  /** Recorded in the holder: where this process serves the folder over HTTP. */
+  readonly url?: string;
+  /** Stop waiting at once for a live holder this returns true for (one that will not let go soon, such as a server). */
+  readonly giveUp?: (holder: LockHolder) => boolean;
 }
 
 /** A lock file without a readable holder older than this was left by a process killed while writing it. */
 const UNREADABLE_GRACE_MS = 5_000;
 
+/** Take the lock file in `dir` (`chpipe.lock` unless `options.file` names another), waiting up to `options.waitMs` for a live holder. */
 export async function acquireMigrationLock(dir: string, options: LockOptions): Promise<MigrationLock> {
   mkdirSync(dir, { recursive: true });
-  const path = join(dir, LOCK_FILE);
+  const path = join(dir, options.file ?? LOCK_FILE);
   const display = options.display ?? path;
-  const holder: LockHolder = { pid: process.pid, host: hostname(), since: new Date().toISOString(), command: options.command, token: randomUUID() };
+  const holder: LockHolder = {
+    pid: process.pid,
+    host: hostname(),
+    since: new Date().toISOString(),
+    command: options.command,
+    token: randomUUID(),
+    ...(options.url !== undefined ? { url: options.url } : {}),
+  };
   const deadline = Date.now() + options.waitMs;
   let waited = false;
   for (;;) {
@@ -78,7 +103,7 @@ export async function acquireMigrationLock(dir: string, options: LockOptions): P
     if (current.state === 'gone') continue;
     if (isStale(current)) {
       if (takeOver(path, current)) continue;
-    } else if (Date.now() >= deadline) {
+    } else if (Date.now() >= deadline || (current.state === 'held' && options.giveUp?.(current.holder) === true)) {
       throw new LockBusyError(path, current.state === 'held' ? current.holder : undefined, display);
     } else if (!waited) {
       waited = true;
@@ -120,7 +145,15 @@ function readHolder(path: string): Seen {
   try {
     const h = JSON.parse(text) as Partial<LockHolder>;
     if (typeof h.pid === 'number' && typeof h.host === 'string') {
-      return { state: 'held', text, holder: { pid: h.pid, host: h.host, since: String(h.since ?? '?'), command: String(h.command ?? '?'), token: String(h.token ?? '') } };
+      const holder: LockHolder = {
+        pid: h.pid,
+        host: h.host,
+        since: String(h.since ?? '?'),
+        command: String(h.command ?? '?'),
+        token: String(h.token ?? ''),
+        ...(typeof h.url === 'string' ? { url: h.url } : {}),
+      };
+      return { state: 'held', text, holder };
     }
   } catch {
     // a holder that has created the file but not yet written it, or a damaged file
@@ -132,7 +165,22 @@ function readHolder(path: string): Seen {
 function isStale(seen: Seen): boolean {
   if (seen.state === 'unreadable') return seen.ageMs > UNREADABLE_GRACE_MS;
   if (seen.state !== 'held') return false;
-  return seen.holder.host === hostname() && !processAlive(seen.holder.pid);
+  return !holderAlive(seen.holder);
+}
+
+/**
+ * The live holder of the lock file `file` in `dir`, or undefined when nobody
+ * holds it (no file, a holder that died on this host, a file still being
+ * written). A holder on another host counts as live: its process cannot be checked.
+ */
+export function currentLockHolder(dir: string, file: string = LOCK_FILE): LockHolder | undefined {
+  const seen = readHolder(join(dir, file));
+  return seen.state === 'held' && holderAlive(seen.holder) ? seen.holder : undefined;
+}
+
+/** A holder on this host is alive while its process is; one on another host is taken to be. */
+export function holderAlive(holder: Pick<LockHolder, 'pid' | 'host'>): boolean {
+  return holder.host !== hostname() || processAlive(holder.pid);
 }
 
 function processAlive(pid: number): boolean {
@@ -188,7 +236,8 @@ function removeQuietly(path: string): void {
 const SIGNALS = ['SIGINT', 'SIGTERM'] as const;
 
 /** The lock, released at exit and on SIGINT/SIGTERM as well as by `release()`. */
-function hold(path: string, holder: LockHolder): MigrationLock {
+function hold(path: string, first: LockHolder): MigrationLock {
+  let holder = first;
   let released = false;
   const release = (): void => {
     if (released) return;
@@ -206,7 +255,25 @@ function hold(path: string, holder: LockHolder): MigrationLock {
     release();
     process.kill(process.pid, signal);
   };
+  const setUrl = (url: string): void => {
+    if (released) return;
+    const current = readHolder(path);
+    if (current.state !== 'held' || current.holder.token !== holder.token) return;
+    const next: LockHolder = { ...holder, url };
+    // Written beside and renamed over: the lock file exists, whole, at every moment.
+    const temporary = `${path}.${holder.token}.tmp`;
+    writeFileSync(temporary, JSON.stringify(next) + '\n', { mode: 0o644 });
+    renameSync(temporary, path);
+    holder = next;
+  };
   process.on('exit', release);
   for (const s of SIGNALS) process.on(s, onSignal);
-  return { path, holder, release };
+  return {
+    path,
+    get holder() {
+      return holder;
+    },
+    setUrl,
+    release,
+  };
 }

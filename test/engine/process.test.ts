@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EngineError } from '../../src/engine/driver.js';
 import { embeddedRole } from '../../src/engine/embedded.js';
-import { EngineProcessError, engineProcessEntry, type ProcessDriver } from '../../src/engine/process.js';
+import { EngineProcessError, engineProcessEntry, type EngineReply, type EngineStats, type ProcessDriver } from '../../src/engine/process.js';
 import { openTarget } from '../../src/engine/target.js';
 import { alive, gone, stop } from './pids.js';
 
@@ -48,18 +48,23 @@ describe('the engine-process protocol on the wire', () => {
         { id: 3, sql: 'INSERT INTO default.t VALUES (1), (2)', format: 'TSV' },
         { id: 5, sql: 'SELECT x FROM default.t ORDER BY x', format: 'JSONEachRow' },
         { id: 4, sql: 'SELECT x FROM default.nope', format: 'TSV' },
-        { id: 6, sql: 'SELECT 1', format: 'CSV' },
+        { id: 6, sql: "SELECT 1, 'a'", format: 'CSV' },
+        { id: 8, sql: 'SELECT 1', format: 'CSV; DROP TABLE t' },
+        { id: 9, sql: 'SELECT 1', format: 'TSV', settings: { max_threads: '1' } },
       ]
         .map((r) => JSON.stringify(r))
         .join('\n') + '\n',
     );
     expect(await exited).toBe(0);
-    expect(lines[0]).toEqual({ ready: true, version: expect.stringMatching(/^26\.7\.\d+\.\d+$/) });
-    expect(lines.slice(1).map((l) => l.id)).toEqual([7, 3, 5, 4, 6]);
+    expect(lines[0]).toEqual({ ready: true, version: expect.stringMatching(/^26\.7\.\d+\.\d+$/), timezone: expect.any(String), displayName: expect.any(String) });
+    expect(lines.slice(1).map((l) => l.id)).toEqual([7, 3, 5, 4, 6, 8, 9]);
     expect(lines[1]).toEqual({ id: 7, ok: true, text: '' });
     expect(lines[3]).toEqual({ id: 5, ok: true, text: '{"x":1}\n{"x":2}\n' });
     expect(lines[4]).toMatchObject({ id: 4, ok: false, error: expect.stringMatching(/^Code: 60\. DB::Exception: .*\(UNKNOWN_TABLE\)$/) });
-    expect(lines[5]).toMatchObject({ id: 6, ok: false, error: expect.stringContaining('"format" must be one of JSONEachRow, TSV') });
+    // Any output format by name; a name that is not an identifier never reaches the engine.
+    expect(lines[5]).toEqual({ id: 6, ok: true, text: '1,"a"\n' });
+    expect(lines[6]).toEqual({ id: 8, ok: false, error: 'invalid request: "format" must be a format name (an identifier)' });
+    expect(lines[7]).toEqual({ id: 9, ok: false, error: 'invalid request: "database", "settings", "readonly" and "params" need "isolated": true' });
   });
 
   it('says it is not ready, and why, when it cannot open the data directory', async () => {
@@ -128,6 +133,89 @@ describe('ProcessDriver', () => {
   });
 });
 
+describe('isolated requests (what chpipe serve sends)', () => {
+  let target: ProcessDriver;
+  beforeAll(async () => {
+    target = await started(openTarget(tempDir()));
+    await target.exec('CREATE DATABASE iso');
+    await target.exec('CREATE TABLE iso.t (n UInt64, s String) ENGINE = MergeTree ORDER BY n');
+    await target.exec("INSERT INTO iso.t VALUES (1, 'a'), (2, 'b'), (3, 'c')");
+  });
+  afterAll(async () => {
+    await target?.close();
+  });
+
+  function ok(reply: EngineReply): { output: string; stats: EngineStats | undefined } {
+    if (!reply.ok) throw new Error(`the engine refused: ${reply.error}`);
+    return { output: reply.output.toString('utf8'), stats: reply.stats };
+  }
+
+  it('answers in any format, with the result\'s rows, bytes and time', async () => {
+    const { output, stats } = ok(await target.request({ sql: 'SELECT n, s FROM iso.t ORDER BY n', format: 'CSVWithNames' }));
+    expect(output).toBe('"n","s"\n1,"a"\n2,"b"\n3,"c"\n');
+    expect(stats).toEqual({ elapsedNs: expect.any(Number), rows: 3, bytes: expect.any(Number) });
+    expect(stats?.elapsedNs).toBeGreaterThan(0);
+    expect(stats?.bytes).toBeGreaterThan(0);
+    // A FORMAT clause wins over the request's format, as on a server.
+    expect(ok(await target.request({ sql: 'SELECT n FROM iso.t ORDER BY n FORMAT JSONCompactEachRow', format: 'TSV' })).output).toBe('[1]\n[2]\n[3]\n');
+  });
+
+  it('sends binary output whole', async () => {
+    const reply = await target.request({ sql: 'SELECT toUInt32(number) AS n FROM numbers(3)', format: 'RowBinary' });
+    expect(reply.ok && [...reply.output]).toEqual([0, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0]);
+    const native = await target.request({ sql: 'SELECT 200 :: UInt8 AS x', format: 'Native' });
+    expect(native.ok && native.output.includes(Buffer.from([200]))).toBe(true);
+  });
+
+  it('applies its database, settings and parameters to itself alone', async () => {
+    expect(ok(await target.request({ sql: 'SELECT count() FROM t', format: 'TSV', database: 'iso' })).output).toBe('3\n');
+    expect(ok(await target.request({ sql: 'SELECT toUInt64(7) AS n', format: 'JSONEachRow', settings: { output_format_json_quote_64bit_integers: '1' } })).output).toBe('{"n":"7"}\n');
+    expect(ok(await target.request({ sql: 'SELECT toUInt64(7) AS n', format: 'JSONEachRow' })).output).toBe('{"n":7}\n');
+    expect(ok(await target.request({ sql: 'SELECT s FROM iso.t WHERE n = {n:UInt64} AND s != {s:String}', format: 'TSV', params: { n: '2', s: "it's\ta" } })).output).toBe('b\n');
+    // Neither reached the shared session.
+    expect(await target.query("SELECT currentDatabase() AS db, getSetting('output_format_json_quote_64bit_integers') AS q")).toEqual([{ db: 'default', q: false }]);
+  });
+
+  it('a SET or USE in the statement does not outlive it', async () => {
+    ok(await target.request({ sql: 'SET max_threads = 1', format: 'TSV' }));
+    ok(await target.request({ sql: 'USE iso', format: 'TSV' }));
+    expect(ok(await target.request({ sql: "SELECT currentDatabase(), getSetting('max_threads') = 1", format: 'TSV' })).output).toBe('default\t0\n');
+  });
+
+  it('readonly 2 refuses writes and lets settings change; the engine\'s code comes with its text', async () => {
+    const write = await target.request({ sql: 'INSERT INTO iso.t VALUES (9, \'z\')', format: 'TSV', readonly: 2 });
+    expect(write).toMatchObject({ ok: false, code: 164, error: expect.stringMatching(/^Code: 164\. DB::Exception: .*readonly mode.*\(READONLY\)$/) });
+    expect(ok(await target.request({ sql: 'SELECT count() FROM iso.t', format: 'TSV', readonly: 2, settings: { max_threads: '1' } })).output).toBe('3\n');
+    const unknown = await target.request({ sql: 'SELECT 1', format: 'TSV', settings: { no_such_setting: '1' } });
+    expect(unknown).toMatchObject({ ok: false, code: 115 });
+    const database = await target.request({ sql: 'SELECT 1', format: 'TSV', database: 'nowhere' });
+    expect(database).toMatchObject({ ok: false, code: 81 });
+  });
+
+  it('an engine process that speaks the old subset refuses them, and still answers the rest', async () => {
+    const python = join(tempDir(), 'old-engine.py');
+    writeFileSync(
+      python,
+      [
+        'import json, sys',
+        'print(json.dumps({"ready": True, "version": "24.8.0.1"}), flush=True)',
+        'for line in sys.stdin:',
+        '    r = json.loads(line)',
+        '    if "isolated" in r: print(json.dumps({"id": r["id"], "ok": False, "error": "Code: 48. DB::Exception: isolated requests are not supported. (NOT_IMPLEMENTED)"}), flush=True)',
+        '    else: print(json.dumps({"id": r["id"], "ok": True, "text": "1\\n"}), flush=True)',
+      ].join('\n'),
+    );
+    const old = await started(openTarget(tempDir(), { command: { file: 'python3', args: [python] } }));
+    try {
+      expect(old.info).toEqual({ version: '24.8.0.1' });
+      expect(await old.request({ sql: 'SELECT 1', format: 'TSV' })).toEqual({ ok: false, code: 48, error: expect.stringContaining('isolated requests are not supported') });
+      expect(await old.query('SELECT 1')).toEqual([1]);
+    } finally {
+      await old.close();
+    }
+  });
+});
+
 function openAgain(dir: string): Promise<ProcessDriver> {
   return started(openTarget(dir));
 }
@@ -140,6 +228,9 @@ describe('engine process lifetime', () => {
     const target = await started(openTarget(join(dir, 'data'), { configFile: config }));
     try {
       expect(await target.query("SELECT getMacro('replica') AS r")).toEqual([{ r: 'r-one' }]);
+      // An isolated request's connection joins the same engine, configured as it is.
+      const reply = await target.request({ sql: "SELECT getMacro('replica')", format: 'TSV' });
+      expect(reply.ok && reply.output.toString()).toBe('r-one\n');
     } finally {
       await target.close();
     }

@@ -5,15 +5,20 @@
 Speaks the engine-process protocol of src/engine/process.ts: newline-delimited
 JSON. First line on stdout: {"ready":true,"version":"24.8.4.1"} (or
 {"ready":false,"error":"..."} and exit 1). Each request line on stdin,
-{"id":N,"sql":"...","format":"JSONEachRow"|"TSV"}, is answered by
+{"id":N,"sql":"...","format":"<format name>"}, is answered by
 {"id":N,"ok":true,"text":"..."} or {"id":N,"ok":false,"error":"Code: 62. DB::Exception: ..."}.
+Isolated requests ("isolated": true, what `chpipe serve` sends) are not taken:
+they are answered ok:false, as the protocol allows.
 End of stdin closes the session and exits 0; SIGTERM does the same at once.
 Nothing but the protocol is written to stdout: the library's own output goes to stderr.
 """
 import json
 import os
+import re
 import signal
 import sys
+
+FORMAT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 # The protocol gets its own copy of stdout; fd 1 (where a native library may print) becomes stderr.
 proto = os.fdopen(os.dup(1), "w", encoding="utf-8", buffering=1)
@@ -74,10 +79,13 @@ def main():
             rid = request.get("id")
             sql = request["sql"]
             fmt = request.get("format", "TSV")
-            if not isinstance(rid, int) or not isinstance(sql, str) or fmt not in ("JSONEachRow", "TSV"):
-                raise ValueError("a request is {id: integer, sql: string, format: JSONEachRow|TSV}")
+            if not isinstance(rid, int) or not isinstance(sql, str) or not isinstance(fmt, str) or not FORMAT_NAME.match(fmt):
+                raise ValueError("a request is {id: integer, sql: string, format: a format name}")
         except Exception as e:
             send({"id": None, "ok": False, "error": f"unreadable request: {e}"})
+            continue
+        if any(key in request for key in ("isolated", "database", "settings", "readonly", "params")):
+            send({"id": rid, "ok": False, "error": "this engine process does not take isolated requests (database, settings, readonly, params)"})
             continue
         try:
             send({"id": rid, "ok": True, "text": result_text(session.query(sql, fmt))})

@@ -1,0 +1,131 @@
+/**
+ * `chpipe serve`: the embedded target (the project's `.chpipe/`, or
+ * `--data-dir`) behind ClickHouse's HTTP interface on 127.0.0.1, consuming
+ * Kafka while it runs. It holds the data folder's `target.lock` for its
+ * lifetime, with its URL recorded, so other commands reach the data through
+ * it. Ctrl-C or SIGTERM stops it: the requests in flight finish, the engine
+ * process closes its session (the data stays), the lock goes, exit 0.
+ */
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { openEmbeddedTarget, type EmbeddedTarget } from '../../engine/target.js';
+import { startServer, type RunningServer } from '../../serve/server.js';
+import { displayPath, makeIo, UserError, type GlobalOptions } from '../context.js';
+
+export interface ServeOptions {
+  readonly port?: string;
+  readonly dataDir?: string;
+  readonly lockTimeout?: string;
+}
+
+const DEFAULT_PORT = 8123;
+const DEFAULT_LOCK_TIMEOUT_S = 30;
+const SIGNALS = ['SIGINT', 'SIGTERM'] as const;
+
+export default async function serve(g: GlobalOptions, options: ServeOptions): Promise<number> {
+  const io = await makeIo(g);
+  const port = readPort(options.port);
+  const waitMs = readSeconds(options.lockTimeout) * 1000;
+  const dataDir = resolve(options.dataDir ?? projectDataDir(g.config));
+  const shown = displayPath(dataDir);
+
+  // For its lifetime the server owns Ctrl-C and SIGTERM (the CLI's own handlers would exit at once):
+  // the first stops it cleanly, a second exits at once.
+  const stop = stopSignal();
+  let target: EmbeddedTarget | undefined;
+  let server: RunningServer | undefined;
+  let engineFailure: Error | undefined;
+  try {
+    const opening = openEmbeddedTarget(dataDir, {
+      command: 'serve',
+      waitMs,
+      display: shown,
+      onWait: (h) => io.err(`waiting for ${shown}, held by ${h ? `\`chpipe ${h.command}\` (pid ${h.pid})` : 'another chpipe'} (up to ${waitMs / 1000} s)…`),
+    });
+    target = await Promise.race([opening, stop.signalled.then(() => undefined)]);
+    if (!target) {
+      // Stopped while starting: let the start finish, then stop what it started.
+      target = await opening.catch(() => undefined);
+      return 0;
+    }
+    const info = target.driver.info;
+    try {
+      server = await startServer(
+        target.driver,
+        { version: info.version, timezone: info.timezone ?? 'UTC', displayName: info.displayName ?? 'chpipe' },
+        {
+          port,
+          onEngineFailure: (e) => {
+            engineFailure ??= e;
+            stop.trigger();
+          },
+        },
+      );
+    } catch (e) {
+      throw new UserError(`cannot serve ${shown}: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    target.announce(server.url);
+    io.err(`serving ${shown} at ${server.url} (ClickHouse ${info.version}); Ctrl-C stops`);
+    if (io.json) io.out(JSON.stringify({ url: server.url, port: server.port, dataDir, version: info.version }));
+    await stop.signalled;
+    await server.close();
+    server = undefined;
+    await target.release();
+    target = undefined;
+    if (engineFailure) throw new UserError(`stopped serving ${shown}: its engine process failed (${engineFailure.message})`);
+    io.err(`stopped; the data stays in ${shown}`);
+    return 0;
+  } finally {
+    await server?.close(0);
+    await target?.release();
+    stop.restore();
+  }
+}
+
+/** The project's `.chpipe/` beside its chpipe.yaml. */
+function projectDataDir(config: string): string {
+  if (!existsSync(config)) {
+    throw new UserError(`no project file ${displayPath(config)} here or in a folder above; serve any data folder with \`chpipe serve --data-dir DIR\`, or create a project with \`chpipe init\``);
+  }
+  return join(dirname(resolve(config)), '.chpipe');
+}
+
+function readPort(text: string | undefined): number {
+  if (text === undefined) return DEFAULT_PORT;
+  const port = Number(text);
+  if (!/^\d+$/.test(text) || port > 65535) throw new UserError(`--port takes a port number from 0 to 65535 (0: any free port), not ${JSON.stringify(text)}`);
+  return port;
+}
+
+function readSeconds(text: string | undefined): number {
+  if (text === undefined) return DEFAULT_LOCK_TIMEOUT_S;
+  const seconds = Number(text);
+  if (text.trim() === '' || !Number.isFinite(seconds) || seconds < 0) throw new UserError(`--lock-timeout takes a number of seconds (0: do not wait), not ${JSON.stringify(text)}`);
+  return seconds;
+}
+
+/** SIGINT/SIGTERM taken over until `restore()`: the first resolves `signalled`, a second exits at once (130/143). */
+function stopSignal(): { signalled: Promise<void>; trigger(): void; restore(): void } {
+  const saved = SIGNALS.map((signal) => [signal, process.listeners(signal)] as const);
+  for (const signal of SIGNALS) process.removeAllListeners(signal);
+  let trigger!: () => void;
+  const signalled = new Promise<void>((done) => (trigger = done));
+  let stopping = false;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (stopping) process.exit(signal === 'SIGINT' ? 130 : 143);
+    stopping = true;
+    trigger();
+  };
+  for (const signal of SIGNALS) process.on(signal, onSignal);
+  return {
+    signalled,
+    trigger: () => {
+      stopping = true;
+      trigger();
+    },
+    restore: () => {
+      for (const signal of SIGNALS) process.removeListener(signal, onSignal);
+      for (const [signal, listeners] of saved) for (const listener of listeners) process.on(signal, listener as (s: NodeJS.Signals) => void);
+    },
+  };
+}
