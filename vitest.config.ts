@@ -11,10 +11,13 @@ export default defineConfig({
     // Workers exit normally on vitest's SIGTERM, so exit hooks run (the scratch engine's temp folder is removed).
     setupFiles: ['test/engine/exit-on-sigterm.ts'],
     projects: [
-      { extends: true, test: { name: 'core', include: ['test/**/*.test.ts'], exclude: ['test/kafka/**', 'test/matrix/**', 'test/plan/scenarios.test.ts'] } },
+      { extends: true, test: { name: 'core', include: ['test/**/*.test.ts'], exclude: ['test/kafka/**', 'test/matrix/**', 'test/server/**', 'test/plan/scenarios.test.ts'] } },
       // Files under test/kafka/ run against one real Kafka broker, started by this
       // project's globalSetup only when one of them is in the run.
       { extends: true, test: { name: 'kafka', include: ['test/kafka/**/*.test.ts'], globalSetup: ['test/kafka/global-setup.ts'] } },
+      // Files under test/server/ run against one real ClickHouse server (Debian's clickhouse-server 18.16, installed
+      // with apt-get when missing), started by this project's globalSetup only when one of them is in the run.
+      { extends: true, test: { name: 'server', include: ['test/server/**/*.test.ts'], globalSetup: ['test/server/global-setup.ts'] } },
       // The version matrix (ClickHouse 24.8 and 25.8 in Python virtualenvs that `npm test` starts creating
       // before it builds) runs after the other projects, by when a first run's virtualenvs are ready; the
       // plan scenarios end by replaying every migration they saved on it, so they run in this group too.

@@ -12,6 +12,18 @@ export interface Driver {
   close(): Promise<void>;
 }
 
+/**
+ * The target cannot be used: unreachable, unsupported version, wrong
+ * credentials, missing grants, or busy. `message` is one sentence for people,
+ * never with a password in it; the CLI prints it and exits 1.
+ */
+export class TargetError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'TargetError';
+  }
+}
+
 /** A statement the engine refused: the engine's code and its message, cleaned for people. */
 export class EngineError extends Error {
   constructor(
