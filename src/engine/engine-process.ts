@@ -26,7 +26,7 @@ import { createRequire } from 'node:module';
 import { parseArgs } from 'node:util';
 import { EmbeddedDriver } from './embedded.js';
 import type { EngineOutputFormat } from './driver.js';
-import { backquote, stringLiteral } from '../sql/quote.js';
+import { ABOUT_SERVER, setReadonly, setSettings, useDatabase } from '../sql/session.js';
 
 type Message = Record<string, unknown>;
 
@@ -166,9 +166,9 @@ async function runIsolated(request: Request & { isolated: NonNullable<Request['i
   }
   try {
     // The statements that set the request's context: readonly first (as a server does for GET), then the settings in order.
-    if (isolated.readonly !== undefined) await connection.queryAsync(`SET readonly = ${isolated.readonly}`, { format: 'TSV' });
-    if (isolated.settings.length) await connection.queryAsync(`SET ${isolated.settings.map(([name, value]) => `${name} = ${stringLiteral(value)}`).join(', ')}`, { format: 'TSV' });
-    if (isolated.database !== undefined) await connection.queryAsync(`USE ${backquote(isolated.database)}`, { format: 'TSV' });
+    if (isolated.readonly !== undefined) await connection.queryAsync(setReadonly(isolated.readonly), { format: 'TSV' });
+    if (isolated.settings.length) await connection.queryAsync(setSettings(isolated.settings), { format: 'TSV' });
+    if (isolated.database !== undefined) await connection.queryAsync(useDatabase(isolated.database), { format: 'TSV' });
     const result = isolated.params ? await connection.queryBindAsync(sql, { ...isolated.params }, { format }) : await connection.queryAsync(sql, { format });
     const bytes = result.bytes();
     const stats = { elapsedNs: Math.max(0, Math.round(result.elapsed * 1e9)), rows: result.rowsRead, bytes: result.bytesRead };
@@ -245,7 +245,7 @@ async function start(): Promise<void> {
   const configFile = values['config-file'];
   driver = await EmbeddedDriver.open(dir, configFile !== undefined ? { configFile } : {});
   dataDir = driver.target;
-  const about = await driver.answer('SELECT version(), timezone(), displayName()', 'TSV');
+  const about = await driver.answer(ABOUT_SERVER, 'TSV');
   if (!about.ok) throw new Error(about.error);
   const [version = '', timezone = '', displayName = ''] = about.text.replace(/\n$/, '').split('\t');
   send({ ready: true, version, timezone, displayName });

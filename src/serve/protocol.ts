@@ -5,7 +5,7 @@
  * `Code: N. DB::Exception: … (NAME) (version X)` body), and the Content-Type
  * of each output format. Pure: a request's parts in, a typed call or refusal out.
  */
-import { statementShape } from './statement.js';
+import { statementShape } from '../sql/statement.js';
 
 /** The exception codes this interface raises itself (numbers and names as the engine has them). */
 export const CODES = {

@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { EmbeddedDriver } from '../../src/engine/embedded.js';
 import { stringLiteral } from '../../src/sql/quote.js';
-import { statementShape } from '../../src/serve/statement.js';
+import { statementShape } from '../../src/sql/statement.js';
 
 describe('statementShape', () => {
   it('empty: nothing but whitespace and comments', () => {
