@@ -27,3 +27,14 @@ export function operationVariables(op: Operation): string[] {
   if (op.kind !== 'create' || op.object.kind !== 'kafka') return [];
   return [op.object.brokers ?? '', ...Object.values(op.object.settings).map(String)].flatMap(envReferences);
 }
+
+/** Kafka settings whose values are secrets: masked wherever chpipe shows SQL it filled in. */
+export const SECRET_SETTINGS: ReadonlySet<string> = new Set(['kafka_sasl_password', 'kafka_ssl_key_password', 'kafka_ssl_keystore_password', 'kafka_sasl_oauthbearer_client_secret']);
+
+/** The variables an operation uses in secret settings. */
+export function operationSecretVariables(op: Operation): string[] {
+  if (op.kind !== 'create' || op.object.kind !== 'kafka') return [];
+  return Object.entries(op.object.settings)
+    .filter(([name]) => SECRET_SETTINGS.has(name))
+    .flatMap(([, value]) => envReferences(String(value)));
+}

@@ -46,6 +46,12 @@ export interface Step {
   readonly op: Operation;
   /** The operation rendered for the plan's placement: what migration files hold. */
   readonly sql: string;
+  /**
+   * A step that is not safe to run again on its own (a rebuild's copy and
+   * EXCHANGE): after an interruption, the executor reruns from this step
+   * (1-based), which starts its group over.
+   */
+  readonly rerunFrom?: number;
 }
 
 interface Phased extends Omit<Step, 'sql'> {
@@ -53,6 +59,8 @@ interface Phased extends Omit<Step, 'sql'> {
   /** Within a phase: lower first (flow levels, cleanup ranks). */
   readonly rank: number;
   readonly order: number;
+  /** Steps that rerun together from the first of them after an interruption (a rebuild). */
+  readonly rerunGroup?: string;
 }
 
 export const REBUILD_SUFFIX = '__chpipe_rebuild';
@@ -81,7 +89,7 @@ export interface PlanInput {
   readonly compiled?: Model;
 }
 
-type Add = (phase: number, object: DbObject | string, s: { action: Action; op: Operation; rank?: number } & Assessment) => void;
+type Add = (phase: number, object: DbObject | string, s: { action: Action; op: Operation; rank?: number; rerunGroup?: string } & Assessment) => void;
 
 export function planSteps(input: PlanInput): Step[] {
   const { changes, from, to } = input;
@@ -91,7 +99,7 @@ export function planSteps(input: PlanInput): Step[] {
     const name = typeof object === 'string' ? object : object.name;
     const pipeline = typeof object === 'string' ? undefined : object.owner?.pipeline;
     const id = name === '' ? placement.database : `${placement.database}.${name}`;
-    steps.push({ phase, rank: s.rank ?? 0, order: steps.length, object: id, ...(pipeline ? { pipeline } : {}), action: s.action, risk: s.risk, reason: s.reason, op: s.op });
+    steps.push({ phase, rank: s.rank ?? 0, order: steps.length, object: id, ...(pipeline ? { pipeline } : {}), action: s.action, risk: s.risk, reason: s.reason, op: s.op, ...(s.rerunGroup ? { rerunGroup: s.rerunGroup } : {}) });
   };
   /** The compiled form (for readable SQL), falling back to the normal form. */
   const compiledByName = new Map((input.compiled?.objects ?? []).map((o) => [o.name, o]));
@@ -250,9 +258,15 @@ export function planSteps(input: PlanInput): Step[] {
     add(6, next, { action: 'start', rank: startRank(name), risk: assessed.risk, reason: `${assessed.reason}${resumes}`, op: { kind: 'create', object: next } });
   }
 
-  return steps
-    .sort((a, b) => a.phase - b.phase || a.rank - b.rank || a.order - b.order)
-    .map(({ phase: _phase, rank: _rank, order: _order, ...step }) => ({ ...step, sql: renderOperation(step.op, placement) }));
+  const ordered = steps.sort((a, b) => a.phase - b.phase || a.rank - b.rank || a.order - b.order);
+  const groupStart = new Map<string, number>();
+  ordered.forEach((s, i) => {
+    if (s.rerunGroup && !groupStart.has(s.rerunGroup)) groupStart.set(s.rerunGroup, i + 1);
+  });
+  return ordered.map(({ phase: _phase, rank: _rank, order: _order, rerunGroup, ...step }, i) => {
+    const from = rerunGroup ? groupStart.get(rerunGroup) : undefined;
+    return { ...step, sql: renderOperation(step.op, placement), ...(from !== undefined && from < i + 1 ? { rerunFrom: from } : {}) };
+  });
 }
 
 function isStateRetype(a: TableAlter): a is Extract<TableAlter, { kind: 'modifyColumn' }> {
@@ -391,7 +405,7 @@ function planRebuild(from: Table, to: Table, reasons: readonly RebuildReason[], 
   const untagged: Table = { ...declared, name: temp, comment: description };
   // Steps on the temporary table are listed under it, and under the pipeline.
   const tempRef: Table = { ...untagged, ...(to.owner ? { owner: to.owner } : {}) };
-  add(1, tempRef, { action: 'create', risk: 'destructive', reason: `${what} of ${to.name} cannot be altered: rebuild it — new empty table ${temp} with the declared definition`, op: { kind: 'createOrReplaceTable', table: untagged } });
+  add(1, tempRef, { rerunGroup: temp, action: 'create', risk: 'destructive', reason: `${what} of ${to.name} cannot be altered: rebuild it — new empty table ${temp} with the declared definition`, op: { kind: 'createOrReplaceTable', table: untagged } });
   // Renamed columns are renamed in place first, so the copy reads every column by its new name.
   const renamed = new Map<string, string>();
   for (const a of alters) {
@@ -401,9 +415,9 @@ function planRebuild(from: Table, to: Table, reasons: readonly RebuildReason[], 
   }
   const oldNames = new Set(from.columns.map((c) => renamed.get(c.name) ?? c.name));
   const columns = to.columns.map((c) => c.name).filter((n) => oldNames.has(n));
-  add(4, tempRef, { action: 'copy', risk: 'destructive', reason: `copy the rows of ${from.name} into ${temp} while its flows are stopped (messages wait in Kafka); columns not in the old table take their defaults`, op: { kind: 'copyRows', into: temp, from: from.name, columns } });
-  add(4, to, { action: 'swap', risk: 'destructive', reason: `swap ${temp} and ${to.name} atomically (EXCHANGE TABLES)`, op: { kind: 'exchange', a: to.name, b: temp } });
-  add(4, to, { action: 'alter', risk: 'destructive', reason: `mark the rebuilt ${to.name} as chpipe's (its ownership comment)`, op: { kind: 'comment', name: to.name, comment: to.comment } });
-  add(4, tempRef, { action: 'drop', risk: 'destructive', reason: `drop the old ${to.name}, now named ${temp}, and its data (the rows were copied)`, op: { kind: 'drop', object: { kind: 'table', name: temp } } });
+  add(4, tempRef, { rerunGroup: temp, action: 'copy', risk: 'destructive', reason: `copy the rows of ${from.name} into ${temp} while its flows are stopped (messages wait in Kafka); columns not in the old table take their defaults`, op: { kind: 'copyRows', into: temp, from: from.name, columns } });
+  add(4, to, { rerunGroup: temp, action: 'swap', risk: 'destructive', reason: `swap ${temp} and ${to.name} atomically (EXCHANGE TABLES)`, op: { kind: 'exchange', a: to.name, b: temp } });
+  add(4, to, { rerunGroup: temp, action: 'alter', risk: 'destructive', reason: `mark the rebuilt ${to.name} as chpipe's (its ownership comment)`, op: { kind: 'comment', name: to.name, comment: to.comment } });
+  add(4, tempRef, { rerunGroup: temp, action: 'drop', risk: 'destructive', reason: `drop the old ${to.name}, now named ${temp}, and its data (the rows were copied)`, op: { kind: 'drop', object: { kind: 'table', name: temp } } });
 }
 
