@@ -1,6 +1,7 @@
 import { lstatSync, readlinkSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
-import { EngineError } from '../engine/driver.js';
+import { EngineError, TargetError } from '../engine/driver.js';
+import { MigrationError, MigrationFailed } from '../migrate/errors.js';
 import { makePaint, type Paint } from '../report/paint.js';
 import { clearAllProgress } from '../report/progress.js';
 
@@ -102,9 +103,9 @@ export async function runCommand(g: GlobalOptions, body: (g: GlobalOptions) => P
 export function reportError(e: unknown, debug: boolean): number {
   clearAllProgress();
   const err = (text: string) => streams.stderr.write(text.endsWith('\n') ? text : text + '\n');
-  if (e instanceof UserError || e instanceof EngineError) {
+  if (e instanceof UserError || e instanceof EngineError || e instanceof TargetError || e instanceof MigrationError || e instanceof MigrationFailed) {
     err(`error: ${e.message}`);
-    if (e instanceof EngineError && e.hint) err(`  hint: ${e.hint}`);
+    if ((e instanceof EngineError || e instanceof MigrationFailed) && e.hint) err(`  hint: ${e.hint}`);
     if (debug && e.stack) err(e.stack);
     return 1;
   }

@@ -25,6 +25,11 @@ Examples:
   $ chpipe plan                       show what a change to the YAML will do, step by step
   $ chpipe plan --save add_country    write it as the next migration
   $ chpipe plan --json | jq .steps    machine-readable plan
+  $ chpipe apply                      apply the migrations to the embedded ClickHouse in .chpipe/
+  $ chpipe apply --url https://user:pass@host:8443   ...or to a server (CHPIPE_URL, --env NAME)
+  $ chpipe status                     applied, pending and failed migrations, and drift
+  $ chpipe check                      the CI gate: chpipe.sum, schemas vs migrations (and a target's history)
+  $ chpipe serve                      the embedded ClickHouse on http://127.0.0.1:8123
 
 Exit codes: 0 ok, 1 error, 2 changes (with --detailed-exitcode), 3 destructive step refused.
 Docs: README.md (YAML reference), schema/*.schema.json (editor validation).`;
@@ -110,29 +115,29 @@ function buildProgram(state: RunState): Command {
     .description('rewrite migrations/chpipe.sum from the files on disk, after resolving a conflicting history by hand')
     .action(run(() => import('./commands/migrate.js')));
 
-  // Documented in the product contract, not built yet: each registration is replaced by the real command when it lands.
-  const SAVED = 'the files `chpipe plan --save NAME` writes in migrations/ can be run with any ClickHouse client meanwhile';
   program
     .command('apply')
-    .description('(not built yet) apply pending migrations to a target')
-    .allowUnknownOption()
-    .allowExcessArguments()
-    .action(notBuilt('apply', SAVED));
+    .description('apply the pending migration files to the target in order, under its lock, recorded in its history table; resumes an interrupted migration')
+    .option('--dry-run', 'print the SQL that would run (environment values filled in, secrets masked); change nothing')
+    .option('--detailed-exitcode', 'exit 2 when there were migrations to apply')
+    .option('--lock-timeout <seconds>', 'wait this long for another apply on the same target (default 60)')
+    .action(run(() => import('./commands/apply.js')));
 
   program
     .command('status')
-    .description('(not built yet) applied and pending migrations, drift and consumer health of a target')
-    .allowUnknownOption()
-    .allowExcessArguments()
-    .action(notBuilt('status', '`chpipe plan` shows what the migrations do'));
+    .description('per migration: applied, pending or failed on the target; and drift between the target and its applied migrations')
+    .option('--detailed-exitcode', 'exit 2 when migrations are pending or failed, or the target drifted')
+    .option('--lock-timeout <seconds>', 'wait this long for the embedded target held by another command (default 60)')
+    .action(run(() => import('./commands/status.js')));
 
   program
     .command('check')
-    .description('(not built yet) CI gate: declared and migrated states agree, chpipe.sum matches')
-    .allowUnknownOption()
-    .allowExcessArguments()
-    .action(notBuilt('check', '`chpipe plan --detailed-exitcode` exits 2 when the migrations are behind the schemas'));
+    .description('CI gate: chpipe.sum matches the files and the migrations build the declared pipelines; with a target, also no edited applied file, no drift, and the pending list')
+    .option('--detailed-exitcode', 'exit 2 when migrations are pending on the target')
+    .option('--lock-timeout <seconds>', 'wait this long for the embedded target held by another command (default 60)')
+    .action(run(() => import('./commands/check.js')));
 
+  // Documented in the product contract, not built yet: each registration is replaced by the real command when it lands.
   program
     .command('pull')
     .description('(not built yet) write pipeline YAML for Kafka pipelines that exist on a target')
@@ -142,10 +147,11 @@ function buildProgram(state: RunState): Command {
 
   program
     .command('serve')
-    .description('(not built yet) the embedded target behind ClickHouse\'s HTTP interface')
-    .allowUnknownOption()
-    .allowExcessArguments()
-    .action(notBuilt('serve', 'run a ClickHouse server and apply the migrations with its client'));
+    .description('the embedded target (.chpipe/, or --data-dir) behind ClickHouse\'s HTTP interface on 127.0.0.1, consuming Kafka while it runs')
+    .option('--port <n>', 'port on 127.0.0.1 (0: any free port)', '8123')
+    .option('--data-dir <dir>', 'serve this data folder instead of the project\'s .chpipe/ (no project needed)')
+    .option('--lock-timeout <seconds>', 'how long to wait for another chpipe that holds the data folder', '30')
+    .action(run(() => import('./commands/serve.js')));
 
   program
     .command('dev')

@@ -1,7 +1,7 @@
-import { readFileSync } from 'node:fs';
+import { cpSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { chpipe, ROOT } from '../helpers/cli.js';
+import { chpipe, ROOT, tempDir } from '../helpers/cli.js';
 
 describe('the example project at the repository root', () => {
   it('validates: every statement runs on the embedded engine', () => {
@@ -22,5 +22,25 @@ describe('the example project at the repository root', () => {
 
   it('is deterministic: two compiles give the same bytes', () => {
     expect(chpipe(['compile']).stdout).toBe(chpipe(['compile']).stdout);
+  });
+});
+
+describe("the README's main job: `chpipe apply` on a fresh clone", () => {
+  it('applies the example migrations to the embedded default in .chpipe/ and prints the objects per pipeline; then nothing is pending and nothing drifted', () => {
+    // A fresh clone's project files, without a .chpipe/ folder.
+    const dir = tempDir('chpipe-clone-');
+    for (const f of ['chpipe.yaml', 'schemas', 'migrations']) cpSync(join(ROOT, f), join(dir, f), { recursive: true });
+    const r = chpipe(['apply'], dir);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/^target: \.chpipe\/ \(ClickHouse 26\.7[\d.]*\)\napplying 0001_initial\.sql: 28 statements\napplied 0001_initial\.sql in /);
+    expect(r.stdout).toContain('Applied 1 migration to .chpipe/.\nanalytics: 7 pipelines, 27 objects\n');
+    for (const pipeline of ['api_latency', 'app_logs', 'campaign_hourly', 'errors_per_minute', 'overheat_alerts', 'sensor_5m', 'sensor_readings']) expect(r.stdout).toMatch(new RegExp(`^  ${pipeline}\\n    ${pipeline}_`, 'm'));
+    expect(r.stdout).toContain('    app_logs_hub_mv (view app_logs_queue → app_logs_hub)');
+    const again = chpipe(['apply', '--detailed-exitcode'], dir);
+    expect(again.code).toBe(0);
+    expect(again.stdout).toContain('Nothing to apply: all 1 migration is applied on .chpipe/.');
+    const status = chpipe(['status', '--json'], dir);
+    expect(status.code, status.stderr).toBe(0);
+    expect(JSON.parse(status.stdout)).toMatchObject({ schemaVersion: 1, migrations: [{ version: '0001', name: 'initial', state: 'applied' }], drift: [], consumers: [] });
   });
 });

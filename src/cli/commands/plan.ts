@@ -12,6 +12,14 @@ import { renderPlan, summarize } from '../../report/plan.js';
 import { makeProgress, PROGRESS_MIN_PIPELINES } from '../../report/progress.js';
 import { makeIo, projectMemo, UserError, type GlobalOptions } from '../context.js';
 import { loadProject } from '../project.js';
+import { namesTarget } from '../../engine/connect.js';
+import { Scratch } from '../../check/scratch.js';
+import type { Memo } from '../../check/memo.js';
+import type { MigrationDir } from '../../migrate/dir.js';
+import type { ProjectSpec } from '../../spec/types.js';
+import type { Drift } from '../../diff/drift.js';
+import { renderDrift } from '../../report/status.js';
+import { openProjectTarget, parseLockTimeout } from '../target.js';
 
 const require = createRequire(import.meta.url);
 const { version: chpipeVersion } = require('../../../package.json') as { version: string };
@@ -25,9 +33,6 @@ export interface PlanOptions {
 
 export default async function plan(g: GlobalOptions, options: PlanOptions): Promise<number> {
   const io = await makeIo(g);
-  if (g.url || g.env || process.env.CHPIPE_URL) {
-    throw new UserError('plan against a target (pending migrations and drift) needs the migration history that `chpipe apply` keeps, which this version does not have yet; run `chpipe plan` without --url/--env/CHPIPE_URL');
-  }
   const loaded = loadProject(g.config);
   const project = loaded.project;
   if (!project || loaded.diagnostics.length) return fail(io, loaded.diagnostics);
@@ -79,8 +84,10 @@ export default async function plan(g: GlobalOptions, options: PlanOptions): Prom
     }
   }
   const steps = result.steps;
+  const onTarget = namesTarget({ url: g.url, env: g.env, processEnv: process.env }) ? await targetView(g, io, loaded.root, project, dir, display, memo) : undefined;
   const title = dir.files.length ? `the migrated state (${dir.files.length} migration${dir.files.length === 1 ? '' : 's'})` : 'an empty database (no migrations yet)';
-  let code = options.detailedExitcode && steps.length ? 2 : 0;
+  const open = steps.length + (onTarget ? onTarget.pending.length + onTarget.drift.length : 0);
+  let code = options.detailedExitcode && open ? 2 : 0;
   if (options.save !== undefined && steps.length && refusing()) code = 3;
 
   if (io.json) {
@@ -89,8 +96,9 @@ export default async function plan(g: GlobalOptions, options: PlanOptions): Prom
         {
           schemaVersion: 1,
           steps: steps.map((s) => ({ object: s.object, action: s.action, risk: s.risk, reason: s.reason, sql: s.sql, ...(s.pipeline ? { pipeline: s.pipeline } : {}) })),
-          pending: [],
-          drift: [],
+          pending: onTarget?.pending ?? [],
+          drift: onTarget?.drift ?? [],
+          ...(onTarget ? { target: onTarget.target } : {}),
           summary: summarize(steps),
           stats: { stateReadQueries: result.stateQueries, pipelines: project.pipelines.length, migrations: dir.files.length },
           ...(saved ? { saved } : {}),
@@ -102,11 +110,39 @@ export default async function plan(g: GlobalOptions, options: PlanOptions): Prom
     );
   } else {
     io.out(renderPlan(steps, io.paint, { sql: options.sql === true, title, width: io.width }));
+    if (onTarget) {
+      io.out(`\n${io.paint.bold(`target: ${onTarget.target}`)}`);
+      io.out(onTarget.pending.length ? `pending: ${onTarget.pending.map((m) => `${m.version}_${m.name}`).join(', ')} (\`chpipe apply\` runs them)` : 'pending: none');
+      io.out(renderDrift(onTarget.drift, io.paint));
+    }
     if (saved) io.out(`\nSaved ${saved} and updated ${display}/chpipe.sum.`);
     else if (code === 3) io.err(`\nRefused to save: the plan has destructive steps. Review them, then run again with --allow-destructive. Nothing was written.`);
     else if (options.save !== undefined && !steps.length) io.out('Nothing to save.');
   }
   return code;
+}
+
+/** A target's pending migrations and drift (plan with --url, --env or CHPIPE_URL). */
+async function targetView(g: GlobalOptions, io: Awaited<ReturnType<typeof makeIo>>, root: string, project: ProjectSpec, dir: MigrationDir, display: string, memo: Memo): Promise<{ target: string; pending: { version: string; name: string }[]; drift: Drift[] }> {
+  const placement = { database: project.database, ...(project.cluster ? { cluster: project.cluster } : {}) };
+  const connection = await openProjectTarget(g, io, { project, root, placement, dir, display }, 'plan', parseLockTimeout(undefined));
+  try {
+    const { migrationStatuses, driftOf } = await import('../../migrate/status.js');
+    const statuses = await migrationStatuses(connection.driver, placement, dir.files, display);
+    if (statuses.problems.length) throw new UserError(statuses.problems[0] as string);
+    const { drift } = await driftOf({
+      driver: connection.driver,
+      scratch: await Scratch.open(memo),
+      placement,
+      applied: statuses.applied,
+      dirDisplay: display,
+      env: process.env,
+      ...(project.kafka.namedCollection ? { namedCollection: project.kafka.namedCollection } : {}),
+    });
+    return { target: connection.description, pending: statuses.migrations.filter((m) => m.state !== 'applied').map((m) => ({ version: m.version, name: m.name })), drift };
+  } finally {
+    await connection.release();
+  }
 }
 
 function fail(io: Awaited<ReturnType<typeof makeIo>>, diagnostics: Parameters<typeof renderDiagnostics>[0]): number {

@@ -1,0 +1,38 @@
+import { Scratch } from '../../check/scratch.js';
+import { targetStatus } from '../../migrate/status.js';
+import { renderStatus, statusJson } from '../../report/status.js';
+import { makeIo, projectMemo, type GlobalOptions } from '../context.js';
+import { failWith, openProjectTarget, parseLockTimeout, readTargetProject } from '../target.js';
+
+export interface StatusOptions {
+  readonly detailedExitcode?: boolean;
+  readonly lockTimeout?: string;
+}
+
+/** Applied, pending and failed migrations of a target, and its drift from them. Exit 1 on an edited or missing applied file; 2 (with --detailed-exitcode) when anything is pending, failed or drifted. */
+export default async function status(g: GlobalOptions, options: StatusOptions): Promise<number> {
+  const io = await makeIo(g);
+  const p = readTargetProject(g, io, 'read');
+  if (Array.isArray(p)) return failWith(io, p);
+  const connection = await openProjectTarget(g, io, p, 'status', parseLockTimeout(options.lockTimeout));
+  try {
+    const scratch = await Scratch.open(await projectMemo(g, p.root));
+    const s = await targetStatus({
+      driver: connection.driver,
+      scratch,
+      placement: p.placement,
+      files: p.dir.files,
+      dirDisplay: p.display,
+      env: process.env,
+      ...(p.project.kafka.namedCollection ? { namedCollection: p.project.kafka.namedCollection } : {}),
+    });
+    const shown = { ...s, target: connection.description };
+    if (io.json) io.out(JSON.stringify(statusJson(shown), null, 2));
+    else io.out(renderStatus(shown, io.paint));
+    if (s.problems.length) return 1;
+    const open = s.drift.length > 0 || s.migrations.some((m) => m.state !== 'applied');
+    return options.detailedExitcode && open ? 2 : 0;
+  } finally {
+    await connection.release();
+  }
+}

@@ -1,0 +1,180 @@
+/**
+ * A target's status: each migration applied, pending or failed (from the
+ * target's history), and drift between the target and the state its applied
+ * migrations build. Both states go through the same scratch engine: the
+ * applied files are replayed on it (environment values filled in, as apply
+ * ran them), and the target's objects, read in a constant number of queries,
+ * are created on it again and read back. So a server of another version,
+ * which prints queries and types its own way, compares in the scratch
+ * engine's normal form; secret settings compare as `[HIDDEN]`.
+ */
+import type { Scratch } from '../check/scratch.js';
+import type { Driver } from '../engine/driver.js';
+import { diffModels } from '../diff/diff.js';
+import { describeDrift, maskSecrets, type Drift } from '../diff/drift.js';
+import { inspectDatabase } from '../inspect/inspect.js';
+import { makeModel, type DbObject, type MaterializedView, type Model, type Placement, type View } from '../model/model.js';
+import { fillReferences } from '../spec/env.js';
+import { createStatements } from '../sql/ddl.js';
+import { parseSelect } from '../sql/query.js';
+import { EngineError } from '../engine/driver.js';
+import { OWN_OBJECT_PREFIX } from '../sql/history.js';
+import { MigrationError } from './errors.js';
+import { migrationEnvironment, type MigrationFile } from './files.js';
+import { replayMigrations } from './replay.js';
+import { readRevisions, reviewRevisions, revisionProblemMessage, type Revision } from './revisions.js';
+
+export type MigrationState = 'applied' | 'pending' | 'failed';
+
+export interface MigrationStatus {
+  readonly version: string;
+  readonly name: string;
+  readonly file: string;
+  readonly state: MigrationState;
+  readonly statementsDone: number;
+  readonly statements?: number;
+  /** A failed (or interrupted) run: the 1-based statement and the engine's message. */
+  readonly failedStatement?: number;
+  readonly error?: string;
+  /** An interrupted run (killed, connection lost): `apply` continues it. */
+  readonly interrupted?: boolean;
+  readonly finishedAt?: string;
+}
+
+export interface TargetStatus {
+  readonly target: string;
+  readonly serverVersion: string;
+  readonly migrations: readonly MigrationStatus[];
+  readonly drift: readonly Drift[];
+  /** Edited or missing applied files, out-of-order files: apply refuses to run until they are fixed. */
+  readonly problems: readonly string[];
+  /** Queries used to read the target's objects (constant by design). */
+  readonly stateQueries: number;
+}
+
+function statusOf(file: MigrationFile, r: Revision | undefined): MigrationStatus {
+  const base = { version: file.version, name: file.name, file: file.file };
+  if (!r) return { ...base, state: 'pending', statementsDone: 0 };
+  if (r.status === 'applied') return { ...base, state: 'applied', statementsDone: r.statements_done, statements: r.statements_total, ...(r.finished_at ? { finishedAt: r.finished_at } : {}) };
+  if (r.status === 'failed') return { ...base, state: 'failed', statementsDone: r.statements_done, statements: r.statements_total, failedStatement: r.failed_statement, error: r.error };
+  // Started and never finished: the process died or lost the target; apply resumes it.
+  return { ...base, state: 'failed', statementsDone: r.statements_done, statements: r.statements_total, interrupted: true };
+}
+
+/** The target's migrations, by the history on it. */
+export async function migrationStatuses(driver: Driver, placement: Placement, files: readonly MigrationFile[], dirDisplay: string): Promise<{ migrations: MigrationStatus[]; problems: string[]; applied: MigrationFile[] }> {
+  const review = reviewRevisions(files, await readRevisions(driver, placement));
+  return {
+    migrations: review.migrations.map((m) => statusOf(m.file, m.revision)),
+    problems: review.problems.map((p) => revisionProblemMessage(p, dirDisplay)),
+    applied: review.migrations.filter((m) => m.revision?.status === 'applied').map((m) => m.file),
+  };
+}
+
+/** A file with its environment references filled in, as apply ran it. */
+function filled(file: MigrationFile, env: Readonly<Record<string, string | undefined>>): MigrationFile {
+  const { variables } = migrationEnvironment(file.text);
+  return { ...file, text: fillReferences(file.text, variables, env).value };
+}
+
+/** The target's objects, without chpipe's own history and lock tables. */
+async function readTarget(driver: Driver, placement: Placement): Promise<{ model: Model; queries: number }> {
+  const { model, queries } = await inspectDatabase(driver, placement);
+  return { model: makeModel(placement, model.objects.filter((o) => !o.name.startsWith(OWN_OBJECT_PREFIX))), queries };
+}
+
+/**
+ * The target's objects created again on the scratch engine and read back: its
+ * normal form. Then each view or flow whose SELECT is, by the scratch engine's
+ * parse, the one the migrations built takes the migrated text (`sameQueries`).
+ */
+async function normalizeOnScratch(scratch: Scratch, target: Model, migrated: Model, namedCollection?: string): Promise<Model> {
+  await scratch.reset(target, namedCollection);
+  for (const s of createStatements(target)) {
+    try {
+      await scratch.run(s.sql);
+    } catch (e) {
+      // An object the scratch engine refuses (say, it reads a table outside the database) is compared as read.
+      if (!(e instanceof EngineError)) throw e;
+    }
+  }
+  return sameQueries(scratch, migrated, (await scratch.inspect(target)).model);
+}
+
+type Query = MaterializedView | View;
+
+/**
+ * Why the text of a view's SELECT is not enough: ClickHouse 26.x prints
+ * parentheses as they were written (chpipe writes a filter as `WHERE (cond)`),
+ * where 24.8 and 25.8 drop the ones around a whole condition when they store
+ * the view (docs/engine-versions.md). A flow read from an older target says
+ * `WHERE cond`, and the scratch engine keeps that when the flow is created
+ * again, while the same migration replayed on the scratch says `WHERE (cond)`:
+ * "its SELECT differs" where nothing does.
+ *
+ * Parentheses leave no node in the engine's syntax tree, so the two compare
+ * by `EXPLAIN AST` on the scratch engine, and only when both have the usual
+ * shape (`SELECT … FROM … [WHERE …] [GROUP BY …]`, split by `parseSelect`)
+ * with the same clauses: the tree's dump does not name the clause a child
+ * belongs to, nor flags such as DISTINCT, which that shape excludes. Queries
+ * that differ in text only are asked about (none, when the target runs the
+ * scratch's version).
+ */
+async function sameQueries(scratch: Scratch, migrated: Model, normalized: Model): Promise<Model> {
+  const before = new Map(migrated.objects.map((o) => [o.name, o]));
+  const objects: DbObject[] = [];
+  for (const o of normalized.objects) {
+    const m = before.get(o.name);
+    const same = (o.kind === 'mv' || o.kind === 'view') && m?.kind === o.kind && m.select !== o.select && (await sameQuery(scratch, m, o));
+    objects.push(same ? { ...o, select: m.select, ...(o.kind === 'mv' && m.kind === 'mv' && m.query ? { query: m.query } : {}) } : o);
+  }
+  return makeModel(normalized, objects);
+}
+
+async function sameQuery(scratch: Scratch, a: Query, b: Query): Promise<boolean> {
+  const pa = parseSelect(a.select);
+  const pb = parseSelect(b.select);
+  if (!pa || !pb || (pa.where === undefined) !== (pb.where === undefined) || (pa.groupBy === undefined) !== (pb.groupBy === undefined)) return false;
+  try {
+    const tree = async (q: Query) => (await scratch.driver.query<{ explain: string }>(`EXPLAIN AST ${q.select}`)).map((r) => r.explain);
+    const ta = await tree(a);
+    const tb = await tree(b);
+    return ta.length > 0 && ta.length === tb.length && ta.every((line, i) => line === tb[i]);
+  } catch (e) {
+    if (e instanceof EngineError) return false;
+    throw e;
+  }
+}
+
+export async function driftOf(args: {
+  readonly driver: Driver;
+  readonly scratch: Scratch;
+  readonly placement: Placement;
+  readonly applied: readonly MigrationFile[];
+  readonly dirDisplay: string;
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly namedCollection?: string;
+}): Promise<{ drift: Drift[]; queries: number }> {
+  const { driver, scratch, placement } = args;
+  const target = await readTarget(driver, placement);
+  const replayed = await replayMigrations(scratch, placement, args.applied.map((f) => filled(f, args.env)), args.dirDisplay, args.namedCollection);
+  const failed = replayed[0];
+  if (failed) throw new MigrationError(`${failed.file}:${failed.line}: ${failed.message}`);
+  const migrated = (await scratch.inspect(placement)).model;
+  const normalized = await normalizeOnScratch(scratch, target.model, migrated, args.namedCollection);
+  return { drift: describeDrift(placement.database, diffModels(maskSecrets(migrated), maskSecrets(normalized))), queries: target.queries };
+}
+
+export async function targetStatus(args: {
+  readonly driver: Driver;
+  readonly scratch: Scratch;
+  readonly placement: Placement;
+  readonly files: readonly MigrationFile[];
+  readonly dirDisplay: string;
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly namedCollection?: string;
+}): Promise<TargetStatus> {
+  const { migrations, problems, applied } = await migrationStatuses(args.driver, args.placement, args.files, args.dirDisplay);
+  const { drift, queries } = await driftOf({ ...args, applied });
+  return { target: args.driver.target, serverVersion: await args.driver.version(), migrations, drift, problems, stateQueries: queries };
+}
