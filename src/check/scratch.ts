@@ -206,6 +206,11 @@ export class Scratch {
     return [...new Set(rows.filter((r) => parseOwnership(r.comment).owner).map((r) => r.database))].sort();
   }
 
+  /** A read-only question to this scratch's engine (its own, or the caller's with `over`). */
+  async query<T>(sql: string): Promise<T[]> {
+    return this.engine.query<T>(sql);
+  }
+
   async inspect(placement: Placement): Promise<Inspection> {
     return inspectDatabase(this.engine, placement, { kafkaSideDatabase: KAFKA_SIDE_DATABASE });
   }

@@ -16,7 +16,7 @@ import { inspectDatabase } from '../inspect/inspect.js';
 import { makeModel, type DbObject, type MaterializedView, type Model, type Placement, type View } from '../model/model.js';
 import { fillReferences } from '../spec/env.js';
 import { createStatements } from '../sql/ddl.js';
-import { parseSelect } from '../sql/query.js';
+import { explainAst, parseSelect } from '../sql/query.js';
 import { EngineError } from '../engine/driver.js';
 import { OWN_OBJECT_PREFIX } from '../sql/history.js';
 import { MigrationError } from './errors.js';
@@ -136,7 +136,7 @@ async function sameQuery(scratch: Scratch, a: Query, b: Query): Promise<boolean>
   const pb = parseSelect(b.select);
   if (!pa || !pb || (pa.where === undefined) !== (pb.where === undefined) || (pa.groupBy === undefined) !== (pb.groupBy === undefined)) return false;
   try {
-    const tree = async (q: Query) => (await scratch.driver.query<{ explain: string }>(`EXPLAIN AST ${q.select}`)).map((r) => r.explain);
+    const tree = async (q: Query) => (await scratch.query<{ explain: string }>(explainAst(q.select))).map((r) => r.explain);
     const ta = await tree(a);
     const tb = await tree(b);
     return ta.length > 0 && ta.length === tb.length && ta.every((line, i) => line === tb[i]);
@@ -146,15 +146,18 @@ async function sameQuery(scratch: Scratch, a: Query, b: Query): Promise<boolean>
   }
 }
 
-export async function driftOf(args: {
+/** What reading a target's state needs: the target, the scratch engine, and how apply ran the migrations. */
+export interface TargetInput {
   readonly driver: Driver;
   readonly scratch: Scratch;
   readonly placement: Placement;
-  readonly applied: readonly MigrationFile[];
   readonly dirDisplay: string;
+  /** The environment `${VAR}` references are filled in from, as apply filled them. */
   readonly env: Readonly<Record<string, string | undefined>>;
   readonly namedCollection?: string;
-}): Promise<{ drift: Drift[]; queries: number }> {
+}
+
+export async function driftOf(args: TargetInput & { readonly applied: readonly MigrationFile[] }): Promise<{ drift: Drift[]; queries: number }> {
   const { driver, scratch, placement } = args;
   const target = await readTarget(driver, placement);
   const replayed = await replayMigrations(scratch, placement, args.applied.map((f) => filled(f, args.env)), args.dirDisplay, args.namedCollection);
@@ -165,15 +168,7 @@ export async function driftOf(args: {
   return { drift: describeDrift(placement.database, diffModels(maskSecrets(migrated), maskSecrets(normalized))), queries: target.queries };
 }
 
-export async function targetStatus(args: {
-  readonly driver: Driver;
-  readonly scratch: Scratch;
-  readonly placement: Placement;
-  readonly files: readonly MigrationFile[];
-  readonly dirDisplay: string;
-  readonly env: Readonly<Record<string, string | undefined>>;
-  readonly namedCollection?: string;
-}): Promise<TargetStatus> {
+export async function targetStatus(args: TargetInput & { readonly files: readonly MigrationFile[] }): Promise<TargetStatus> {
   const { migrations, problems, applied } = await migrationStatuses(args.driver, args.placement, args.files, args.dirDisplay);
   const { drift, queries } = await driftOf({ ...args, applied });
   return { target: args.driver.target, serverVersion: await args.driver.version(), migrations, drift, problems, stateQueries: queries };

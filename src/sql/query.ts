@@ -85,3 +85,8 @@ export function parseSelect(sql: string): SelectParts | undefined {
   const groupBy = part('GROUP BY');
   return { items, from: part('FROM') as string, ...(where !== undefined ? { where } : {}), ...(groupBy !== undefined ? { groupBy } : {}) };
 }
+
+/** The engine's syntax tree of a query: two texts that differ only in redundant parentheses give the same tree. */
+export function explainAst(select: string): string {
+  return `EXPLAIN AST ${select}`;
+}

@@ -24,6 +24,12 @@ FORMAT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 proto = os.fdopen(os.dup(1), "w", encoding="utf-8", buffering=1)
 os.dup2(2, 1)
 sys.stdout = sys.stderr
+# Requests get their own copy of stdin; fd 0 becomes /dev/null: the embedded clickhouse-local reads an
+# INSERT's data from the process's stdin as well (24.8 blocks there, 25.8 swallows waiting requests).
+sys.stdin = os.fdopen(os.dup(0), "r", encoding="utf-8")
+_null = os.open(os.devnull, os.O_RDONLY)
+os.dup2(_null, 0)
+os.close(_null)
 
 session = None
 

@@ -12,6 +12,7 @@ import { Scratch } from '../../src/check/scratch.js';
 import { EngineError, type Driver } from '../../src/engine/driver.js';
 import { EmbeddedDriver } from '../../src/engine/embedded.js';
 import { ProcessDriver } from '../../src/engine/process.js';
+import { openTarget } from '../../src/engine/target.js';
 import type { MigrationFile } from '../../src/migrate/files.js';
 import { replayMigrations } from '../../src/migrate/replay.js';
 import type { Model, Placement } from '../../src/model/model.js';
@@ -138,6 +139,44 @@ async function startEmbeddedEngine(): Promise<MatrixEngine> {
     scratch: () => Scratch.over(driver, { asWritten: true }),
     stop: () => driver.close(),
   };
+}
+
+/**
+ * One engine of the matrix as a *target* (what `chpipe apply` runs on), on a
+ * fresh data directory: 24.8 and 25.8 through the wheels (`WheelDriver`),
+ * 26.7 through chpipe's own engine process (`openTarget`, as the embedded
+ * target), so that the test process keeps its embedded engine for the
+ * scratch. `stop()` stops the process and removes the data.
+ */
+export async function startTarget(label: string): Promise<MatrixEngine> {
+  const wheel = PYTHON_ENGINES.find((e) => e.clickhouse === label);
+  if (wheel) return startPythonEngine(wheel);
+  const dir = mkdtempSync(join(tmpdir(), `chpipe-matrix-target-${label}-`));
+  try {
+    const driver = await openTarget(join(dir, 'data'));
+    const version = await driver.version();
+    if (!version.startsWith(`${label}.`)) {
+      await driver.close();
+      throw new Error(`chpipe's engine process reported ClickHouse ${version}, expected ${label}.x`);
+    }
+    return {
+      label,
+      version,
+      driver,
+      pid: driver.pid,
+      scratch: () => Scratch.over(driver, { asWritten: true }),
+      async stop() {
+        try {
+          await driver.close();
+        } finally {
+          rmSync(dir, { recursive: true, force: true });
+        }
+      },
+    };
+  } catch (e) {
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
 }
 
 /** Every engine of the matrix, oldest first; the virtualenvs are created first if they are not cached. */
