@@ -13,9 +13,9 @@
  * Missing Java or Maven, or a failed download, throws with the reason: the
  * tests that need a broker fail, they never skip.
  */
+import { freePort, isAlive, reapLeftovers as reapRecorded } from '../helpers/processes.js';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -106,51 +106,14 @@ export function kafkaJars(log: (line: string) => void = () => {}): string {
   return join(lib, '*');
 }
 
-/** A free TCP port on 127.0.0.1 (asked of the OS, then released). */
-export function freePort(): Promise<number> {
-  return new Promise((ok, fail) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', fail);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => ok(port));
-    });
-  });
-}
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
-/**
- * Brokers left running by a test run that was killed (SIGKILL leaves no chance
- * to clean up): stopped by the PID this harness recorded, only when that
- * process is still our broker (its command line names the recorded log dir).
- */
+/** Servers left by a killed earlier run (see test/helpers/processes.ts). */
 export function reapLeftovers(): void {
-  if (!existsSync(PIDS)) return;
-  for (const f of readdirSync(PIDS)) {
-    const [pidText, owner, logDir] = readFileSync(join(PIDS, f), 'utf8').trim().split(' ');
-    const pid = Number(pidText);
-    if (isAlive(Number(owner))) continue; // a test run still using its broker
-    let cmdline = '';
-    try {
-      cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-    } catch {
-      // gone already
-    }
-    if (logDir && cmdline.includes(logDir)) process.kill(pid, 'SIGKILL');
-    if (logDir) rmSync(logDir, { recursive: true, force: true });
-    rmSync(join(PIDS, f), { force: true });
-  }
+  reapRecorded(PIDS);
 }
+
+export { freePort };
 
 export interface Broker {
   /** `127.0.0.1:PORT` */

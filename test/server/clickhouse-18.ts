@@ -21,10 +21,10 @@
  * tests fail, they never skip.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { freePort } from '../kafka/broker.js';
+import { freePort, isAlive, reapLeftovers as reapRecorded } from '../helpers/processes.js';
 
 export const PACKAGE = 'clickhouse-server';
 export const SERVER_BIN = '/usr/sbin/clickhouse-server';
@@ -78,32 +78,10 @@ export function ensureClickHouse18(log: (line: string) => void = () => {}): void
   log(`installed ${PACKAGE} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
-/** Servers left running by a killed test run: stopped by their recorded PID, only when that process still runs on the recorded dir. */
+/** Servers left by a killed earlier run (see test/helpers/processes.ts). */
 export function reapLeftovers(): void {
-  if (!existsSync(PIDS)) return;
-  for (const f of readdirSync(PIDS)) {
-    const [pidText, owner, dir] = readFileSync(join(PIDS, f), 'utf8').trim().split(' ');
-    if (isAlive(Number(owner))) continue; // a test run still using its server
-    const pid = Number(pidText);
-    let cmdline = '';
-    try {
-      cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-    } catch {
-      // gone already
-    }
-    if (dir && cmdline.includes(dir)) process.kill(pid, 'SIGKILL');
-    if (dir) rmSync(dir, { recursive: true, force: true });
-    rmSync(join(PIDS, f), { force: true });
-  }
+  reapRecorded(PIDS);
 }
 
 function configXml(dir: string, httpPort: number, tcpPort: number): string {

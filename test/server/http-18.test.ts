@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TargetError } from '../../src/engine/driver.js';
 import { HttpDriver, serverAnswerProblem } from '../../src/engine/http.js';
-import { freePort } from '../kafka/broker.js';
+import { freePort } from '../helpers/processes.js';
 import { EXPECTED_VERSION, USERS } from './clickhouse-18.js';
 import { clickhouse18 } from './server.js';
 import { startTlsProxy, type TlsProxy } from './tls-proxy.js';
