@@ -68,3 +68,21 @@ describe('chpipe validate on a terminal', () => {
     expect(JSON.parse(json.stdout.replace(/\r\n/g, '\n'))).toMatchObject({ ok: true, pipelines: 40 });
   });
 });
+
+describe('chpipe apply on a terminal', () => {
+  it('shows the running statement in place and a line with its time for each slow one; piped, one line per migration', () => {
+    const slow = '-- a hand-written migration\n\nSELECT 1;\n\nSELECT sleep(1.2);\n';
+    const dir = tempProject({ 'schemas/p.yaml': 'name: p\nsource: { topic: t }\ncolumns:\n  id: Int32\ntable:\n  order_by: [id]\n', 'migrations/0001_slow.sql': slow });
+    expect(chpipe(['migrate', 'hash'], dir).code).toBe(0);
+    const tty = spawnSync('script', ['-qec', `${process.execPath} ${BIN} apply`, '/dev/null'], { cwd: dir, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', COLUMNS: '100' }, timeout: 60_000 });
+    expect(tty.status, tty.stdout).toBe(0);
+    expect(tty.stdout).toContain('\r\x1b[K0001_slow.sql 2/2 · SELECT sleep(1.2)');
+    expect(tty.stdout).toMatch(/ {2}2\/2 SELECT sleep\(1\.2\) \(1\.\d s\)/);
+    expect(tty.stdout).toMatch(/applied 0001_slow\.sql in 1\.\d s/);
+    const again = tempProject({ 'schemas/p.yaml': 'name: p\nsource: { topic: t }\ncolumns:\n  id: Int32\ntable:\n  order_by: [id]\n', 'migrations/0001_slow.sql': slow });
+    expect(chpipe(['migrate', 'hash'], again).code).toBe(0);
+    const piped = chpipe(['apply'], again);
+    expect(piped.code, piped.stderr).toBe(0);
+    expect(piped.stderr).toMatch(/^target: \.chpipe\/ \(ClickHouse [\d.]+\)\napplying 0001_slow\.sql: 2 statements\napplied 0001_slow\.sql in 1\.\d s\n$/);
+  });
+});
