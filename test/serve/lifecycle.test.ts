@@ -12,6 +12,10 @@ import { TARGET_LOCK_FILE } from '../../src/engine/target.js';
 import { alive } from '../engine/pids.js';
 import { tempDir, tempProject } from '../helpers/cli.js';
 import { runServe, startServe } from './serving.js';
+import { displayPath } from '../../src/cli/context.js';
+
+/** How chpipe names a folder in messages: relative to the current folder when that is shorter (serve runs in this process's folder). */
+const shown = (dir: string): string => displayPath(dir);
 
 /** The PIDs of the processes `pid` started (its engine process), from /proc. */
 function childrenOf(pid: number): number[] {
@@ -44,7 +48,7 @@ describe('chpipe serve', () => {
     expect(first.port).toBeGreaterThan(0);
     // stderr is another pipe: its line may land just after stdout's.
     for (let i = 0; i < 100 && !first.stderr().includes('\n'); i++) await new Promise((r) => setTimeout(r, 20));
-    expect(first.stderr()).toBe(`serving ${dataDir} at ${first.url} (ClickHouse ${first.version}); Ctrl-C stops\n`);
+    expect(first.stderr()).toBe(`serving ${shown(dataDir)} at ${first.url} (ClickHouse ${first.version}); Ctrl-C stops\n`);
     expect(JSON.parse(readFileSync(join(dataDir, TARGET_LOCK_FILE), 'utf8'))).toMatchObject({ pid: first.child.pid, command: 'serve', url: first.url });
     await post(first.url, 'CREATE TABLE default.kept (id UInt32, note String) ENGINE = MergeTree ORDER BY id');
     await post(first.url, "INSERT INTO default.kept VALUES (1, 'before the restart')");
@@ -55,7 +59,7 @@ describe('chpipe serve', () => {
     expect([ended.code, ended.signal]).toEqual([0, null]);
     // The engine process was closed before serve exited, not left behind or killed with it.
     expect(engines.filter(alive)).toEqual([]);
-    expect(ended.stderr).toMatch(new RegExp(`stopped; the data stays in ${dataDir}\\n$`));
+    expect(ended.stderr).toMatch(new RegExp(`stopped; the data stays in ${shown(dataDir)}\\n$`));
     expect(existsSync(join(dataDir, TARGET_LOCK_FILE))).toBe(false);
 
     const second = await startServe(['--data-dir', dataDir]);
@@ -91,7 +95,7 @@ describe('chpipe serve', () => {
       const second = await runServe(['--port', '0', '--data-dir', dataDir]);
       expect(second.code).toBe(1);
       expect(second.stderr).toBe(
-        `error: the embedded target ${dataDir} is held by \`chpipe serve\` (pid ${first.child.pid}), which serves it at ${first.url}; reach it there (\`--url ${first.url}\`), or stop that process first\n`,
+        `error: the embedded target ${shown(dataDir)} is held by \`chpipe serve\` (pid ${first.child.pid}), which serves it at ${first.url}; reach it there (\`--url ${first.url}\`), or stop that process first\n`,
       );
       // Not waited for: a server does not let go (the default wait is 30 s).
       expect(second.ms).toBeLessThan(15_000);
@@ -129,7 +133,7 @@ describe('chpipe serve', () => {
       const dataDir = tempDir('chpipe-serve-port-');
       const inUse = await runServe(['--port', String(port), '--data-dir', dataDir]);
       expect(inUse.code).toBe(1);
-      expect(inUse.stderr).toBe(`error: cannot serve ${dataDir}: port ${port} on 127.0.0.1 is in use; pick another with --port N (--port 0: any free port)\n`);
+      expect(inUse.stderr).toBe(`error: cannot serve ${shown(dataDir)}: port ${port} on 127.0.0.1 is in use; pick another with --port N (--port 0: any free port)\n`);
       expect(existsSync(join(dataDir, TARGET_LOCK_FILE))).toBe(false);
     } finally {
       taken.close();
