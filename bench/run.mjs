@@ -1,7 +1,7 @@
 /**
  * chpipe benchmarks: prints figures, asserts nothing. Run after `npm run build`:
  *
- *   npm run bench                     # or: node bench/run.mjs [--pipelines N] [--startup-runs N] [--runs N]
+ *   npm run bench                     # or: node bench/run.mjs [--pipelines N] [--startup-runs N] [--runs N] [--apply-runs N]
  *
  * (a) start-up: `chpipe --help` beside a bare `node -e 0` (goal: ≤ 1.3×);
  * (b) a generated project of 1,000 pipelines (bench/generate.mjs):
@@ -10,7 +10,14 @@
  *     and warm (the memo in .chpipe/cache answers what this engine already said);
  * (c) the same project saved as one migration: a no-op `chpipe plan` (goal ≤ 3 s),
  *     warm and cold, and the queries used to read a state back (goal: constant, ≤ 5),
- *     also on a tenth of the project to show it does not grow.
+ *     also on a tenth of the project to show it does not grow;
+ * (d) bench/apply.mjs (also runnable alone: node bench/apply.mjs [--pipelines N] [--runs N]):
+ *     `chpipe apply` of the initial migration of a project like (b)'s, on a fresh embedded target and over HTTP
+ *     (`chpipe serve`), beside the same statements run directly through the same driver
+ *     (goal: chpipe ≤ 1.2× direct), and the time to read a target's state back (`inspectDatabase`)
+ *     at a tenth of the pipelines and all of them, with its query count (constant: 2);
+ *     --apply-runs N (default 1) is its --runs. `node bench/apply.mjs --profile` shows where
+ *     apply's time goes.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
@@ -145,3 +152,8 @@ for (const [name, m] of [
 }
 if (process.env.CHPIPE_BENCH_KEEP) console.log(`project kept in ${dir}`);
 else rmSync(dir, { recursive: true, force: true });
+
+// (d) apply, and reading a target's state back: bench/apply.mjs, in a process of its own.
+console.log("\n(d) chpipe apply beside the same statements run directly; reading a target's state back\n");
+const applyBench = spawnSync(process.execPath, [join(ROOT, 'bench/apply.mjs'), '--pipelines', String(PIPELINES), '--runs', String(option('apply-runs', 1))], { cwd: ROOT, stdio: 'inherit' });
+if (applyBench.status !== 0) console.log(`note: bench/apply.mjs exited ${applyBench.status ?? applyBench.signal}`);
