@@ -138,10 +138,15 @@ export function parseMigration(text: string): MigrationStatement[] {
     }
     marks.push(rerun);
   });
+  // Lines counted once through the text (statements come in order), not from the top for each.
+  let line = 1;
+  let counted = 0;
   return split.map((st, index) => {
+    for (let i = text.indexOf('\n', counted); i >= 0 && i < st.offset; i = text.indexOf('\n', i + 1)) line++;
+    counted = st.offset;
     const step = marks[index];
     const from = step !== undefined ? stepIndex.get(step) : undefined;
-    return { index, sql: st.sql, line: text.slice(0, st.offset).split('\n').length, rerunFrom: from !== undefined && from < index ? from : index };
+    return { index, sql: st.sql, line, rerunFrom: from !== undefined && from < index ? from : index };
   });
 }
 
