@@ -150,7 +150,7 @@ function buildProgram(state: RunState): Command {
     .description('the embedded target (.chpipe/, or --data-dir) behind ClickHouse\'s HTTP interface on 127.0.0.1, consuming Kafka while it runs')
     .option('--port <n>', 'port on 127.0.0.1 (0: any free port)', '8123')
     .option('--data-dir <dir>', 'serve this data folder instead of the project\'s .chpipe/ (no project needed)')
-    .option('--lock-timeout <seconds>', 'how long to wait for another chpipe that holds the data folder', '30')
+    .option('--lock-timeout <seconds>', 'wait this long for another chpipe that holds the data folder (default 60)')
     .action(run(() => import('./commands/serve.js')));
 
   program

@@ -97,7 +97,7 @@ describe('chpipe serve', () => {
       expect(second.stderr).toBe(
         `error: the embedded target ${shown(dataDir)} is held by \`chpipe serve\` (pid ${first.child.pid}), which serves it at ${first.url}; reach it there (\`--url ${first.url}\`), or stop that process first\n`,
       );
-      // Not waited for: a server does not let go (the default wait is 30 s).
+      // Not waited for: a server does not let go (the default wait is 60 s).
       expect(second.ms).toBeLessThan(15_000);
       // The first is undisturbed.
       expect(await post(first.url, 'SELECT 1')).toBe('1\n');

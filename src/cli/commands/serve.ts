@@ -11,6 +11,7 @@ import { dirname, join, resolve } from 'node:path';
 import { openEmbeddedTarget, type EmbeddedTarget } from '../../engine/target.js';
 import { startServer, type RunningServer } from '../../serve/server.js';
 import { displayPath, makeIo, UserError, type GlobalOptions } from '../context.js';
+import { parseLockTimeout } from '../target.js';
 
 export interface ServeOptions {
   readonly port?: string;
@@ -19,13 +20,12 @@ export interface ServeOptions {
 }
 
 const DEFAULT_PORT = 8123;
-const DEFAULT_LOCK_TIMEOUT_S = 30;
 const SIGNALS = ['SIGINT', 'SIGTERM'] as const;
 
 export default async function serve(g: GlobalOptions, options: ServeOptions): Promise<number> {
   const io = await makeIo(g);
   const port = readPort(options.port);
-  const waitMs = readSeconds(options.lockTimeout) * 1000;
+  const waitMs = parseLockTimeout(options.lockTimeout);
   const dataDir = resolve(options.dataDir ?? projectDataDir(g.config));
   const shown = displayPath(dataDir);
 
@@ -95,13 +95,6 @@ function readPort(text: string | undefined): number {
   const port = Number(text);
   if (!/^\d+$/.test(text) || port > 65535) throw new UserError(`--port takes a port number from 0 to 65535 (0: any free port), not ${JSON.stringify(text)}`);
   return port;
-}
-
-function readSeconds(text: string | undefined): number {
-  if (text === undefined) return DEFAULT_LOCK_TIMEOUT_S;
-  const seconds = Number(text);
-  if (text.trim() === '' || !Number.isFinite(seconds) || seconds < 0) throw new UserError(`--lock-timeout takes a number of seconds (0: do not wait), not ${JSON.stringify(text)}`);
-  return seconds;
 }
 
 /** SIGINT/SIGTERM taken over until `restore()`: the first resolves `signalled`, a second exits at once (130/143). */

@@ -9,7 +9,7 @@ export interface StatusOptions {
   readonly lockTimeout?: string;
 }
 
-/** Applied, pending and failed migrations of a target, and its drift from them. Exit 1 on an edited or missing applied file; 2 (with --detailed-exitcode) when anything is pending, failed or drifted. */
+/** Applied, pending and failed migrations of a target, its drift from them, and its Kafka tables' consumers and lag. Exit 1 on an edited or missing applied file; 2 (with --detailed-exitcode) when anything is pending, failed or drifted. */
 export default async function status(g: GlobalOptions, options: StatusOptions): Promise<number> {
   const io = await makeIo(g);
   const p = readTargetProject(g, io, 'read');
@@ -24,6 +24,7 @@ export default async function status(g: GlobalOptions, options: StatusOptions): 
       files: p.dir.files,
       dirDisplay: p.display,
       env: process.env,
+      withConsumers: true,
       ...(p.project.kafka.namedCollection ? { namedCollection: p.project.kafka.namedCollection } : {}),
     });
     const shown = { ...s, target: connection.description };
