@@ -3,7 +3,7 @@
  * (test/kafka/global-setup.ts), topics, and a producer. The client is
  * @platformatic/kafka (pure JavaScript, maintained; its 1.x line supports Node 20).
  */
-import { Admin, Producer, stringSerializers } from '@platformatic/kafka';
+import { Admin, Consumer, Producer, stringDeserializers, stringSerializers } from '@platformatic/kafka';
 import { inject } from 'vitest';
 
 declare module 'vitest' {
@@ -132,6 +132,73 @@ export async function produceContinuously(bootstrap: string, opts: ContinuousPro
     }
   } finally {
     await producer.close();
+  }
+  return out;
+}
+
+export interface SentMessage {
+  partition: number;
+  offset: bigint;
+  value: string;
+}
+
+/**
+ * Produce `values` in order, in batches of `batch`, each batch to one partition in turn
+ * (0, 1, …, partitions-1, 0, …), and return where the broker put every message (the
+ * batch's base offset plus its index; the producer is idempotent, so a retry never
+ * writes a message twice).
+ */
+export async function produceValues(bootstrap: string, topic: string, values: readonly string[], partitions: number, batch = 100): Promise<SentMessage[]> {
+  const producer = stringProducer(bootstrap);
+  const out: SentMessage[] = [];
+  try {
+    for (let start = 0, b = 0; start < values.length; start += batch, b++) {
+      const partition = b % partitions;
+      const chunk = values.slice(start, start + batch);
+      const res = await producer.send({ messages: chunk.map((value) => ({ topic, partition, value })) });
+      const base = res.offsets?.find((o) => o.topic === topic && o.partition === partition)?.offset;
+      if (base === undefined) throw new Error(`the broker returned no offset for a batch to ${topic}/${partition}`);
+      chunk.forEach((value, k) => out.push({ partition, offset: base + BigInt(k), value }));
+    }
+  } finally {
+    await producer.close();
+  }
+  return out;
+}
+
+/**
+ * Every message of a topic from its earliest offset, read with a consumer group of
+ * its own, until as many were read as the topic's end offsets say it holds (taken when
+ * the read starts) or `timeoutMs` passed; returns what was read by then.
+ */
+export async function consumeAll(bootstrap: string, topic: string, timeoutMs: number): Promise<SentMessage[]> {
+  const ends = await endOffsets(bootstrap, topic);
+  const total = [...ends.values()].reduce((sum, o) => sum + Number(o), 0);
+  const consumer = new Consumer({ clientId: 'chpipe-test-consumer', groupId: uniqueTopic(`chpipe_test_read_${topic}`), bootstrapBrokers: [bootstrap], deserializers: stringDeserializers });
+  const out: SentMessage[] = [];
+  try {
+    if (total === 0) return out;
+    const stream = await consumer.consume({ topics: [topic], mode: 'earliest', autocommit: false, maxWaitTime: 500 });
+    try {
+      await new Promise<void>((done, fail) => {
+        const timer = setTimeout(done, timeoutMs);
+        stream.on('data', (m: { partition: number; offset: bigint; value: string }) => {
+          out.push({ partition: m.partition, offset: m.offset, value: m.value });
+          if (out.length >= total) {
+            clearTimeout(timer);
+            done();
+          }
+        });
+        stream.once('error', (e: Error) => {
+          clearTimeout(timer);
+          fail(e);
+        });
+      });
+    } finally {
+      await stream.close();
+    }
+  } finally {
+    await consumer.close(true);
   }
   return out;
 }
