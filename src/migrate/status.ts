@@ -7,17 +7,26 @@
  * are created on it again and read back. So a server of another version,
  * which prints queries and types its own way, compares in the scratch
  * engine's normal form; secret settings compare as `[HIDDEN]`.
+ *
+ * Asked for (`withConsumers`), it also reports each Kafka table's consumer
+ * health: its consumers from `system.kafka_consumers` (one query for the
+ * database, on servers that have the table) and the group's lag per partition
+ * from the brokers (src/kafka/lag.ts, loaded only then). Neither can fail the
+ * status: what cannot be read is `null` with a note.
  */
 import type { Scratch } from '../check/scratch.js';
 import type { Driver } from '../engine/driver.js';
 import { diffModels } from '../diff/diff.js';
 import { describeDrift, maskSecrets, type Drift } from '../diff/drift.js';
 import { inspectDatabase } from '../inspect/inspect.js';
-import { makeModel, type DbObject, type MaterializedView, type Model, type Placement, type View } from '../model/model.js';
+import { makeModel, type DbObject, type KafkaTable, type MaterializedView, type Model, type Placement, type View } from '../model/model.js';
 import { fillReferences } from '../spec/env.js';
 import { createStatements } from '../sql/ddl.js';
 import { explainAst, parseSelect } from '../sql/query.js';
 import { EngineError } from '../engine/driver.js';
+import { supports } from '../engine/version.js';
+import { readKafkaConsumers, type KafkaConsumer } from '../inspect/consumers.js';
+import type { LagOptions, PartitionLag } from '../kafka/lag.js';
 import { OWN_OBJECT_PREFIX } from '../sql/history.js';
 import { MigrationError } from './errors.js';
 import { migrationEnvironment, type MigrationFile } from './files.js';
@@ -50,6 +59,25 @@ export interface TargetStatus {
   readonly problems: readonly string[];
   /** Queries used to read the target's objects (constant by design). */
   readonly stateQueries: number;
+  /** Consumer health per Kafka table, by table name; empty unless asked for (`withConsumers`). */
+  readonly consumers: readonly QueueHealth[];
+  /** Queries used to read the consumers (0 or 1, whatever the number of tables). */
+  readonly consumerQueries: number;
+}
+
+/** A Kafka table's consumers and its group's lag. */
+export interface QueueHealth {
+  /** The pipeline the table serves (its ownership marker), `null` for a table chpipe does not manage. */
+  readonly pipeline: string | null;
+  readonly table: string;
+  readonly group: string;
+  readonly topics: readonly string[];
+  /** The table's consumers; `null` when the server cannot say (no system.kafka_consumers). */
+  readonly consumers: readonly KafkaConsumer[] | null;
+  /** Per partition of the topics; `null` when the brokers could not be asked or did not answer. */
+  readonly lag: readonly PartitionLag[] | null;
+  /** Why something is `null` or missing, one sentence each. */
+  readonly notes: readonly string[];
 }
 
 function statusOf(file: MigrationFile, r: Revision | undefined): MigrationStatus {
@@ -157,7 +185,7 @@ export interface TargetInput {
   readonly namedCollection?: string;
 }
 
-export async function driftOf(args: TargetInput & { readonly applied: readonly MigrationFile[] }): Promise<{ drift: Drift[]; queries: number }> {
+export async function driftOf(args: TargetInput & { readonly applied: readonly MigrationFile[] }): Promise<{ drift: Drift[]; queries: number; target: Model }> {
   const { driver, scratch, placement } = args;
   const target = await readTarget(driver, placement);
   const replayed = await replayMigrations(scratch, placement, args.applied.map((f) => filled(f, args.env)), args.dirDisplay, args.namedCollection);
@@ -165,11 +193,53 @@ export async function driftOf(args: TargetInput & { readonly applied: readonly M
   if (failed) throw new MigrationError(`${failed.file}:${failed.line}: ${failed.message}`);
   const migrated = (await scratch.inspect(placement)).model;
   const normalized = await normalizeOnScratch(scratch, target.model, migrated, args.namedCollection);
-  return { drift: describeDrift(placement.database, diffModels(maskSecrets(migrated), maskSecrets(normalized))), queries: target.queries };
+  return { drift: describeDrift(placement.database, diffModels(maskSecrets(migrated), maskSecrets(normalized))), queries: target.queries, target: target.model };
 }
 
-export async function targetStatus(args: TargetInput & { readonly files: readonly MigrationFile[] }): Promise<TargetStatus> {
+export async function targetStatus(args: TargetInput & { readonly files: readonly MigrationFile[]; readonly withConsumers?: boolean; readonly lag?: LagOptions }): Promise<TargetStatus> {
   const { migrations, problems, applied } = await migrationStatuses(args.driver, args.placement, args.files, args.dirDisplay);
-  const { drift, queries } = await driftOf({ ...args, applied });
-  return { target: args.driver.target, serverVersion: await args.driver.version(), migrations, drift, problems, stateQueries: queries };
+  const { drift, queries, target } = await driftOf({ ...args, applied });
+  const serverVersion = await args.driver.version();
+  const health = args.withConsumers ? await consumerHealth(args.driver, args.placement, serverVersion, target, args.lag) : { queues: [], queries: 0 };
+  return { target: args.driver.target, serverVersion, migrations, drift, problems, stateQueries: queries, consumers: health.queues, consumerQueries: health.queries };
+}
+
+/**
+ * Each Kafka table of `target` (as read back from the server, so its brokers
+ * are the ones the server uses) with its consumers and its group's lag.
+ */
+export async function consumerHealth(driver: Driver, placement: Placement, serverVersion: string, target: Model, lag?: LagOptions): Promise<{ queues: QueueHealth[]; queries: number }> {
+  const tables = target.objects.filter((o): o is KafkaTable => o.kind === 'kafka');
+  if (!tables.length) return { queues: [], queries: 0 };
+  let consumers: KafkaConsumer[] | undefined;
+  let queries = 0;
+  let consumersNote: string | undefined;
+  if (!supports(serverVersion, 'kafka_consumers')) consumersNote = `ClickHouse ${serverVersion} has no system.kafka_consumers (23.8 and later have it): consumers unknown`;
+  else {
+    try {
+      queries++;
+      consumers = (await readKafkaConsumers(driver, placement)).consumers;
+    } catch (e) {
+      if (!(e instanceof EngineError)) throw e;
+      consumersNote = `system.kafka_consumers could not be read: ${e.engineMessage}`;
+    }
+  }
+  const askable = tables.filter((t) => t.brokers !== undefined && t.group !== '' && t.topics.length > 0);
+  const lags = askable.length ? await (await import('../kafka/lag.js')).readLag(askable.map((t) => ({ brokers: t.brokers as string, group: t.group, topics: t.topics })), lag) : [];
+  const lagOf = new Map(askable.map((t, i) => [t.name, lags[i]]));
+  const queues = tables.map((t): QueueHealth => {
+    const l = lagOf.get(t.name);
+    const notes = [...(consumersNote ? [consumersNote] : []), ...(l?.notes ?? [])];
+    if (!l) notes.push(t.namedCollection && t.brokers === undefined ? `lag unknown: the brokers are in the named collection ${t.namedCollection}` : 'lag unknown: the table names no brokers, group or topics');
+    return {
+      pipeline: t.owner?.pipeline ?? null,
+      table: t.name,
+      group: t.group,
+      topics: t.topics,
+      consumers: consumers ? consumers.filter((c) => c.table === t.name) : null,
+      lag: l?.lag ?? null,
+      notes,
+    };
+  });
+  return { queues, queries };
 }

@@ -1,6 +1,6 @@
 /** A target's status for people and for machines (SPEC's `status --json`). */
 import type { Drift } from '../diff/drift.js';
-import type { MigrationStatus, TargetStatus } from '../migrate/status.js';
+import type { MigrationStatus, QueueHealth, TargetStatus } from '../migrate/status.js';
 import type { Paint } from './paint.js';
 
 function migrationLine(m: MigrationStatus, paint: Paint): string {
@@ -22,6 +22,35 @@ export function renderDrift(drift: readonly Drift[], paint: Paint): string {
   return [paint.bold(`drift: ${drift.length} object${drift.length === 1 ? '' : 's'} differ from the applied migrations`), ...drift.map((d) => `  ${paint.yellow('~')} ${d.object}: ${d.detail}`)].join('\n');
 }
 
+const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+
+/** A queue's health in a few lines: lag, consumers, last poll, the last exception, notes. */
+function queueLines(q: QueueHealth, paint: Paint): string[] {
+  const head = `  ${q.table}${q.pipeline && q.pipeline !== q.table ? ` (pipeline ${q.pipeline})` : ''}, group ${q.group}, ${q.topics.length === 1 ? 'topic' : 'topics'} ${q.topics.join(', ')}`;
+  const parts: string[] = [];
+  if (q.lag) {
+    const total = q.lag.reduce((a, p) => a + p.lag, 0);
+    parts.push(`lag ${total === 0 ? paint.green('0') : paint.yellow(String(total))} on ${plural(q.lag.length, 'partition')}`);
+  } else parts.push(`lag ${paint.dim('unknown')}`);
+  if (q.consumers) {
+    const assigned = q.consumers.reduce((a, c) => a + c.assignments.length, 0);
+    const read = q.consumers.reduce((a, c) => a + c.messagesRead, 0);
+    const polls = q.consumers.map((c) => c.lastPoll).filter((t): t is string => t !== null);
+    parts.push(`${plural(q.consumers.length, 'consumer')}, ${plural(assigned, 'partition')} assigned, ${read} read`);
+    parts.push(`last poll ${polls.length ? polls.sort().at(-1) : 'never'}`);
+  }
+  const lines = [head, `    ${parts.join('; ')}`];
+  const last = q.consumers?.flatMap((c) => c.exceptions).sort((a, b) => a.time.localeCompare(b.time)).at(-1);
+  if (last) lines.push(`    ${paint.red('last exception')} ${last.time}: ${last.text}`);
+  for (const n of q.notes) lines.push(`    ${paint.dim(`note: ${n}`)}`);
+  return lines;
+}
+
+export function renderConsumers(queues: readonly QueueHealth[], paint: Paint): string[] {
+  if (!queues.length) return [];
+  return [paint.bold(`consumers: ${plural(queues.length, 'Kafka table')}`), ...queues.flatMap((q) => queueLines(q, paint))];
+}
+
 export function renderStatus(s: TargetStatus, paint: Paint): string {
   const lines = [paint.bold(`target: ${s.target} (ClickHouse ${s.serverVersion})`)];
   if (!s.migrations.length) lines.push('migrations: none in the migrations folder');
@@ -32,6 +61,7 @@ export function renderStatus(s: TargetStatus, paint: Paint): string {
   }
   for (const p of s.problems) lines.push(paint.red(`problem: ${p}`));
   lines.push(renderDrift(s.drift, paint));
+  lines.push(...renderConsumers(s.consumers, paint));
   return lines.join('\n');
 }
 
@@ -53,7 +83,35 @@ export function statusJson(s: TargetStatus): object {
     })),
     drift: s.drift,
     problems: s.problems,
-    consumers: [],
-    stats: { stateReadQueries: s.stateQueries },
+    consumers: s.consumers.map(queueJson),
+    stats: { stateReadQueries: s.stateQueries, consumerReadQueries: s.consumerQueries },
+  };
+}
+
+/**
+ * One Kafka table in `status --json`: `consumers` is `null` when the server
+ * cannot list them (no system.kafka_consumers), `lag` and `lagTotal` are
+ * `null` when the brokers could not be asked; `notes` says why.
+ */
+function queueJson(q: QueueHealth): object {
+  return {
+    pipeline: q.pipeline,
+    table: q.table,
+    group: q.group,
+    topics: q.topics,
+    consumers:
+      q.consumers?.map((c) => ({
+        id: c.consumerId,
+        assignments: c.assignments.map((a) => ({ topic: a.topic, partition: a.partition, offset: a.offset })),
+        lastPoll: c.lastPoll,
+        lastCommit: c.lastCommit,
+        messagesRead: c.messagesRead,
+        commits: c.commits,
+        inUse: c.inUse,
+        exceptions: c.exceptions.map((e) => ({ time: e.time, text: e.text })),
+      })) ?? null,
+    lag: q.lag?.map((p) => ({ topic: p.topic, partition: p.partition, committed: p.committed, end: p.end, lag: p.lag })) ?? null,
+    lagTotal: q.lag ? q.lag.reduce((a, p) => a + p.lag, 0) : null,
+    notes: q.notes,
   };
 }
