@@ -30,6 +30,7 @@ Examples:
   $ chpipe status                     applied, pending and failed migrations, and drift
   $ chpipe check                      the CI gate: chpipe.sum, schemas vs migrations (and a target's history)
   $ chpipe serve                      the embedded ClickHouse on http://127.0.0.1:8123
+  $ chpipe dev                        serve, consume, and apply each saved schema change live
 
 Exit codes: 0 ok, 1 error, 2 changes (with --detailed-exitcode), 3 destructive step refused.
 Docs: README.md (YAML reference), schema/*.schema.json (editor validation).`;
@@ -155,10 +156,12 @@ function buildProgram(state: RunState): Command {
 
   program
     .command('dev')
-    .description('(not built yet) the local loop: apply, serve, consume and watch schemas/')
-    .allowUnknownOption()
-    .allowExcessArguments()
-    .action(notBuilt('dev', '`chpipe validate` and `chpipe plan` check each change'));
+    .description('the local loop: apply migrations and the declared state to .chpipe/, serve it, consume, and apply each saved change to schemas/ live (not saved as migrations)')
+    .option('--port <n>', 'port on 127.0.0.1 (0: any free port)', '8123')
+    .option('--interval <seconds>', 'seconds between refreshes of the live view (default 1)')
+    .option('--allow-destructive', 'let a live change run destructive steps (refused otherwise)')
+    .option('--lock-timeout <seconds>', 'wait this long for another chpipe that holds .chpipe/ (default 60)')
+    .action(run(() => import('./commands/dev.js')));
 
   return program;
 }

@@ -106,7 +106,7 @@ function filled(file: MigrationFile, env: Readonly<Record<string, string | undef
 }
 
 /** The target's objects, without chpipe's own history and lock tables. */
-async function readTarget(driver: Driver, placement: Placement): Promise<{ model: Model; queries: number }> {
+export async function readTarget(driver: Driver, placement: Placement): Promise<{ model: Model; queries: number }> {
   const { model, queries } = await inspectDatabase(driver, placement);
   return { model: makeModel(placement, model.objects.filter((o) => !o.name.startsWith(OWN_OBJECT_PREFIX))), queries };
 }

@@ -8,9 +8,10 @@
  */
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { openEmbeddedTarget, type EmbeddedTarget } from '../../engine/target.js';
+import type { EngineInfo } from '../../engine/process.js';
+import { openEmbeddedTarget, type EmbeddedTarget, type TargetOptions } from '../../engine/target.js';
 import { startServer, type RunningServer } from '../../serve/server.js';
-import { displayPath, makeIo, UserError, type GlobalOptions } from '../context.js';
+import { displayPath, makeIo, UserError, type GlobalOptions, type Io } from '../context.js';
 import { parseLockTimeout } from '../target.js';
 
 export interface ServeOptions {
@@ -27,78 +28,134 @@ export default async function serve(g: GlobalOptions, options: ServeOptions): Pr
   const port = readPort(options.port);
   const waitMs = parseLockTimeout(options.lockTimeout);
   const dataDir = resolve(options.dataDir ?? projectDataDir(g.config));
-  const shown = displayPath(dataDir);
 
   // For its lifetime the server owns Ctrl-C and SIGTERM (the CLI's own handlers would exit at once):
   // the first stops it cleanly, a second exits at once.
   const stop = stopSignal();
-  let target: EmbeddedTarget | undefined;
-  let server: RunningServer | undefined;
-  let engineFailure: Error | undefined;
+  let serving: Serving | undefined;
   try {
-    const opening = openEmbeddedTarget(dataDir, {
-      command: 'serve',
-      waitMs,
-      display: shown,
-      onWait: (h) => io.err(`waiting for ${shown}, held by ${h ? `\`chpipe ${h.command}\` (pid ${h.pid})` : 'another chpipe'} (up to ${waitMs / 1000} s)…`),
-    });
-    target = await Promise.race([opening, stop.signalled.then(() => undefined)]);
-    if (!target) {
-      // Stopped while starting: let the start finish, then stop what it started.
-      target = await opening.catch(() => undefined);
-      return 0;
-    }
-    const info = target.driver.info;
-    try {
-      server = await startServer(
-        target.driver,
-        { version: info.version, timezone: info.timezone ?? 'UTC', displayName: info.displayName ?? 'chpipe' },
-        {
-          port,
-          onEngineFailure: (e) => {
-            engineFailure ??= e;
-            stop.trigger();
-          },
-        },
-      );
-    } catch (e) {
-      throw new UserError(`cannot serve ${shown}: ${e instanceof Error ? e.message : String(e)}`);
-    }
-    target.announce(server.url);
+    serving = await holdAndServe(io, { dataDir, port, waitMs, command: 'serve', stop });
+    if (!serving) return 0;
+    const { info, server, shown } = serving;
     io.err(`serving ${shown} at ${server.url} (ClickHouse ${info.version}); Ctrl-C stops`);
     if (io.json) io.out(JSON.stringify({ url: server.url, port: server.port, dataDir, version: info.version }));
     await stop.signalled;
-    await server.close();
-    server = undefined;
-    await target.release();
-    target = undefined;
-    if (engineFailure) throw new UserError(`stopped serving ${shown}: its engine process failed (${engineFailure.message})`);
+    await serving.close();
     io.err(`stopped; the data stays in ${shown}`);
     return 0;
   } finally {
-    await server?.close(0);
-    await target?.release();
+    await serving?.close(0);
     stop.restore();
   }
 }
 
+/** A data folder held, its engine process running, and served over HTTP. */
+export interface Serving {
+  readonly target: EmbeddedTarget;
+  readonly server: RunningServer;
+  readonly info: EngineInfo;
+  /** How the data folder is named in messages. */
+  readonly shown: string;
+  /**
+   * Stop serving (requests in flight finish, up to `graceMs`), close the engine, free the folder; safe to call twice.
+   * Throws a `UserError` when the engine process failed while serving.
+   */
+  close(graceMs?: number): Promise<void>;
+}
+
+export interface HoldOptions {
+  readonly dataDir: string;
+  readonly port: number;
+  readonly waitMs: number;
+  /** What this process runs, recorded in the folder's lock. */
+  readonly command: string;
+  readonly stop: StopSignal;
+  /** How the engine process is started (a config file). */
+  readonly engine?: TargetOptions;
+}
+
+/**
+ * Hold the data folder (`target.lock`), start its engine process and serve it
+ * on 127.0.0.1, announcing the URL in the lock; undefined when stopped while
+ * starting. An engine process that dies triggers `stop`; `close()` then says so.
+ */
+export async function holdAndServe(io: Io, options: HoldOptions): Promise<Serving | undefined> {
+  const { dataDir, port, waitMs, stop } = options;
+  const shown = displayPath(dataDir);
+  const opening = openEmbeddedTarget(dataDir, {
+    command: options.command,
+    waitMs,
+    display: shown,
+    onWait: (h) => io.err(`waiting for ${shown}, held by ${h ? `\`chpipe ${h.command}\` (pid ${h.pid})` : 'another chpipe'} (up to ${waitMs / 1000} s)…`),
+    ...(options.engine ? { engine: options.engine } : {}),
+  });
+  const target = await Promise.race([opening, stop.signalled.then(() => undefined)]);
+  if (!target) {
+    // Stopped while starting: let the start finish, then stop what it started.
+    await (await opening.catch(() => undefined))?.release();
+    return undefined;
+  }
+  const info = target.driver.info;
+  let engineFailure: Error | undefined;
+  let server: RunningServer;
+  try {
+    server = await startServer(
+      target.driver,
+      { version: info.version, timezone: info.timezone ?? 'UTC', displayName: info.displayName ?? 'chpipe' },
+      {
+        port,
+        onEngineFailure: (e) => {
+          engineFailure ??= e;
+          stop.trigger();
+        },
+      },
+    );
+  } catch (e) {
+    await target.release();
+    throw new UserError(`cannot serve ${shown}: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  target.announce(server.url);
+  let closed: Promise<void> | undefined;
+  return {
+    target,
+    server,
+    info,
+    shown,
+    close: (graceMs) =>
+      (closed ??= (async () => {
+        try {
+          await server.close(graceMs);
+        } finally {
+          await target.release();
+        }
+        if (engineFailure) throw new UserError(`stopped serving ${shown}: its engine process failed (${engineFailure.message})`);
+      })()),
+  };
+}
+
 /** The project's `.chpipe/` beside its chpipe.yaml. */
-function projectDataDir(config: string): string {
+export function projectDataDir(config: string): string {
   if (!existsSync(config)) {
     throw new UserError(`no project file ${displayPath(config)} here or in a folder above; serve any data folder with \`chpipe serve --data-dir DIR\`, or create a project with \`chpipe init\``);
   }
   return join(dirname(resolve(config)), '.chpipe');
 }
 
-function readPort(text: string | undefined): number {
+export function readPort(text: string | undefined): number {
   if (text === undefined) return DEFAULT_PORT;
   const port = Number(text);
   if (!/^\d+$/.test(text) || port > 65535) throw new UserError(`--port takes a port number from 0 to 65535 (0: any free port), not ${JSON.stringify(text)}`);
   return port;
 }
 
+export interface StopSignal {
+  readonly signalled: Promise<void>;
+  trigger(): void;
+  restore(): void;
+}
+
 /** SIGINT/SIGTERM taken over until `restore()`: the first resolves `signalled`, a second exits at once (130/143). */
-function stopSignal(): { signalled: Promise<void>; trigger(): void; restore(): void } {
+export function stopSignal(): StopSignal {
   const saved = SIGNALS.map((signal) => [signal, process.listeners(signal)] as const);
   for (const signal of SIGNALS) process.removeAllListeners(signal);
   let trigger!: () => void;

@@ -1,0 +1,78 @@
+/**
+ * What `chpipe dev` writes for its engine: the server configuration of the
+ * embedded target it runs (a ClickHouse `<clickhouse>…</clickhouse>` file),
+ * and the one query its live view reads every pipeline's counts with. Pure.
+ */
+import { qualified, stringLiteral } from './quote.js';
+
+/** Threads for Kafka consumers beyond one per Kafka table: pipelines added while dev runs, and the engine's own streaming work. */
+export const BROKER_POOL_MARGIN = 8;
+
+/** A local loop's freshness: how long a Kafka table collects rows before it writes a block (the engine's default is 7.5 s). */
+export const DEV_STREAM_FLUSH_MS = 500;
+
+export interface DevEngineConfig {
+  /** Kafka tables the engine will run (declared and present); the pool gets this many threads plus `BROKER_POOL_MARGIN`. */
+  readonly kafkaTables: number;
+  readonly streamFlushIntervalMs?: number;
+}
+
+/** The pool size that gives every Kafka table a thread, with a margin (the default on 2 cores is 2: the rest wait for partitions). */
+export function brokerPoolSize(kafkaTables: number): number {
+  return Math.max(0, Math.floor(kafkaTables)) + BROKER_POOL_MARGIN;
+}
+
+/**
+ * The engine's server configuration for `chpipe dev`: the message-broker pool
+ * (a server setting, read once at start) and the default profile's
+ * `stream_flush_interval_ms` (the floor of produce-to-queryable latency).
+ */
+export function devEngineConfigXml(config: DevEngineConfig): string {
+  const flush = Math.max(1, Math.floor(config.streamFlushIntervalMs ?? DEV_STREAM_FLUSH_MS));
+  return [
+    '<!-- written by chpipe dev for its embedded engine; rewritten at every start -->',
+    '<clickhouse>',
+    `  <background_message_broker_schedule_pool_size>${brokerPoolSize(config.kafkaTables)}</background_message_broker_schedule_pool_size>`,
+    '  <profiles>',
+    '    <default>',
+    `      <stream_flush_interval_ms>${flush}</stream_flush_interval_ms>`,
+    '    </default>',
+    '  </profiles>',
+    '</clickhouse>',
+    '',
+  ].join('\n');
+}
+
+/** A pipeline's objects the live view counts: what users query (`NAME`), and `NAME_errors` when it exists. */
+export interface CountedPipeline {
+  readonly pipeline: string;
+  /** The object users query: a table or the finalizing view. */
+  readonly object: string;
+  /** `NAME_errors` (columns `received_at`, `offset`, `error`), when the pipeline streams its errors. */
+  readonly errors?: string;
+}
+
+/** One row of `liveCountsQuery`: a pipeline's rows or errors, and for errors the latest one's message. */
+export interface CountRow {
+  readonly pipeline: string;
+  readonly what: 'rows' | 'errors';
+  readonly n: string;
+  readonly last: string;
+}
+
+/**
+ * Every pipeline's counts in one statement (one round trip, whatever the
+ * number of pipelines): `count()` of what users query and of `NAME_errors`,
+ * and the `error` of the latest `NAME_errors` row. Undefined when there is nothing to count.
+ */
+export function liveCountsQuery(database: string, pipelines: readonly CountedPipeline[]): string | undefined {
+  const parts: string[] = [];
+  for (const p of pipelines) {
+    const name = stringLiteral(p.pipeline);
+    parts.push(`SELECT ${name} AS pipeline, 'rows' AS what, toString(count()) AS n, '' AS last FROM ${qualified(database, p.object)}`);
+    if (p.errors !== undefined) {
+      parts.push(`SELECT ${name} AS pipeline, 'errors' AS what, toString(count()) AS n, toString(argMax(error, (received_at, \`offset\`))) AS last FROM ${qualified(database, p.errors)}`);
+    }
+  }
+  return parts.length ? parts.join('\nUNION ALL\n') : undefined;
+}
