@@ -202,3 +202,67 @@ export async function consumeAll(bootstrap: string, topic: string, timeoutMs: nu
   }
   return out;
 }
+
+export interface WaitCommittedOptions {
+  bootstrap: string;
+  topic: string;
+  /** Every consumer group that must have committed `ends`. */
+  groups: readonly string[];
+  /** The topic's end offsets once production ended. */
+  ends: ReadonlyMap<number, bigint>;
+  /** Give up after this long (ms). */
+  boundMs: number;
+  /** The counts must not have changed for this long (ms) before the offsets are looked at. */
+  quietMs: number;
+  /** A text that changes whenever the target stored more (e.g. row counts). */
+  counts: () => Promise<string>;
+}
+
+/**
+ * Wait (bounded) until every group committed the topic's end offsets and the
+ * target's counts stopped changing; `committed` names what each group had
+ * committed when it ended (`group p0=N p1=M`).
+ */
+export async function waitCommitted(opts: WaitCommittedOptions): Promise<{ settled: boolean; ms: number; committed: string }> {
+  const started = Date.now();
+  let last = await opts.counts();
+  let lastChange = Date.now();
+  let committed = '';
+  while (Date.now() - started < opts.boundMs) {
+    await new Promise((ok) => setTimeout(ok, 500));
+    const now = await opts.counts();
+    if (now !== last) {
+      last = now;
+      lastChange = Date.now();
+      continue;
+    }
+    if (Date.now() - lastChange < opts.quietMs) continue;
+    let all = true;
+    const parts: string[] = [];
+    for (const group of opts.groups) {
+      const c = await committedOffsets(opts.bootstrap, group, opts.topic);
+      parts.push(`${group} ${[...opts.ends.keys()].map((p) => `p${p}=${c.get(p) ?? '-'}/${opts.ends.get(p)}`).join(' ')}`);
+      if (![...opts.ends].every(([p, end]) => c.get(p) === end)) all = false;
+    }
+    committed = parts.join('; ');
+    if (all) return { settled: true, ms: Date.now() - started, committed };
+  }
+  return { settled: false, ms: Date.now() - started, committed };
+}
+
+/**
+ * The longest pause in ingestion that overlaps [fromMs, toMs]: the largest
+ * difference between consecutive ingest times (sorted, ms) where the earlier
+ * one is at or before `toMs` and the later one at or after `fromMs`.
+ * `fromMs` of the result is when that pause began.
+ */
+export function ingestGaps(sortedTimes: readonly number[], fromMs: number, toMs: number): { ms: number; fromMs: number } {
+  let gap = { ms: 0, fromMs: fromMs };
+  for (let i = 1; i < sortedTimes.length; i++) {
+    const a = sortedTimes[i - 1]!;
+    const b = sortedTimes[i]!;
+    if (a > toMs || b < fromMs) continue;
+    if (b - a > gap.ms) gap = { ms: b - a, fromMs: a };
+  }
+  return gap;
+}

@@ -123,6 +123,10 @@ export interface Broker {
   /** Seconds from launch until a produce succeeded. */
   readySeconds: number;
   stop(): Promise<void>;
+  /** Stop the broker's process where it stands (SIGSTOP): its connections stay open and nothing answers. */
+  pause(): void;
+  /** Let a paused broker run again (SIGCONT). */
+  resume(): void;
 }
 
 export interface StartOptions {
@@ -261,7 +265,15 @@ export async function startBroker(opts: StartOptions): Promise<Broker> {
     readySeconds,
     stop: async () => {
       process.removeListener('exit', stopSync);
+      // A paused JVM does not act on SIGTERM until it runs again.
+      if (exited === null && isAlive(pid)) process.kill(pid, 'SIGCONT');
       await stop();
+    },
+    pause: () => {
+      if (exited === null) process.kill(pid, 'SIGSTOP');
+    },
+    resume: () => {
+      if (exited === null) process.kill(pid, 'SIGCONT');
     },
   };
 }
