@@ -7,18 +7,16 @@
  * files, and shows a live view per pipeline until Ctrl-C or SIGTERM.
  */
 import { createRequire } from 'node:module';
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { ChangeSummary } from '../../dev/dev.js';
 import type { PipelineLive } from '../../dev/live.js';
 import type { SyncOutcome } from '../../dev/sync.js';
 import type { Step } from '../../plan/plan.js';
 import { renderDiagnostics } from '../../report/diagnostics.js';
-import { devEngineConfigXml } from '../../sql/dev.js';
 import { makeIo, projectMemo, UserError, type GlobalOptions, type Io } from '../context.js';
 import { loadProject } from '../project.js';
 import { failWith, parseLockTimeout, readTargetProject } from '../target.js';
-import { holdAndServe, readPort, stopSignal, type Serving } from './serve.js';
+import { holdAndServe, readPort, stopSignal, writeEngineConfig, type Serving } from './serve.js';
 
 const require = createRequire(import.meta.url);
 const { version: chpipeVersion } = require('../../../package.json') as { version: string };
@@ -31,7 +29,6 @@ export interface DevOptions {
 }
 
 /** The engine configuration dev writes into the data folder. */
-const CONFIG_FILE = 'dev-config.xml';
 
 export default async function dev(g: GlobalOptions, options: DevOptions): Promise<number> {
   const io = await makeIo(g);
@@ -42,9 +39,7 @@ export default async function dev(g: GlobalOptions, options: DevOptions): Promis
   const p = readTargetProject(g, io, 'read');
   if (Array.isArray(p)) return failWith(io, p);
   const dataDir = join(p.root, '.chpipe');
-  const configFile = join(dataDir, CONFIG_FILE);
-  mkdirSync(dataDir, { recursive: true });
-  writeFileSync(configFile, devEngineConfigXml({ kafkaTables: p.project.pipelines.length }));
+  const configFile = writeEngineConfig(dataDir, p.project.pipelines.length);
 
   const stop = stopSignal();
   let serving: Serving | undefined;

@@ -6,13 +6,14 @@
  * it. Ctrl-C or SIGTERM stops it: the requests in flight finish, the engine
  * process closes its session (the data stays), the lock goes, exit 0.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { EngineInfo } from '../../engine/process.js';
 import { openEmbeddedTarget, type EmbeddedTarget, type TargetOptions } from '../../engine/target.js';
 import { startServer, type RunningServer } from '../../serve/server.js';
 import { displayPath, makeIo, UserError, type GlobalOptions, type Io } from '../context.js';
 import { parseLockTimeout } from '../target.js';
+import { devEngineConfigXml } from '../../sql/dev.js';
 
 export interface ServeOptions {
   readonly port?: string;
@@ -21,6 +22,17 @@ export interface ServeOptions {
 }
 
 const DEFAULT_PORT = 8123;
+/** serve does not read the project: its engine gets consumer threads for this many Kafka tables (plus the margin). */
+const SERVE_KAFKA_TABLES = 16;
+export const ENGINE_CONFIG_FILE = 'engine-config.xml';
+
+/** Write the local engine's configuration (see src/sql/dev.ts) into the data folder, as it is at every start; its path. */
+export function writeEngineConfig(dataDir: string, kafkaTables: number): string {
+  mkdirSync(dataDir, { recursive: true });
+  const file = join(dataDir, ENGINE_CONFIG_FILE);
+  writeFileSync(file, devEngineConfigXml({ kafkaTables }));
+  return file;
+}
 const SIGNALS = ['SIGINT', 'SIGTERM'] as const;
 
 export default async function serve(g: GlobalOptions, options: ServeOptions): Promise<number> {
@@ -34,7 +46,8 @@ export default async function serve(g: GlobalOptions, options: ServeOptions): Pr
   const stop = stopSignal();
   let serving: Serving | undefined;
   try {
-    serving = await holdAndServe(io, { dataDir, port, waitMs, command: 'serve', stop });
+    const configFile = writeEngineConfig(dataDir, SERVE_KAFKA_TABLES);
+    serving = await holdAndServe(io, { dataDir, port, waitMs, command: 'serve', stop, engine: { configFile } });
     if (!serving) return 0;
     const { info, server, shown } = serving;
     io.err(`serving ${shown} at ${server.url} (ClickHouse ${info.version}); Ctrl-C stops`);
