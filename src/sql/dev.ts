@@ -9,9 +9,6 @@ import { qualified, stringLiteral } from './quote.js';
 /** Threads for Kafka consumers beyond one per Kafka table: pipelines added while dev runs, and the engine's own streaming work. */
 export const BROKER_POOL_MARGIN = 8;
 
-/** A local loop's freshness: how long a Kafka table collects rows before it writes a block (the engine's default is 7.5 s). */
-export const DEV_STREAM_FLUSH_MS = 500;
-
 /**
  * The Kafka consumers' session timeout on the local loop's engine: the broker's
  * minimum (`group.min.session.timeout.ms`, 6 s by default) instead of
@@ -27,7 +24,6 @@ export const LOCAL_HEARTBEAT_INTERVAL_MS = 2000;
 export interface DevEngineConfig {
   /** Kafka tables the engine will run (declared and present); the pool gets this many threads plus `BROKER_POOL_MARGIN`. */
   readonly kafkaTables: number;
-  readonly streamFlushIntervalMs?: number;
 }
 
 /** The pool size that gives every Kafka table a thread, with a margin (the default on 2 cores is 2: the rest wait for partitions). */
@@ -37,21 +33,17 @@ export function brokerPoolSize(kafkaTables: number): number {
 
 /**
  * The engine's server configuration for `chpipe dev` and `chpipe serve`: the
- * message-broker pool (a server setting, read once at start), the default
- * profile's `stream_flush_interval_ms` (the floor of produce-to-queryable
- * latency), and the Kafka consumers' session timeout (`LOCAL_SESSION_TIMEOUT_MS`).
+ * message-broker pool (a server setting, read once at start) and the Kafka
+ * consumers' session timeout (`LOCAL_SESSION_TIMEOUT_MS`). The freshness of a
+ * local loop (`stream_flush_interval_ms`, 7.5 s) is not set here: chdb does
+ * not apply a profile's settings from this file; a pipeline's own
+ * `kafka_flush_interval_ms` sets it.
  */
 export function devEngineConfigXml(config: DevEngineConfig): string {
-  const flush = Math.max(1, Math.floor(config.streamFlushIntervalMs ?? DEV_STREAM_FLUSH_MS));
   return [
     '<!-- written by chpipe dev / chpipe serve for its embedded engine; rewritten at every start -->',
     '<clickhouse>',
     `  <background_message_broker_schedule_pool_size>${brokerPoolSize(config.kafkaTables)}</background_message_broker_schedule_pool_size>`,
-    '  <profiles>',
-    '    <default>',
-    `      <stream_flush_interval_ms>${flush}</stream_flush_interval_ms>`,
-    '    </default>',
-    '  </profiles>',
     '  <kafka>',
     `    <session_timeout_ms>${LOCAL_SESSION_TIMEOUT_MS}</session_timeout_ms>`,
     `    <heartbeat_interval_ms>${LOCAL_HEARTBEAT_INTERVAL_MS}</heartbeat_interval_ms>`,

@@ -63,8 +63,10 @@ describe('chpipe dev', () => {
     expect(await post(first.url, 'SELECT 1')).toBe('1\n');
     expect(stderr).toContain('not saved: run `chpipe plan --save NAME` to keep it');
     // A consumer thread per Kafka table (plus a margin), from the config dev wrote.
-    expect(Number(await post(first.url, "SELECT value FROM system.server_settings WHERE name = 'background_message_broker_schedule_pool_size'"))).toBeGreaterThanOrEqual(2);
-    expect(readFileSync(join(dir, '.chpipe', 'dev-config.xml'), 'utf8')).toContain('<stream_flush_interval_ms>500</stream_flush_interval_ms>');
+    // Two pipelines, two Kafka tables: 2 + the margin of 8 (the engine's default on 2 cores is 2).
+    expect(Number(await post(first.url, "SELECT value FROM system.server_settings WHERE name = 'background_message_broker_schedule_pool_size'"))).toBe(10);
+    // The consumers' 6 s session timeout (the handover after a recreate), in the engine config dev wrote.
+    expect(readFileSync(join(dir, '.chpipe', 'engine-config.xml'), 'utf8')).toContain('<session_timeout_ms>6000</session_timeout_ms>');
 
     await post(first.url, 'INSERT INTO analytics.api_latency VALUES (1, 2), (3, 4), (5, 6)');
     await post(first.url, "INSERT INTO analytics.clicks_errors (received_at, topic, partition, offset, raw_message, error) VALUES (now(), 't2', 0, 7, 'x', 'Cannot parse input')");
