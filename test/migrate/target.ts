@@ -22,8 +22,24 @@ export interface Server {
   stop(): Promise<void>;
 }
 
+/**
+ * Every chpipe process a test started and that still runs. A test that times
+ * out never reaches its cleanup, so the worker kills them when it exits (a
+ * killed serve's engine process sees its stdin close and exits too).
+ */
+const live = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of live) child.kill('SIGKILL');
+});
+
+function track<T extends ChildProcess>(child: T): T {
+  live.add(child);
+  child.once('exit', () => live.delete(child));
+  return child;
+}
+
 export async function startServe(dataDir: string): Promise<Server> {
-  const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--json', '--data-dir', dataDir], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = track(spawn(process.execPath, [BIN, 'serve', '--port', '0', '--json', '--data-dir', dataDir], { stdio: ['ignore', 'pipe', 'pipe'] }));
   let stderr = '';
   child.stderr?.on('data', (c: Buffer) => (stderr += c.toString()));
   const line = await new Promise<string>((resolve, reject) => {
@@ -76,7 +92,7 @@ export class TestTarget {
 
   /** Start a chpipe command without waiting for it. */
   spawnCli(args: string[], env: Record<string, string> = {}): Promise<CliResult & { signal: NodeJS.Signals | null }> {
-    const child = spawn(process.execPath, [BIN, ...args, ...this.args], { cwd: this.projectDir, env: { ...process.env, NO_COLOR: '1', ...env } });
+    const child = track(spawn(process.execPath, [BIN, ...args, ...this.args], { cwd: this.projectDir, env: { ...process.env, NO_COLOR: '1', ...env } }));
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
