@@ -11,14 +11,14 @@
  * at least once per `progressIntervalMs`, on a failure, and at the end; a
  * rerun runs again at most the statements of that last interval.
  */
-import { hostname, userInfo } from 'node:os';
+import { hostname } from 'node:os';
 import { EngineError, type Driver } from '../engine/driver.js';
 import type { Placement } from '../model/model.js';
 import { fillReferences } from '../spec/env.js';
 import { CURRENT_USER, type RevisionRow } from '../sql/history.js';
 import { fileHash, migrationEnvironment, parseMigration, statementsHash, type MigrationFile, type MigrationStatement } from './files.js';
 import { ensureHistoryTable, readRevisions, reviewRevisions, revisionProblemMessage, writeRevision, type Revision } from './revisions.js';
-import { acquireTargetLock, type TargetLockOptions } from './target-lock.js';
+import { acquireTargetLock, osUser, type TargetLockOptions } from './target-lock.js';
 import { MigrationError, MigrationFailed } from './errors.js';
 
 export { MigrationError, MigrationFailed };
@@ -147,8 +147,8 @@ async function runMigration(options: ApplyOptions, m: PreparedMigration, dbUser:
   const interval = options.progressIntervalMs ?? 1000;
   const total = m.statements.length;
   const fault = options.fault;
-  let last = 0;
-  const executedSoFar = () => last;
+  /** The fault point is this migration's last statement, recorded: the kill comes after the `applied` row. */
+  let killWhenApplied = false;
   const started = Date.now();
   const attempt = (m.revision?.attempt ?? 0) + 1;
   let seq = 0;
@@ -180,8 +180,7 @@ async function runMigration(options: ApplyOptions, m: PreparedMigration, dbUser:
   let lastRecord = Date.now();
   for (let i = m.startAt; i < total; i++) {
     const s = m.statements[i] as PreparedStatement;
-    const count = nextStatement();
-    last = count;
+    const faultHere = fault?.afterStatement === nextStatement();
     const label = statementLabel(s);
     options.onEvent?.({ kind: 'statement-start', file: m.file.file, index: i, total, label });
     const t0 = Date.now();
@@ -194,15 +193,16 @@ async function runMigration(options: ApplyOptions, m: PreparedMigration, dbUser:
       throw new MigrationFailed(`${options.dirDisplay}/${m.file.file}`, m.file.version, i + 1, total, s.line, message, e.hint);
     }
     options.onEvent?.({ kind: 'statement-done', file: m.file.file, index: i, total, label, ms: Date.now() - t0 });
-    if (fault?.afterStatement === count && !fault.recorded) process.kill(process.pid, 'SIGKILL');
-    if (i + 1 < total && (fault?.afterStatement === count || Date.now() - lastRecord >= interval)) {
+    if (faultHere && !fault?.recorded) process.kill(process.pid, 'SIGKILL');
+    if (i + 1 < total && (faultHere || Date.now() - lastRecord >= interval)) {
       await record(row('running', i + 1));
       lastRecord = Date.now();
-      if (fault?.afterStatement === count) process.kill(process.pid, 'SIGKILL');
+      if (faultHere) process.kill(process.pid, 'SIGKILL');
     }
+    if (faultHere) killWhenApplied = true;
   }
   await record(row('applied', total, { finished_at: new Date().toISOString() }));
-  if (fault !== undefined && fault.afterStatement <= executedSoFar()) process.kill(process.pid, 'SIGKILL');
+  if (killWhenApplied) process.kill(process.pid, 'SIGKILL');
   const ms = Date.now() - started;
   options.onEvent?.({ kind: 'migration-done', file: m.file.file, statements: total, ms });
   return { version: m.file.version, name: m.file.name, file: m.file.file, statements: total, startAt: m.startAt, ms };
@@ -216,12 +216,4 @@ function maskValues(text: string, m: PreparedMigration, env: Readonly<Record<str
     if (value) out = out.split(value).join(MASK);
   }
   return out;
-}
-
-function osUser(): string {
-  try {
-    return userInfo().username;
-  } catch {
-    return 'unknown';
-  }
 }

@@ -16,6 +16,7 @@ import { hostname, userInfo } from 'node:os';
 import { EngineError, TargetError, type Driver } from '../engine/driver.js';
 import type { Placement } from '../model/model.js';
 import { createDatabase } from '../sql/ddl.js';
+import { holderAlive } from './lock.js';
 import { createLockTable, dropOwnTable, LOCK_TABLE, retireLockTable, selectLocks, updateLockHolder } from '../sql/history.js';
 
 export interface TargetLockHolder {
@@ -65,19 +66,10 @@ function parseHolder(comment: string): TargetLockHolder | undefined {
   }
 }
 
-function processGone(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return false;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'ESRCH';
-  }
-}
-
 /** A holder nobody will release: its process is gone (same host), or it has been silent past the TTL. */
-export function isStaleHolder(h: TargetLockHolder | undefined, ttlMs: number, now: number, host = hostname()): boolean {
+export function isStaleHolder(h: TargetLockHolder | undefined, ttlMs: number, now: number): boolean {
   if (!h) return false;
-  if (h.host === host && h.pid !== process.pid && processGone(h.pid)) return true;
+  if (h.pid !== process.pid && !holderAlive(h)) return true;
   const beat = Date.parse(h.heartbeat ?? h.since);
   return Number.isFinite(beat) && now - beat > ttlMs;
 }
@@ -89,7 +81,7 @@ async function currentLocks(driver: Driver, p: Placement): Promise<{ name: strin
 export async function acquireTargetLock(driver: Driver, p: Placement, options: TargetLockOptions): Promise<TargetLock> {
   await driver.exec(createDatabase({ database: p.database }));
   const since = new Date().toISOString();
-  let holder: TargetLockHolder = { id: randomUUID(), host: hostname(), pid: process.pid, user: safeUser(), command: options.command, since, heartbeat: since };
+  let holder: TargetLockHolder = { id: randomUUID(), host: hostname(), pid: process.pid, user: osUser(), command: options.command, since, heartbeat: since };
   const deadline = Date.now() + options.waitMs;
   let waited = false;
   for (;;) {
@@ -165,7 +157,7 @@ export async function acquireTargetLock(driver: Driver, p: Placement, options: T
   };
 }
 
-function safeUser(): string {
+export function osUser(): string {
   try {
     return userInfo().username;
   } catch {
