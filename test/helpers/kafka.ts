@@ -51,15 +51,24 @@ export async function endOffsets(bootstrap: string, topic: string): Promise<Map<
   }
 }
 
-export type StringProducer = Producer<string, string, string, string>;
+/** Values are text (sent as UTF-8) or bytes (sent as they are: Avro files, for instance). */
+export type StringProducer = Producer<string, string | Buffer, string, string>;
+
+const textOrBytes = (data?: string | Buffer): Buffer | undefined => (typeof data === 'string' ? Buffer.from(data, 'utf8') : data);
+
+/** How long a producer keeps retrying a request (e.g. while the broker is down): `retries` × `retryDelay` ms at least. */
+export interface RetryOptions {
+  retries: number;
+  retryDelay: number;
+}
 
 /**
  * An idempotent producer (acks=all): a request retried after a timeout is not
  * written twice. Without it a loaded machine showed 20 messages on partitions
  * that were sent 10.
  */
-export function stringProducer(bootstrap: string): StringProducer {
-  return new Producer({ clientId: 'chpipe-test-producer', bootstrapBrokers: [bootstrap], serializers: stringSerializers, idempotent: true, acks: -1, retries: 10, retryDelay: 200 });
+export function stringProducer(bootstrap: string, retry: RetryOptions = { retries: 10, retryDelay: 200 }): StringProducer {
+  return new Producer({ clientId: 'chpipe-test-producer', bootstrapBrokers: [bootstrap], serializers: { ...stringSerializers, value: textOrBytes }, idempotent: true, acks: -1, ...retry });
 }
 
 /** One produce that succeeds only when the broker is up and can create topics: the readiness probe. */
@@ -105,6 +114,8 @@ export interface ContinuousProduceOptions {
   intervalMs: number;
   /** The message for an id; `malformed` tells which ones are meant to fail parsing. */
   message: (id: number) => { value: string; malformed: boolean };
+  /** The producer's retries (default: 10 × 200 ms); raise them to outlast a stopped broker. */
+  retry?: RetryOptions;
 }
 
 /**
@@ -114,7 +125,7 @@ export interface ContinuousProduceOptions {
  * a message twice).
  */
 export async function produceContinuously(bootstrap: string, opts: ContinuousProduceOptions): Promise<ProducedMessage[]> {
-  const producer = stringProducer(bootstrap);
+  const producer = stringProducer(bootstrap, opts.retry);
   const out: ProducedMessage[] = [];
   try {
     let id = 1;
@@ -136,10 +147,10 @@ export async function produceContinuously(bootstrap: string, opts: ContinuousPro
   return out;
 }
 
-export interface SentMessage {
+export interface SentMessage<V extends string | Buffer = string> {
   partition: number;
   offset: bigint;
-  value: string;
+  value: V;
 }
 
 /**
@@ -148,9 +159,9 @@ export interface SentMessage {
  * batch's base offset plus its index; the producer is idempotent, so a retry never
  * writes a message twice).
  */
-export async function produceValues(bootstrap: string, topic: string, values: readonly string[], partitions: number, batch = 100): Promise<SentMessage[]> {
+export async function produceValues<V extends string | Buffer = string>(bootstrap: string, topic: string, values: readonly V[], partitions: number, batch = 100): Promise<SentMessage<V>[]> {
   const producer = stringProducer(bootstrap);
-  const out: SentMessage[] = [];
+  const out: SentMessage<V>[] = [];
   try {
     for (let start = 0, b = 0; start < values.length; start += batch, b++) {
       const partition = b % partitions;

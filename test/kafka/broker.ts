@@ -127,6 +127,10 @@ export interface Broker {
   pause(): void;
   /** Let a paused broker run again (SIGCONT). */
   resume(): void;
+  /** A real stop: SIGTERM to the JVM, resolved once it exited (SIGKILL after 30 s); ports and log dir are kept. Returns the ms it took. */
+  halt(): Promise<number>;
+  /** Start a halted broker again on the same ports and log dir; resolves (with the ms it took) once a produce succeeds. `pid` is then the new JVM's. */
+  restart(): Promise<number>;
 }
 
 export interface StartOptions {
@@ -191,39 +195,53 @@ export async function startBroker(opts: StartOptions): Promise<Broker> {
     throw e;
   }
   const outFile = join(dir, 'broker.out');
-  const out = openSync(outFile, 'a');
-  const child: ChildProcess = spawn('java', [...jvm, 'kafka.Kafka', props], { stdio: ['ignore', out, out] });
-  closeSync(out);
-  const pid = child.pid;
-  if (pid === undefined) {
-    rmSync(dir, { recursive: true, force: true });
-    throw new Error('could not launch java for the Kafka broker');
-  }
-  mkdirSync(PIDS, { recursive: true });
-  const pidFile = join(PIDS, String(pid));
-  writeFileSync(pidFile, `${pid} ${process.pid} ${dir}\n`);
+  let pid = 0;
+  let pidFile = '';
   let exited: number | string | null = null;
-  const exitedP = new Promise<void>((ok) =>
-    child.once('exit', (code, signal) => {
-      exited = code ?? signal;
-      ok();
-    }),
-  );
+  let exitedP: Promise<void> = Promise.resolve();
+  /** Launch the JVM on this broker's properties (same ports, same log dir every time) and record its PID. */
+  const launch = (): void => {
+    const out = openSync(outFile, 'a');
+    const child: ChildProcess = spawn('java', [...jvm, 'kafka.Kafka', props], { stdio: ['ignore', out, out] });
+    closeSync(out);
+    if (child.pid === undefined) throw new Error('could not launch java for the Kafka broker');
+    pid = child.pid;
+    mkdirSync(PIDS, { recursive: true });
+    pidFile = join(PIDS, String(pid));
+    writeFileSync(pidFile, `${pid} ${process.pid} ${dir}\n`);
+    exited = null;
+    exitedP = new Promise<void>((ok) =>
+      child.once('exit', (code, signal) => {
+        exited = code ?? signal;
+        ok();
+      }),
+    );
+  };
+  try {
+    launch();
+  } catch (e) {
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
 
-  let stopped = false;
-  const stop = async (): Promise<void> => {
-    if (stopped) return;
-    stopped = true;
+  /** End the JVM by its PID: SIGTERM, then SIGKILL after `graceMs`; its log dir stays. */
+  const terminate = async (graceMs: number): Promise<void> => {
     if (exited === null) {
       process.kill(pid, 'SIGTERM');
-      const killed = await Promise.race([exitedP.then(() => true), new Promise<boolean>((ok) => setTimeout(() => ok(false), 10_000))]);
-      if (!killed && exited === null) {
+      const ended = await Promise.race([exitedP.then(() => true), new Promise<boolean>((ok) => setTimeout(() => ok(false), graceMs))]);
+      if (!ended && exited === null) {
         process.kill(pid, 'SIGKILL');
         await exitedP;
       }
     }
-    rmSync(dir, { recursive: true, force: true });
     rmSync(pidFile, { force: true });
+  };
+  let stopped = false;
+  const stop = async (): Promise<void> => {
+    if (stopped) return;
+    stopped = true;
+    await terminate(10_000);
+    rmSync(dir, { recursive: true, force: true });
   };
   const stopSync = (): void => {
     if (stopped) return;
@@ -235,32 +253,38 @@ export async function startBroker(opts: StartOptions): Promise<Broker> {
   process.once('exit', stopSync);
 
   const bootstrap = `127.0.0.1:${port}`;
-  const deadline = started + (opts.readyTimeoutMs ?? 60_000);
-  let lastError: unknown;
-  for (;;) {
-    if (exited !== null) {
-      const text = tail(outFile);
-      stopSync();
-      throw new Error(`the Kafka broker exited (${exited}) before it was ready:\n${text}`);
+  /** Resolves once a produce succeeds; a JVM that exits first, or no success within the timeout, stops the broker and throws. */
+  const waitReady = async (since: number): Promise<void> => {
+    const deadline = since + (opts.readyTimeoutMs ?? 60_000);
+    let lastError: unknown;
+    for (;;) {
+      if (exited !== null) {
+        const text = tail(outFile);
+        stopSync();
+        throw new Error(`the Kafka broker exited (${exited}) before it was ready:\n${text}`);
+      }
+      try {
+        await opts.ready(bootstrap);
+        return;
+      } catch (e) {
+        lastError = e;
+      }
+      if (Date.now() > deadline) {
+        const text = tail(outFile);
+        await stop();
+        throw new Error(`the Kafka broker was not ready after ${((Date.now() - since) / 1000).toFixed(0)} s (last produce: ${String(lastError)}):\n${text}`);
+      }
+      await new Promise((ok) => setTimeout(ok, 250));
     }
-    try {
-      await opts.ready(bootstrap);
-      break;
-    } catch (e) {
-      lastError = e;
-    }
-    if (Date.now() > deadline) {
-      const text = tail(outFile);
-      await stop();
-      throw new Error(`the Kafka broker was not ready after ${((Date.now() - started) / 1000).toFixed(0)} s (last produce: ${String(lastError)}):\n${text}`);
-    }
-    await new Promise((ok) => setTimeout(ok, 250));
-  }
+  };
+  await waitReady(started);
   const readySeconds = (Date.now() - started) / 1000;
   log(`Kafka ${KAFKA_VERSION} broker ready at ${bootstrap} (pid ${pid}) in ${readySeconds.toFixed(1)} s`);
   return {
     bootstrap,
-    pid,
+    get pid() {
+      return pid;
+    },
     logDir: dir,
     readySeconds,
     stop: async () => {
@@ -274,6 +298,19 @@ export async function startBroker(opts: StartOptions): Promise<Broker> {
     },
     resume: () => {
       if (exited === null) process.kill(pid, 'SIGCONT');
+    },
+    halt: async () => {
+      const t = Date.now();
+      await terminate(30_000);
+      return Date.now() - t;
+    },
+    restart: async () => {
+      if (exited === null) throw new Error(`restart() needs a halted broker; pid ${pid} still runs`);
+      const t = Date.now();
+      launch();
+      await waitReady(t);
+      log(`Kafka broker restarted at ${bootstrap} (pid ${pid}) in ${((Date.now() - t) / 1000).toFixed(1)} s`);
+      return Date.now() - t;
     },
   };
 }
