@@ -32,6 +32,7 @@ import { HttpDriver } from '../../src/engine/http.js';
 import { BIN, chpipe, tempDir, type CliResult } from '../helpers/cli.js';
 import { createTopic, endOffsets, ingestGaps, kafkaBootstrap, produceContinuously, uniqueTopic, waitCommitted, type ProducedMessage } from '../helpers/kafka.js';
 import { project } from '../helpers/plan.js';
+import { accountForIds } from './zero-loss.js';
 import { startServe, type Server } from '../migrate/target.js';
 
 const sleep = (ms: number) => new Promise((ok) => setTimeout(ok, ms));
@@ -221,35 +222,14 @@ describe('zero loss through chpipe apply --url against chpipe serve, five migrat
       const good = new Map(produced.filter((m) => !m.malformed).map((m) => [m.id, m]));
       const bad = new Map(produced.filter((m) => m.malformed).map((m) => [`${m.partition}:${m.offset}`, m]));
       const added = applied.find((a) => a.version === 2)!;
-      const seen = new Map<number, number>();
+      const ids = accountForIds({ produced, rows, errors, newColumn: { value: (id) => `n${id}`, since: added.endMs } });
       const perBucket = new Map<number, number>();
-      let unexpectedRows = 0;
-      let wrongNote = 0;
       let wrongAmount = 0;
-      let afterAddWithoutNote = 0;
       for (const r of rows) {
         const id = Number(r.id);
-        const m = good.get(id);
-        if (!m) {
-          unexpectedRows++;
-          continue;
-        }
-        seen.set(id, (seen.get(id) ?? 0) + 1);
+        if (!good.has(id)) continue;
         perBucket.set(Math.floor(id / 1000), (perBucket.get(Math.floor(id / 1000)) ?? 0) + 1);
         if (Number(r.amount) !== id % 1000) wrongAmount++;
-        if (r.note !== '' && r.note !== `n${id}`) wrongNote++;
-        if (m.sentAt > added.endMs && r.note !== `n${id}`) afterAddWithoutNote++;
-      }
-      const seenErr = new Map<string, number>();
-      let unexpectedErrors = 0;
-      for (const e of errors) {
-        const key = `${e.p}:${e.o}`;
-        const m = bad.get(key);
-        if (!m || !e.raw.startsWith(`{"id":${m.id},`)) {
-          unexpectedErrors++;
-          continue;
-        }
-        seenErr.set(key, (seenErr.get(key) ?? 0) + 1);
       }
       // What each queue's consumers did (messages read, commits, their last error): the first place to look when a group falls behind.
       const consumers = await driver.query<{ table: string; read: string; commits: string; err: string }>(
@@ -261,16 +241,9 @@ describe('zero loss through chpipe apply --url against chpipe serve, five migrat
       const aggBuckets = new Map(agg.map((a) => [Number(a.bucket), Number(a.n)]));
       const aggMismatch = [...new Set([...aggBuckets.keys(), ...perBucket.keys()])].filter((b) => (aggBuckets.get(b) ?? 0) !== (perBucket.get(b) ?? 0)).length;
       const aggTotal = [...aggBuckets.values()].reduce((s, n) => s + n, 0);
-      const missingIds = [...good.keys()].filter((id) => !seen.has(id));
+      const missingIds = ids.missingIds;
       const counts = {
-        missingGood: missingIds.length,
-        duplicateGood: [...seen.values()].reduce((s, n) => s + n - 1, 0),
-        missingErrors: [...bad.keys()].filter((k) => !seenErr.has(k)).length,
-        duplicateErrors: [...seenErr.values()].reduce((s, n) => s + n - 1, 0),
-        unexpectedRows,
-        unexpectedErrors,
-        afterAddWithoutNote,
-        wrongNote,
+        ...ids.counts,
         wrongAmount,
         aggBucketsDiffering: aggMismatch,
         aggMissingErrors: [...bad.keys()].filter((k) => !seenAggErr.has(k)).length,
@@ -313,8 +286,8 @@ describe('zero loss through chpipe apply --url against chpipe serve, five migrat
         duplicateErrors: 0,
         unexpectedRows: 0,
         unexpectedErrors: 0,
-        afterAddWithoutNote: 0,
-        wrongNote: 0,
+        afterChangeWithoutColumn: 0,
+        wrongColumnValue: 0,
         wrongAmount: 0,
         aggBucketsDiffering: 0,
         aggMissingErrors: 0,

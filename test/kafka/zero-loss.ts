@@ -64,9 +64,9 @@ export function useKafkaTarget(): () => EmbeddedDriver {
  * The CLI without blocking this process: `chpipe()` uses spawnSync, which
  * would stop the producer (same event loop) for the whole plan.
  */
-function chpipeAsync(args: string[], cwd: string): Promise<CliResult> {
+export function chpipeAsync(args: string[], cwd: string, env: Record<string, string> = {}): Promise<CliResult> {
   return new Promise((ok, fail) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd, env: { ...process.env, NO_COLOR: '1' } });
+    const child = spawn(process.execPath, [BIN, ...args], { cwd, env: { ...process.env, NO_COLOR: '1', ...env } });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -124,20 +124,7 @@ export interface ScenarioReport {
   /** ms after production ended until nothing was left to read (or the bound was hit). */
   settleMs: number;
   settled: boolean;
-  counts: {
-    missingGood: number;
-    duplicateGood: number;
-    missingErrors: number;
-    duplicateErrors: number;
-    /** Rows in NAME for ids that were not produced as good messages. */
-    unexpectedRows: number;
-    /** Rows in NAME_errors whose (partition, offset) was not a malformed message. */
-    unexpectedErrors: number;
-    /** Good messages sent after the change was applied whose row lacks the new column's value. */
-    afterChangeWithoutColumn: number;
-    /** Rows whose new column holds neither its default nor the message's value. */
-    wrongColumnValue: number;
-  };
+  counts: IdCounts;
 }
 
 const FLUSH_MS = 500;
@@ -253,35 +240,12 @@ export async function addColumnUnderLoad(driver: EmbeddedDriver, opts: ScenarioO
     const rows = await driver.query<{ id: string; note: string; t: string }>(`SELECT id, note, toUnixTimestamp64Milli(ingested_at) AS t FROM ${db}.events`);
     const errors = stream ? await driver.query<{ p: string; o: string; raw: string }>(`SELECT partition AS p, offset AS o, raw_message AS raw FROM ${db}.events_errors`) : [];
 
-    const good = new Map(produced.filter((m) => !m.malformed).map((m) => [m.id, m]));
-    const bad = new Map(produced.filter((m) => m.malformed).map((m) => [`${m.partition}:${m.offset}`, m]));
-    const seen = new Map<number, number>();
-    let unexpectedRows = 0;
-    let wrongColumnValue = 0;
-    let afterChangeWithoutColumn = 0;
-    for (const r of rows) {
-      const id = Number(r.id);
-      const m = good.get(id);
-      if (!m) {
-        unexpectedRows++;
-        continue;
-      }
-      seen.set(id, (seen.get(id) ?? 0) + 1);
-      if (r.note !== '' && r.note !== `n${id}`) wrongColumnValue++;
-      if (m.sentAt > changeAppliedAt && r.note !== `n${id}`) afterChangeWithoutColumn++;
-    }
-    const seenErr = new Map<string, number>();
-    let unexpectedErrors = 0;
-    for (const e of errors) {
-      const key = `${e.p}:${e.o}`;
-      const m = bad.get(key);
-      // The raw message names its id: a check of the harness's offset accounting.
-      if (!m || !e.raw.startsWith(`{"id":${m.id},`)) {
-        unexpectedErrors++;
-        continue;
-      }
-      seenErr.set(key, (seenErr.get(key) ?? 0) + 1);
-    }
+    const { counts } = accountForIds({
+      produced,
+      rows,
+      ...(stream ? { errors } : {}),
+      newColumn: { value: (id) => `n${id}`, since: changeAppliedAt },
+    });
     const times = [...new Set(rows.map((r) => Number(r.t)))].sort((a, b) => a - b);
     let gap = { ms: 0, fromMs: 0 };
     for (let i = 1; i < times.length; i++) {
@@ -289,7 +253,7 @@ export async function addColumnUnderLoad(driver: EmbeddedDriver, opts: ScenarioO
       if (d > gap.ms) gap = { ms: d, fromMs: times[i - 1]! - start };
     }
     return {
-      produced: { good: good.size, malformed: bad.size, seconds: producedSeconds },
+      produced: { good: produced.filter((m) => !m.malformed).length, malformed: produced.filter((m) => m.malformed).length, seconds: producedSeconds },
       firstAssignmentMs,
       brokerPoolSize,
       changeSavedAtMs,
@@ -298,21 +262,105 @@ export async function addColumnUnderLoad(driver: EmbeddedDriver, opts: ScenarioO
       gap,
       settleMs,
       settled,
-      counts: {
-        missingGood: [...good.keys()].filter((id) => !seen.has(id)).length,
-        duplicateGood: [...seen.values()].reduce((s, n) => s + n - 1, 0),
-        missingErrors: stream ? [...bad.keys()].filter((k) => !seenErr.has(k)).length : 0,
-        duplicateErrors: [...seenErr.values()].reduce((s, n) => s + n - 1, 0),
-        unexpectedRows,
-        unexpectedErrors,
-        afterChangeWithoutColumn,
-        wrongColumnValue,
-      },
+      counts,
     };
   } finally {
     await driver.exec(`DROP DATABASE IF EXISTS ${db} SYNC`).catch(() => {});
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** What one table (and its errors table) holds against what was produced, id by id. */
+export interface IdCounts {
+  missingGood: number;
+  duplicateGood: number;
+  missingErrors: number;
+  duplicateErrors: number;
+  /** Rows in NAME for ids that were not produced as good messages (or that the pipeline's filter drops). */
+  unexpectedRows: number;
+  /** Rows in NAME_errors whose (partition, offset) was not a malformed message. */
+  unexpectedErrors: number;
+  /** Good messages sent after the change was applied whose row lacks the new column's value. */
+  afterChangeWithoutColumn: number;
+  /** Rows whose new column holds neither its default nor the message's value. */
+  wrongColumnValue: number;
+}
+
+export interface IdAccountingInput {
+  produced: readonly ProducedMessage[];
+  /** The table's rows: the id, and the new column's value when `newColumn` is given. */
+  rows: readonly { id: string | number; note?: string }[];
+  /** NAME_errors's rows (partition, offset, raw message); absent: the pipeline has no errors table, malformed messages are not looked for. */
+  errors?: readonly { p: string | number; o: string | number; raw: string }[];
+  /** The good messages the table should hold (a pipeline's filter); all by default. */
+  expected?: (m: ProducedMessage) => boolean;
+  /** A column added by a change: its value for an id, and when the change was applied (ms since the epoch). */
+  newColumn?: { value: (id: number) => string; since: number };
+}
+
+export interface IdAccounting {
+  counts: IdCounts;
+  /** Expected good ids with no row. */
+  missingIds: number[];
+  /** Expected good ids with a row, and how many rows each has. */
+  seen: Map<number, number>;
+}
+
+/**
+ * Account for every produced message: each expected good id in the table
+ * (once, or how many times), each malformed message's (partition, offset) in
+ * the errors table, rows nobody produced, and the new column's values. The
+ * one checker every zero-loss test uses.
+ */
+export function accountForIds(input: IdAccountingInput): IdAccounting {
+  const expected = input.expected ?? (() => true);
+  const good = new Map(input.produced.filter((m) => !m.malformed && expected(m)).map((m) => [m.id, m]));
+  const bad = new Map(input.produced.filter((m) => m.malformed).map((m) => [`${m.partition}:${m.offset}`, m]));
+  const seen = new Map<number, number>();
+  let unexpectedRows = 0;
+  let wrongColumnValue = 0;
+  let afterChangeWithoutColumn = 0;
+  for (const r of input.rows) {
+    const id = Number(r.id);
+    const m = good.get(id);
+    if (!m) {
+      unexpectedRows++;
+      continue;
+    }
+    seen.set(id, (seen.get(id) ?? 0) + 1);
+    if (input.newColumn) {
+      const want = input.newColumn.value(id);
+      if (r.note !== '' && r.note !== want) wrongColumnValue++;
+      if (m.sentAt > input.newColumn.since && r.note !== want) afterChangeWithoutColumn++;
+    }
+  }
+  const seenErr = new Map<string, number>();
+  let unexpectedErrors = 0;
+  for (const e of input.errors ?? []) {
+    const key = `${e.p}:${e.o}`;
+    const m = bad.get(key);
+    // The raw message names its id: a check of the harness's offset accounting.
+    if (!m || !e.raw.startsWith(`{"id":${m.id},`)) {
+      unexpectedErrors++;
+      continue;
+    }
+    seenErr.set(key, (seenErr.get(key) ?? 0) + 1);
+  }
+  const missingIds = [...good.keys()].filter((id) => !seen.has(id));
+  return {
+    counts: {
+      missingGood: missingIds.length,
+      duplicateGood: [...seen.values()].reduce((s, n) => s + n - 1, 0),
+      missingErrors: input.errors ? [...bad.keys()].filter((k) => !seenErr.has(k)).length : 0,
+      duplicateErrors: [...seenErr.values()].reduce((s, n) => s + n - 1, 0),
+      unexpectedRows,
+      unexpectedErrors,
+      afterChangeWithoutColumn,
+      wrongColumnValue,
+    },
+    missingIds,
+    seen,
+  };
 }
 
 export const NO_LOSS: ScenarioReport['counts'] = {
