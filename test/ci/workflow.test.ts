@@ -158,9 +158,13 @@ describe('the workflow runs the documented commands with least permissions', () 
     expect(Object.keys(workflow.jobs).sort()).toEqual(['apply', 'plan']);
   });
 
-  it('pull requests: chpipe check, then chpipe plan --detailed-exitcode, posted as a comment and in the job summary', () => {
+  it('pull requests: chpipe check, then chpipe plan --detailed-exitcode and chpipe graph --changes, posted as a comment and in the job summary', () => {
     expect(plan.if).toBe("github.event_name == 'pull_request'");
-    expect(calls(plan).map((c) => c.command)).toEqual(['check', 'plan']);
+    expect(calls(plan).map((c) => c.command)).toEqual(['check', 'plan', 'graph']);
+    const graph = stepById(plan, 'graph') as Step & { 'continue-on-error'?: boolean };
+    expect(chpipeCalls(graph.run ?? '')).toEqual([{ command: 'graph', args: ['--changes', '-o', '"$RUNNER_TEMP/chpipe-graph.mmd"'] }]);
+    expect(graph.if).toBe("${{ steps.plan.outcome == 'success' }}");
+    expect(graph['continue-on-error']).toBe(true);
     expect(stepRunning(plan, 'plan').id).toBe('plan');
     expect(chpipeCalls(stepById(plan, 'plan').run ?? '')).toEqual([{ command: 'plan', args: ['--detailed-exitcode'] }]);
     const post = plan.steps.at(-1) as Step;
@@ -192,7 +196,7 @@ describe('the workflow runs the documented commands with least permissions', () 
     for (const s of steps.filter((st) => st.uses === 'actions/setup-node@v4')) expect(s.with?.['node-version']).toBe(20);
   });
 
-  it('gives secrets only to the steps that run chpipe plan and apply, never inside a script', () => {
+  it('gives secrets only to the steps that run chpipe plan, graph and apply, never inside a script', () => {
     const withSecrets: string[] = [];
     for (const [name, job] of Object.entries(workflow.jobs)) {
       expect(JSON.stringify(job.env ?? {})).not.toContain('secrets.');
@@ -208,7 +212,7 @@ describe('the workflow runs the documented commands with least permissions', () 
         }
       }
     }
-    expect(withSecrets.sort()).toEqual(['apply: apply: CHPIPE_URL', 'apply: apply: KAFKA_BROKERS', 'plan: plan: CHPIPE_URL']);
+    expect(withSecrets.sort()).toEqual(['apply: apply: CHPIPE_URL', 'apply: apply: KAFKA_BROKERS', 'plan: graph: CHPIPE_URL', 'plan: plan: CHPIPE_URL']);
   });
 });
 
@@ -270,6 +274,17 @@ describe('the shell steps, with a stand-in for chpipe', () => {
       expect(r.outputs).toBe(`exitcode=${exit}\n`);
       expect(r.out).not.toContain('s3cr3t');
     }
+  });
+
+  it('graph: with and without the secret, writes the graph of the changes into RUNNER_TEMP; its exit code is the step\'s', () => {
+    const graphScript = stepById(workflow.jobs.plan as Job, 'graph').run ?? '';
+    const withTarget = runStep(graphScript, { CHPIPE_URL: SECRET, FAKE_EXIT: '0' });
+    expect(withTarget.code).toBe(0);
+    expect(withTarget.out).toContain(`npx chpipe graph --changes -o ${withTarget.dir}/chpipe-graph.mmd\nCHPIPE_URL given`);
+    expect(withTarget.out).not.toContain('s3cr3t');
+    const fork = runStep(graphScript, { CHPIPE_URL: '', FAKE_EXIT: '0' });
+    expect(fork.out).toContain('no CHPIPE_URL');
+    expect(runStep(graphScript, { CHPIPE_URL: SECRET, FAKE_EXIT: '1' }).code).toBe(1);
   });
 
   it('plan: without the secret (a pull request from a fork) plans without a target and says so', () => {
@@ -372,6 +387,21 @@ describe('the plan comment', () => {
     expect(comments).toHaveLength(2);
     expect(comments[1]?.body).toMatch(/^<!-- chpipe-plan -->\n### chpipe plan: no changes\n\n```text\nNo changes.\n```\n/);
     expect(comments[0]?.body).toBe('LGTM');
+  });
+
+  it('draws the graph of what changes in a mermaid block after the plan, when there is one and the plan ran', async () => {
+    const comments: Comment[] = [];
+    const mermaid = 'flowchart LR\n  topic_t>"t"] --> kafka_q[["q"]]';
+    await runScript(fakeGitHub(comments), { CHECK_OUTCOME: 'success', PLAN_EXITCODE: '2' }, { 'chpipe-plan.txt': 'step 1/1 · create · safe · analytics.t\n', 'chpipe-graph.mmd': `${mermaid}\n` });
+    expect(comments[0]?.body).toContain('```\n\n#### What changes\n\n```mermaid\n' + mermaid + '\n```\n\nCommit 0123456');
+    // A failed plan: no picture of an older run's graph.
+    const failed: Comment[] = [];
+    await runScript(fakeGitHub(failed), { CHECK_OUTCOME: 'success', PLAN_EXITCODE: '1' }, { 'chpipe-plan.txt': 'error\n', 'chpipe-graph.mmd': `${mermaid}\n` });
+    expect(failed[0]?.body).not.toContain('mermaid');
+    // No graph file (nothing changes): no picture.
+    const none: Comment[] = [];
+    await runScript(fakeGitHub(none), { CHECK_OUTCOME: 'success', PLAN_EXITCODE: '0' }, { 'chpipe-plan.txt': 'No changes.\n' });
+    expect(none[0]?.body).not.toContain('What changes');
   });
 
   it('shows a failed check instead of the last plan, and fences text that holds backquotes', async () => {
