@@ -27,6 +27,8 @@ import { EngineError } from '../engine/driver.js';
 import { supports } from '../engine/version.js';
 import { readKafkaConsumers, type KafkaConsumer } from '../inspect/consumers.js';
 import type { LagOptions, PartitionLag } from '../kafka/lag.js';
+import type { SampleOptions } from '../kafka/sample.js';
+import type { ProducerDrift } from '../infer/producers.js';
 import { OWN_OBJECT_PREFIX } from '../sql/history.js';
 import { MigrationError } from './errors.js';
 import { migrationEnvironment, type MigrationFile } from './files.js';
@@ -63,6 +65,8 @@ export interface TargetStatus {
   readonly consumers: readonly QueueHealth[];
   /** Queries used to read the consumers (0 or 1, whatever the number of tables). */
   readonly consumerQueries: number;
+  /** Producer drift per ingest queue (src/infer/producers.ts); absent unless asked for (`producers`). */
+  readonly producers?: readonly ProducerDrift[];
 }
 
 /** A Kafka table's consumers and its group's lag. */
@@ -116,7 +120,7 @@ export async function readTarget(driver: Driver, placement: Placement): Promise<
  * normal form. Then each view or flow whose SELECT is, by the scratch engine's
  * parse, the one the migrations built takes the migrated text (`sameQueries`).
  */
-async function normalizeOnScratch(scratch: Scratch, target: Model, migrated: Model, namedCollection?: string): Promise<Model> {
+export async function normalizeOnScratch(scratch: Scratch, target: Model, migrated: Model, namedCollection?: string): Promise<Model> {
   await scratch.reset(target, namedCollection);
   for (const s of createStatements(target)) {
     try {
@@ -196,12 +200,16 @@ export async function driftOf(args: TargetInput & { readonly applied: readonly M
   return { drift: describeDrift(placement.database, diffModels(maskSecrets(migrated), maskSecrets(normalized))), queries: target.queries, target: target.model };
 }
 
-export async function targetStatus(args: TargetInput & { readonly files: readonly MigrationFile[]; readonly withConsumers?: boolean; readonly lag?: LagOptions }): Promise<TargetStatus> {
+export async function targetStatus(
+  args: TargetInput & { readonly files: readonly MigrationFile[]; readonly withConsumers?: boolean; readonly lag?: LagOptions; /** Sample each ingest topic for producer drift. */ readonly producers?: SampleOptions },
+): Promise<TargetStatus> {
   const { migrations, problems, applied } = await migrationStatuses(args.driver, args.placement, args.files, args.dirDisplay);
   const { drift, queries, target } = await driftOf({ ...args, applied });
   const serverVersion = await args.driver.version();
   const health = args.withConsumers ? await consumerHealth(args.driver, args.placement, serverVersion, target, args.lag) : { queues: [], queries: 0 };
-  return { target: args.driver.target, serverVersion, migrations, drift, problems, stateQueries: queries, consumers: health.queues, consumerQueries: health.queries };
+  // Loaded only when asked for: sampling needs the Kafka client.
+  const producers = args.producers ? await (await import('../infer/producers.js')).producerDrift(args.scratch, target, args.producers) : undefined;
+  return { target: args.driver.target, serverVersion, migrations, drift, problems, stateQueries: queries, consumers: health.queues, consumerQueries: health.queries, ...(producers ? { producers } : {}) };
 }
 
 /**

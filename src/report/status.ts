@@ -1,6 +1,7 @@
 /** A target's status for people and for machines (SPEC's `status --json`). */
 import type { Drift } from '../diff/drift.js';
 import type { MigrationStatus, QueueHealth, TargetStatus } from '../migrate/status.js';
+import type { ProducerDrift } from '../infer/producers.js';
 import type { Paint } from './paint.js';
 
 function migrationLine(m: MigrationStatus, paint: Paint): string {
@@ -51,6 +52,21 @@ export function renderConsumers(queues: readonly QueueHealth[], paint: Paint): s
   return [paint.bold(`consumers: ${plural(queues.length, 'Kafka table')}`), ...queues.flatMap((q) => queueLines(q, paint))];
 }
 
+/** Producer drift per ingest queue: fields no column reads, columns no message carries. */
+export function renderProducers(producers: readonly ProducerDrift[], paint: Paint): string[] {
+  if (!producers.length) return [];
+  const drifted = producers.filter((p) => p.unread?.length || p.missing?.length).length;
+  const lines = [paint.bold(`producers: ${drifted ? `${plural(drifted, 'Kafka table')} out of step with ${drifted === 1 ? 'its' : 'their'} messages` : plural(producers.length, 'Kafka table')}`)];
+  for (const p of producers) {
+    lines.push(`  ${p.table}${p.pipeline && p.pipeline !== p.table ? ` (pipeline ${p.pipeline})` : ''}, ${p.topics.length === 1 ? 'topic' : 'topics'} ${p.topics.join(', ')}, ${plural(p.sampled, 'message')} sampled`);
+    if (p.unread?.length) lines.push(`    ${paint.yellow('+')} fields no column reads (dropped): ${p.unread.join(', ')}`);
+    if (p.missing?.length) lines.push(`    ${paint.yellow('-')} columns no sampled message carries (defaults stored): ${p.missing.join(', ')}`);
+    if (p.unread && p.missing && !p.unread.length && !p.missing.length) lines.push(`    ${paint.green('in step')}: every field is read and every column is carried`);
+    for (const n of p.notes) lines.push(`    ${paint.dim(`note: ${n}`)}`);
+  }
+  return lines;
+}
+
 export function renderStatus(s: TargetStatus, paint: Paint): string {
   const lines = [paint.bold(`target: ${s.target} (ClickHouse ${s.serverVersion})`)];
   if (!s.migrations.length) lines.push('migrations: none in the migrations folder');
@@ -62,6 +78,7 @@ export function renderStatus(s: TargetStatus, paint: Paint): string {
   for (const p of s.problems) lines.push(paint.red(`problem: ${p}`));
   lines.push(renderDrift(s.drift, paint));
   lines.push(...renderConsumers(s.consumers, paint));
+  if (s.producers) lines.push(...renderProducers(s.producers, paint));
   return lines.join('\n');
 }
 
@@ -84,6 +101,8 @@ export function statusJson(s: TargetStatus): object {
     drift: s.drift,
     problems: s.problems,
     consumers: s.consumers.map(queueJson),
+    // With --producers: per ingest queue, `unread` message fields and `missing` columns (`null` when the sample could not be read; `notes` says why).
+    ...(s.producers ? { producers: s.producers.map((p) => ({ pipeline: p.pipeline, table: p.table, topics: p.topics, format: p.format, sampled: p.sampled, unread: p.unread, missing: p.missing, notes: p.notes })) } : {}),
     stats: { stateReadQueries: s.stateQueries, consumerReadQueries: s.consumerQueries },
   };
 }

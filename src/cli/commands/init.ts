@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { makeIo, UserError, type GlobalOptions } from '../context.js';
 
@@ -42,17 +42,41 @@ export function nextCommand(dir?: string): string {
   return dir === undefined || resolve(dir) === resolve('.') ? steps : `cd ${shellWord(dir)} && ${steps}`;
 }
 
-export default async function init(g: GlobalOptions, dir?: string): Promise<number> {
+export interface InitOptions {
+  /** Write the pipeline `chpipe infer TOPIC` writes instead of the example. */
+  readonly fromTopic?: string;
+  readonly format?: string;
+  readonly name?: string;
+  readonly sample?: string;
+  readonly timeout?: string;
+  readonly brokers?: string;
+}
+
+export default async function init(g: GlobalOptions, dir?: string, options: InitOptions = {}): Promise<number> {
   const io = await makeIo(g);
   const root = resolve(dir ?? '.');
   const projectFile = join(root, 'chpipe.yaml');
   if (existsSync(projectFile)) throw new UserError(`${projectFile} already exists; chpipe init never overwrites a project`);
   mkdirSync(join(root, 'schemas'), { recursive: true });
   mkdirSync(join(root, 'migrations'), { recursive: true });
+  const gitignore = join(root, '.gitignore');
+  if (options.fromTopic !== undefined) {
+    // The project file names the brokers the sample came from, so plan and apply read the same topic.
+    const brokers = options.brokers ?? process.env.KAFKA_BROKERS ?? 'localhost:9092';
+    writeFileSync(projectFile, options.brokers ? PROJECT.replace('${KAFKA_BROKERS:-localhost:9092}', `\${KAFKA_BROKERS:-${options.brokers}}`) : PROJECT);
+    if (!existsSync(gitignore)) writeFileSync(gitignore, '.chpipe/\n');
+    const { runInfer } = await import('./infer.js');
+    try {
+      return await runInfer(g, io, { topic: options.fromTopic, options: { ...options, brokers }, config: projectFile });
+    } catch (e) {
+      // Nothing was inferred: leave no project behind, so the same command can run again.
+      rmSync(projectFile, { force: true });
+      throw e;
+    }
+  }
   writeFileSync(projectFile, PROJECT);
   const example = join(root, 'schemas', 'api_latency.yaml');
   if (!existsSync(example)) writeFileSync(example, PIPELINE);
-  const gitignore = join(root, '.gitignore');
   if (!existsSync(gitignore)) writeFileSync(gitignore, '.chpipe/\n');
   const written = { project: projectFile, pipeline: example };
   if (io.json) io.out(JSON.stringify({ schemaVersion: 1, created: written }, null, 2));

@@ -7,6 +7,8 @@ import { failWith, openProjectTarget, parseLockTimeout, readTargetProject } from
 export interface StatusOptions {
   readonly detailedExitcode?: boolean;
   readonly lockTimeout?: string;
+  /** --producers: sample each ingest topic and report producer drift. */
+  readonly producers?: boolean;
 }
 
 /** Applied, pending and failed migrations of a target, its drift from them, and its Kafka tables' consumers and lag. Exit 1 on an edited or missing applied file; 2 (with --detailed-exitcode) when anything is pending, failed or drifted. */
@@ -25,6 +27,7 @@ export default async function status(g: GlobalOptions, options: StatusOptions): 
       dirDisplay: p.display,
       env: process.env,
       withConsumers: true,
+      ...(options.producers ? { producers: (await import('../../infer/producers.js')).PRODUCER_SAMPLE } : {}),
       ...(p.project.kafka.namedCollection ? { namedCollection: p.project.kafka.namedCollection } : {}),
     });
     const shown = { ...s, target: connection.description };

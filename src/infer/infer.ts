@@ -1,0 +1,250 @@
+/**
+ * From a sample of messages to columns: the format (declared or detected),
+ * the engine's schema inference over the sample (`DESCRIBE format(…)` on the
+ * scratch engine: a table function, nothing consumes), and what the sample
+ * leaves open per column (mixed kinds of values, empty fields, fields some
+ * messages lack, nulls) as notes for the YAML's comments.
+ *
+ * Messages are text at this edge: a JSONEachRow message is parsed here, once,
+ * to find the one that is not JSON; CSV and TSV values are read back through
+ * the engine as text.
+ */
+import { EngineError } from '../engine/driver.js';
+import type { SampledMessage } from '../kafka/sample.js';
+import { describeSampleQuery, sampleAsTextQuery, SAMPLE_QUERY_BYTES, type DescribedColumn } from '../sql/infer.js';
+
+/** The formats `infer` reads. */
+export const INFER_FORMATS = ['JSONEachRow', 'CSV', 'CSVWithNames', 'TSV', 'TSVWithNames'] as const;
+export type InferFormat = (typeof INFER_FORMATS)[number];
+
+const ALIASES: Readonly<Record<string, InferFormat>> = {
+  jsoneachrow: 'JSONEachRow',
+  ndjson: 'JSONEachRow',
+  jsonlines: 'JSONEachRow',
+  csv: 'CSV',
+  csvwithnames: 'CSVWithNames',
+  tsv: 'TSV',
+  tabseparated: 'TSV',
+  tsvwithnames: 'TSVWithNames',
+  tabseparatedwithnames: 'TSVWithNames',
+};
+
+/** A format name as users write it (any case, the engine's aliases), or undefined. */
+export function inferFormat(name: string): InferFormat | undefined {
+  return ALIASES[name.toLowerCase()];
+}
+
+/** What the engine is asked: a read-only query. */
+export interface Engine {
+  query<T>(sql: string): Promise<T[]>;
+}
+
+export interface InferredColumn {
+  readonly name: string;
+  /** The engine's type. */
+  readonly type: string;
+  /** What the sample leaves open about this column, one sentence each. */
+  readonly notes: readonly string[];
+}
+
+export interface Inference {
+  readonly format: InferFormat;
+  readonly detected: boolean;
+  readonly columns: readonly InferredColumn[];
+  /** Messages the inference read (the sample, less those over the size bound or with another header). */
+  readonly messages: number;
+  /** About the sample as a whole. */
+  readonly notes: readonly string[];
+}
+
+export class InferProblem extends Error {}
+
+const where = (m: SampledMessage) => `${m.topic}/${m.partition} offset ${m.offset}`;
+
+const withNames = (f: InferFormat) => f === 'CSVWithNames' || f === 'TSVWithNames';
+
+function lines(value: string): string[] {
+  return value.split(/\r?\n/).filter((l) => l.length > 0);
+}
+
+/** The format the messages are in, told from their text; a problem when it cannot be told. */
+export function detectFormat(messages: readonly SampledMessage[]): InferFormat {
+  const values = messages.map((m) => m.value ?? '').filter((v) => v.trim().length > 0);
+  if (!values.length) throw new InferProblem('every sampled message is empty; pass --format and produce some data first');
+  if (values.every((v) => /^\s*\{/.test(v))) return 'JSONEachRow';
+  const named = (sep: string) => {
+    const split = values.map(lines);
+    const header = split[0]?.[0];
+    return header !== undefined && header.includes(sep) && split.every((l) => l.length >= 2 && l[0] === header);
+  };
+  if (values.every((v) => v.includes('\t'))) return named('\t') ? 'TSVWithNames' : 'TSV';
+  if (values.every((v) => v.includes(','))) return named(',') ? 'CSVWithNames' : 'CSV';
+  const first = values[0] as string;
+  throw new InferProblem(`cannot tell the format of the messages (the first reads ${JSON.stringify(first.length > 40 ? `${first.slice(0, 40)}…` : first)}): not JSON objects, and not lines with tabs or commas; pass --format`);
+}
+
+/** The sample as one document in `format`: a WithNames format keeps the first message's header once. */
+function document(format: InferFormat, messages: readonly SampledMessage[]): { data: string; used: SampledMessage[]; otherHeaders: number } {
+  const used: SampledMessage[] = [];
+  let header: string | undefined;
+  let otherHeaders = 0;
+  const parts: string[] = [];
+  let size = 0;
+  // Newest first, so the bound keeps the most recent messages.
+  for (const m of [...messages].reverse()) {
+    const value = m.value ?? '';
+    if (!value.trim()) continue;
+    let body = value.endsWith('\n') ? value : `${value}\n`;
+    if (withNames(format)) {
+      const [first, ...rest] = value.split(/\r?\n/);
+      header ??= first;
+      if (first !== header) {
+        otherHeaders++;
+        continue;
+      }
+      body = rest.filter((l) => l.length > 0).map((l) => `${l}\n`).join('');
+    }
+    if (size + body.length > SAMPLE_QUERY_BYTES) break;
+    size += body.length;
+    parts.push(body);
+    used.push(m);
+  }
+  parts.reverse();
+  used.reverse();
+  return { data: (withNames(format) && header !== undefined ? `${header}\n` : '') + parts.join(''), used, otherHeaders };
+}
+
+/** The first message that is not JSONEachRow, as a problem; none when every message parses. */
+function checkJson(messages: readonly SampledMessage[]): void {
+  for (const m of messages) {
+    for (const line of lines(m.value ?? '')) {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(line);
+      } catch (e) {
+        throw new InferProblem(`the message at ${where(m)} is not JSONEachRow: ${(e as Error).message}; pass --format if the topic holds another format`);
+      }
+      if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new InferProblem(`the message at ${where(m)} is not JSONEachRow: a JSON object was expected, not ${Array.isArray(parsed) ? 'an array' : JSON.stringify(parsed)}`);
+    }
+  }
+}
+
+const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+
+/** The kind of a JSON value, for the notes. */
+function jsonKind(v: unknown): string {
+  if (Array.isArray(v)) return 'array';
+  if (v === null) return 'null';
+  return typeof v === 'object' ? 'object' : typeof v;
+}
+
+/** The kind of a text value (CSV/TSV), for the notes. */
+function textKind(v: string): string {
+  if (/^[+-]?\d+$/.test(v)) return 'integer';
+  if (/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(v)) return 'number';
+  if (/^(true|false)$/i.test(v)) return 'boolean';
+  return 'text';
+}
+
+interface ColumnStats {
+  present: number;
+  nulls: number;
+  empty: number;
+  kinds: Map<string, number>;
+}
+
+function notesOf(s: ColumnStats, rows: number, type: string, rowWord: string): string[] {
+  const notes: string[] = [];
+  const kinds = [...s.kinds].sort((a, b) => b[1] - a[1]);
+  if (kinds.length > 1) notes.push(`mixed values in the sample (${kinds.map(([k, n]) => `${k} in ${n}`).join(', ')}): the engine chose ${type}`);
+  if (s.present < rows) notes.push(`absent from ${s.present === 0 ? 'every one' : rows - s.present} of ${plural(rows, rowWord)}: read as the type's default`);
+  if (s.nulls > 0 && s.nulls === s.present) notes.push(`only null in the sample: the type is a guess`);
+  else if (s.nulls > 0) notes.push(`null in ${s.nulls} of ${plural(rows, rowWord)}`);
+  if (s.empty > 0) notes.push(`empty in ${s.empty} of ${plural(rows, rowWord)}${/String/.test(type) ? '' : ": read as the type's default"}`);
+  return notes;
+}
+
+function jsonNotes(used: readonly SampledMessage[], columns: readonly DescribedColumn[]): Map<string, string[]> {
+  const stats = new Map(columns.map((c) => [c.name, { present: 0, nulls: 0, empty: 0, kinds: new Map<string, number>() } as ColumnStats]));
+  let rows = 0;
+  for (const m of used) {
+    for (const line of lines(m.value ?? '')) {
+      rows++;
+      const row = JSON.parse(line) as Record<string, unknown>;
+      for (const [k, v] of Object.entries(row)) {
+        const s = stats.get(k);
+        if (!s) continue;
+        s.present++;
+        if (v === null) s.nulls++;
+        else {
+          const kind = jsonKind(v);
+          s.kinds.set(kind, (s.kinds.get(kind) ?? 0) + 1);
+          if (v === '') s.empty++;
+        }
+      }
+    }
+  }
+  return new Map(columns.map((c) => [c.name, notesOf(stats.get(c.name) as ColumnStats, rows, c.type, 'sampled rows')]));
+}
+
+async function textNotes(engine: Engine, format: InferFormat, data: string, columns: readonly DescribedColumn[]): Promise<Map<string, string[]>> {
+  const rows = await engine.query<Record<string, string | null>>(sampleAsTextQuery(format, columns.map((c) => c.name), data));
+  const out = new Map<string, string[]>();
+  for (const c of columns) {
+    const s: ColumnStats = { present: rows.length, nulls: 0, empty: 0, kinds: new Map() };
+    for (const r of rows) {
+      const v = r[c.name];
+      if (v === null || v === undefined) s.nulls++;
+      else if (v === '') s.empty++;
+      else s.kinds.set(textKind(v), (s.kinds.get(textKind(v)) ?? 0) + 1);
+    }
+    // An integer column that also holds fractions is one kind of number.
+    if (s.kinds.has('integer') && s.kinds.has('number')) {
+      s.kinds.set('number', (s.kinds.get('number') ?? 0) + (s.kinds.get('integer') ?? 0));
+      s.kinds.delete('integer');
+    }
+    out.set(c.name, notesOf(s, rows.length, c.type, 'sampled rows'));
+  }
+  return out;
+}
+
+/** The engine's message without its code and version suffix. */
+function engineSays(e: EngineError): string {
+  const text = e.engineMessage.split('\n')[0] ?? e.engineMessage;
+  const inner = /Error: Code: \d+\. DB::Exception: (.*?)(?: \([A-Z_]+\) \(version [^)]*\))?\.?( You can specify.*)?$/.exec(text)?.[1];
+  return (inner ?? text).replace(/\s*\(version [^)]*\)/, '').replace(/\.$/, '');
+}
+
+/** Infer the columns of `messages` in `format` (detected when undefined). */
+export async function inferColumns(engine: Engine, messages: readonly SampledMessage[], declared?: InferFormat): Promise<Inference> {
+  const binary = messages.find((m) => m.binary);
+  if (binary && !declared) throw new InferProblem(`the message at ${where(binary)} is binary, not text (Avro or Protobuf?); infer reads ${INFER_FORMATS.join(', ')} (Avro through a schema registry is not supported yet)`);
+  // A declared format reads what it reads: the first message it cannot parse is named below.
+  const format = declared ?? detectFormat(messages);
+  if (format === 'JSONEachRow') checkJson(messages);
+  const { data, used, otherHeaders } = document(format, messages);
+  if (!used.length) throw new InferProblem('every sampled message is empty');
+  let columns: DescribedColumn[];
+  try {
+    columns = await engine.query<DescribedColumn>(describeSampleQuery(format, data));
+  } catch (e) {
+    if (e instanceof EngineError) throw new InferProblem(`the sampled messages cannot be read as ${format}: ${engineSays(e)}${declared ? '' : ' (the format was detected; pass --format if it is another)'}`);
+    throw e;
+  }
+  let notes: Map<string, string[]>;
+  try {
+    notes = format === 'JSONEachRow' ? jsonNotes(used, columns) : await textNotes(engine, format, data, columns);
+  } catch (e) {
+    if (!(e instanceof EngineError)) throw e;
+    notes = new Map();
+  }
+  const sampleNotes: string[] = [];
+  if (used.length < messages.length) sampleNotes.push(`${used.length} of the ${plural(messages.length, 'sampled message')} were read (the newest, within ${SAMPLE_QUERY_BYTES / 1024} KiB${otherHeaders ? `; ${otherHeaders} had another header line` : ''})`);
+  if (format === 'CSV' || format === 'TSV') sampleNotes.push(`${format} has no column names: the engine calls them c1, c2, …; rename them (by position) before you plan`);
+  return { format, detected: declared === undefined, columns: columns.map((c) => ({ name: c.name, type: c.type, notes: notes.get(c.name) ?? [] })), messages: used.length, notes: sampleNotes };
+}
+
+/** Field names of the sample: the columns a reader of it would need (producer drift). */
+export async function sampleFields(engine: Engine, messages: readonly SampledMessage[], format: InferFormat): Promise<string[]> {
+  return (await inferColumns(engine, messages, format)).columns.map((c) => c.name);
+}

@@ -1,0 +1,58 @@
+/**
+ * An inferred pipeline as YAML text, comments and all. Pure: the inference
+ * and a few facts about the sample in, the file's text out.
+ */
+import { ident } from '../sql/quote.js';
+import type { Inference, InferredColumn } from './infer.js';
+
+export interface PipelineDraft {
+  readonly name: string;
+  readonly topic: string;
+  readonly inference: Inference;
+  /** Messages the sample held, and over how many partitions. */
+  readonly sampled: number;
+  readonly partitions: number;
+}
+
+const TIME_TYPE = /^(DateTime64|DateTime|Date32|Date)\b/;
+/** Types a sorting key cannot hold (or should not). */
+const UNSORTABLE = /^(Nullable|Array|Map|Tuple|JSON|Object|Dynamic|Variant|Nested)\b/;
+
+/** The time column `order_by` and `partition_by` use: the first non-Nullable date or time column. */
+export function timeColumn(columns: readonly InferredColumn[]): InferredColumn | undefined {
+  return columns.find((c) => TIME_TYPE.test(c.type));
+}
+
+/** A YAML scalar: plain when it reads back as the same string, else double-quoted. */
+export function scalar(text: string): string {
+  const plain = /^[A-Za-z_][\w(), .'=-]*$/.test(text) && !/[ ,]$/.test(text) && !/^(true|false|yes|no|on|off|null|y|n)$/i.test(text);
+  return plain ? text : JSON.stringify(text);
+}
+
+const comment = (notes: readonly string[]) => (notes.length ? `   # ${notes.join('; ')}` : '');
+
+export function pipelineYaml(d: PipelineDraft): string {
+  const { inference: inf } = d;
+  const time = timeColumn(inf.columns);
+  const out: string[] = [];
+  out.push(`# Inferred by \`chpipe infer ${d.topic}\` from ${d.sampled} message${d.sampled === 1 ? '' : 's'} on ${d.partitions} partition${d.partitions === 1 ? '' : 's'}${inf.detected ? ` (format detected: ${inf.format})` : ''}.`);
+  out.push('# The types are the engine\'s schema inference over that sample: review them, then `chpipe plan`.');
+  for (const n of inf.notes) out.push(`# ${n}`);
+  out.push(`name: ${scalar(d.name)}`);
+  out.push('source:');
+  out.push(`  topic: ${scalar(d.topic)}`);
+  out.push(`  format: ${inf.format}`);
+  out.push('columns:');
+  for (const c of inf.columns) out.push(`  ${scalar(c.name)}: ${scalar(c.type)}${comment(c.notes)}`);
+  out.push(`  # received_at: { type: DateTime, from: _timestamp }   # when Kafka received each message`);
+  out.push('table:');
+  if (time) {
+    out.push(`  order_by: [${scalar(time.name)}]`);
+    out.push(`  partition_by: ${scalar(`toYYYYMM(${ident(time.name)})`)}`);
+  } else {
+    const key = inf.columns.find((c) => !UNSORTABLE.test(c.type));
+    out.push(`  # no date or time column in the sample: uncomment received_at above to sort by arrival instead`);
+    out.push(key ? `  order_by: [${scalar(key.name)}]` : '  order_by: []');
+  }
+  return out.join('\n') + '\n';
+}

@@ -1,0 +1,203 @@
+/**
+ * A bounded sample of a topic's most recent messages, read the way a tool
+ * should read someone else's topic: a plain Fetch by partition and offset
+ * (ListOffsets for the ends, then back N per partition), never joining a
+ * consumer group and never committing an offset, so the topic's groups are
+ * exactly as they were. Loaded lazily (`infer` and `status --producers` only).
+ *
+ * The whole read is bounded by a message count and a deadline; what was read
+ * by the deadline is the sample. Brokers that cannot be reached, a topic the
+ * brokers do not have: a `SampleProblem` (a value, one sentence), never a throw.
+ */
+import { Consumer } from '@platformatic/kafka';
+import { brokerList } from './lag.js';
+
+export interface SampledMessage {
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: bigint;
+  /** ms since the epoch (the record's timestamp). */
+  readonly timestamp: number;
+  /** The value as UTF-8 text; `null` for a tombstone (no value). */
+  readonly value: string | null;
+  /** The value's bytes are not valid UTF-8 text (Avro, Protobuf, compressed payloads…). */
+  readonly binary: boolean;
+}
+
+export interface TopicSample {
+  readonly messages: readonly SampledMessage[];
+  /** Messages the topic retains (end − start offsets, summed over its partitions). */
+  readonly retained: number;
+  readonly partitions: number;
+  /** The deadline came before the sample was complete. */
+  readonly timedOut: boolean;
+}
+
+export type SampleProblemKind = 'unreachable' | 'unknown-topic' | 'refused';
+
+export interface SampleProblem {
+  readonly kind: SampleProblemKind;
+  readonly message: string;
+}
+
+export type SampleResult = { readonly ok: true; readonly sample: TopicSample } | { readonly ok: false; readonly problem: SampleProblem };
+
+export interface SampleOptions {
+  /** Most messages to read, over all partitions (the most recent of each). */
+  readonly maxMessages: number;
+  /** Deadline for the whole read, ms. */
+  readonly timeoutMs: number;
+}
+
+export const DEFAULT_SAMPLE: SampleOptions = { maxMessages: 500, timeoutMs: 10_000 };
+
+class Deadline extends Error {}
+
+/** Never used with the broker: the client wants one, and no request that names a group is ever sent. */
+const UNUSED_GROUP = 'chpipe-sample-never-joined';
+
+function reason(e: unknown): string {
+  const err = e as { message?: string; errors?: { message?: string }[] };
+  const inner = err.errors?.find((x) => x.message)?.message;
+  const text = (inner ?? err.message ?? String(e)).split('\n')[0] ?? '';
+  return text.replace(/\.$/, '') || 'unknown error';
+}
+
+const decoder = new TextDecoder('utf-8', { fatal: true });
+
+function text(value: Buffer | null): { value: string | null; binary: boolean } {
+  if (value === null) return { value: null, binary: false };
+  try {
+    const s = decoder.decode(value);
+    // Control characters other than tab, newline and carriage return do not occur in text formats.
+    // eslint-disable-next-line no-control-regex
+    return { value: s, binary: /[\u0000-\u0008\u000e-\u001f]/.test(s) };
+  } catch {
+    return { value: value.toString('latin1'), binary: true };
+  }
+}
+
+/** Sample one topic: the most recent messages of each partition, up to `maxMessages` in all. */
+export async function sampleTopic(brokers: string, topic: string, options: SampleOptions = DEFAULT_SAMPLE): Promise<SampleResult> {
+  const bootstrap = brokerList(brokers);
+  if (!bootstrap.length) return { ok: false, problem: { kind: 'unreachable', message: 'no Kafka brokers are configured (kafka.brokers in chpipe.yaml, or --brokers)' } };
+  const consumer = new Consumer({
+    clientId: 'chpipe-sample',
+    groupId: UNUSED_GROUP,
+    bootstrapBrokers: bootstrap,
+    connectTimeout: options.timeoutMs,
+    timeout: options.timeoutMs,
+    requestTimeout: options.timeoutMs,
+    retries: 0,
+    metadataMaxAge: options.timeoutMs,
+    autocommit: false,
+  });
+  const started = Date.now();
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Deadline()), options.timeoutMs);
+  });
+  const collected: SampledMessage[] = [];
+  const state = { retained: 0, partitions: 0, listed: false };
+  try {
+    await Promise.race([read(consumer, topic, options, started, collected, state), deadline]);
+    return { ok: true, sample: { messages: newest(collected, options.maxMessages), retained: state.retained, partitions: state.partitions, timedOut: false } };
+  } catch (e) {
+    if (e instanceof UnknownTopic) return { ok: false, problem: { kind: 'unknown-topic', message: `topic ${topic} does not exist on the brokers ${bootstrap.join(',')}` } };
+    if (e instanceof Deadline) {
+      // Offsets listed: what was read by then is the sample. Not even that: the brokers did not answer.
+      if (state.listed) return { ok: true, sample: { messages: newest(collected, options.maxMessages), retained: state.retained, partitions: state.partitions, timedOut: true } };
+      return { ok: false, problem: { kind: 'unreachable', message: `the Kafka brokers ${bootstrap.join(',')} did not answer within ${options.timeoutMs / 1000} s` } };
+    }
+    const r = reason(e);
+    const refused = /ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|ETIMEDOUT|connect/i.test(r);
+    return { ok: false, problem: { kind: refused ? 'unreachable' : 'refused', message: refused ? `the Kafka brokers ${bootstrap.join(',')} cannot be reached (${r})` : `the Kafka brokers ${bootstrap.join(',')} refused to read topic ${topic} (${r})` } };
+  } finally {
+    clearTimeout(timer);
+    // close() waits for open connections; a broker that never answered must not hold the command.
+    await Promise.race([(consumer.close(true) as unknown as Promise<void>).catch(() => {}), new Promise((ok) => setTimeout(ok, 500).unref())]);
+  }
+}
+
+class UnknownTopic extends Error {}
+
+async function read(
+  consumer: Consumer,
+  topic: string,
+  options: SampleOptions,
+  started: number,
+  out: SampledMessage[],
+  state: { retained: number; partitions: number; listed: boolean },
+): Promise<void> {
+  // autocreateTopics off: a metadata request naming a missing topic must not create it.
+  let meta: Awaited<ReturnType<Consumer['metadata']>>;
+  try {
+    meta = await consumer.metadata({ topics: [topic], autocreateTopics: false });
+  } catch (e) {
+    if (/UNKNOWN_TOPIC|does not host this topic-partition|unknown topic/i.test(reason(e))) throw new UnknownTopic();
+    throw e;
+  }
+  const info = meta.topics.get(topic);
+  if (!info || info.partitionsCount === 0) throw new UnknownTopic();
+  state.partitions = info.partitionsCount;
+  const partitions = Array.from({ length: info.partitionsCount }, (_, p) => p);
+  const ends = (await consumer.listOffsets({ topics: [topic], timestamp: -1n })).get(topic) ?? [];
+  const starts = (await consumer.listOffsets({ topics: [topic], timestamp: -2n })).get(topic) ?? [];
+  state.listed = true;
+  const perPartition = Math.max(1, Math.ceil(options.maxMessages / partitions.length));
+  // Per partition: [next offset to fetch, end offset].
+  const todo = new Map<number, { next: bigint; end: bigint }>();
+  for (const p of partitions) {
+    const end = ends[p] ?? 0n;
+    const start = starts[p] ?? 0n;
+    state.retained += Number(end - start);
+    const from = end - BigInt(perPartition) > start ? end - BigInt(perPartition) : start;
+    if (from < end) todo.set(p, { next: from, end });
+  }
+  while (todo.size && out.length < options.maxMessages) {
+    const remaining = options.timeoutMs - (Date.now() - started);
+    if (remaining <= 0) throw new Deadline();
+    const byLeader = new Map<number, number[]>();
+    for (const p of todo.keys()) {
+      const leader = info.partitions[p]?.leader ?? -1;
+      byLeader.set(leader, [...(byLeader.get(leader) ?? []), p]);
+    }
+    await Promise.all(
+      [...byLeader].map(async ([node, ps]) => {
+        const response = await consumer.fetch({
+          node,
+          maxWaitTime: Math.min(500, remaining),
+          minBytes: 1,
+          maxBytes: 8 * 1024 * 1024,
+          topics: [{ topicId: info.id, partitions: ps.map((p) => ({ partition: p, fetchOffset: (todo.get(p) as { next: bigint }).next, partitionMaxBytes: 1024 * 1024, currentLeaderEpoch: -1, lastFetchedEpoch: -1 })) }],
+        });
+        for (const t of response.responses) {
+          for (const part of t.partitions) {
+            const want = todo.get(part.partitionIndex);
+            if (!want) continue;
+            let last = want.next - 1n;
+            for (const batch of part.records ?? []) {
+              for (const r of batch.records) {
+                const offset = batch.firstOffset + BigInt(r.offsetDelta);
+                if (offset < want.next || offset >= want.end) continue;
+                last = offset;
+                out.push({ topic, partition: part.partitionIndex, offset, timestamp: Number(batch.firstTimestamp + r.timestampDelta), ...text(r.value) });
+              }
+              // Control batches (transaction markers) carry no records but move the offset on.
+              const batchEnd = batch.firstOffset + BigInt(batch.lastOffsetDelta);
+              if (batchEnd > last) last = batchEnd;
+            }
+            if (last + 1n >= want.end) todo.delete(part.partitionIndex);
+            else want.next = last + 1n;
+          }
+        }
+      }),
+    );
+  }
+}
+
+/** The newest `max` messages, oldest first (a copy: a read cut off by the deadline may still be landing). */
+function newest(messages: readonly SampledMessage[], max: number): SampledMessage[] {
+  const sorted = [...messages].sort((a, b) => a.timestamp - b.timestamp || a.partition - b.partition || Number(a.offset - b.offset));
+  return sorted.slice(Math.max(0, sorted.length - max));
+}

@@ -1,0 +1,210 @@
+/**
+ * `chpipe infer TOPIC` on the run's real broker: topics filled with messages of
+ * a known shape (JSONEachRow, CSVWithNames, TSVWithNames) → the YAML it writes
+ * has those columns and types, validates, and its pipelines (after `plan
+ * --save` and `apply` on a `chpipe serve` target) ingest the same messages
+ * exactly. The sample is read by offset: the broker's consumer groups are the
+ * same before and after. An empty topic, garbage messages, an unknown topic and
+ * an unreachable broker end in one sentence and exit 1; `init --from-topic`
+ * scaffolds a project around the inferred pipeline.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Admin } from '@platformatic/kafka';
+import { parse } from 'yaml';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Driver } from '../../src/engine/driver.js';
+import { HttpDriver } from '../../src/engine/http.js';
+import { BIN, tempDir, type CliResult } from '../helpers/cli.js';
+import { createTopic, kafkaBootstrap, produceValues, uniqueTopic } from '../helpers/kafka.js';
+import { freePort } from '../helpers/processes.js';
+import { startServe, type Server } from '../migrate/target.js';
+
+const DATABASE = 'infer_test';
+const sleep = (ms: number) => new Promise((ok) => setTimeout(ok, ms));
+
+/** The built CLI in `cwd`, without blocking this process. */
+function cli(args: string[], cwd: string): Promise<CliResult> {
+  const child = spawn(process.execPath, [BIN, ...args], { cwd, env: { ...process.env, NO_COLOR: '1' } });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  return new Promise((resolve) => child.once('close', (code) => resolve({ code: code ?? -1, stdout, stderr })));
+}
+
+async function until(what: string, check: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(300);
+  }
+}
+
+/** Every consumer group on the broker with its state and members, sorted: what must not change. */
+async function groups(bootstrap: string): Promise<string[]> {
+  const admin = new Admin({ clientId: 'chpipe-test-groups', bootstrapBrokers: [bootstrap] });
+  try {
+    const listed = await admin.listGroups();
+    const ids = [...listed.keys()].sort();
+    const described = ids.length ? await admin.describeGroups({ groups: ids }) : new Map();
+    return ids.map((id) => {
+      const g = described.get(id) as { state?: string; members?: Map<string, unknown> } | undefined;
+      return `${id} ${g?.state ?? '?'} ${g?.members?.size ?? 0}`;
+    });
+  } finally {
+    await admin.close();
+  }
+}
+
+const N = 40;
+const pad = (n: number) => String(n).padStart(2, '0');
+
+/** JSON messages: id, name, amount (fractions), ts (time), tags (array), note (null in every third). */
+function jsonMessage(i: number): string {
+  return JSON.stringify({ id: i, name: `user ${i}`, amount: i * 0.25, ts: `2024-05-01 10:00:${pad(i % 60)}`, tags: i % 2 ? ['a', `t${i}`] : [], note: i % 3 === 0 ? null : `n${i}` });
+}
+const csvMessage = (i: number) => `id,city,score,day\n${i},City ${i % 5},${i * 1.5},2024-05-${pad((i % 28) + 1)}\n`;
+const tsvMessage = (i: number) => `event_id\tkind\tvalue\n${i}\tk${i % 3}\t${i * 10}\n`;
+
+describe('chpipe infer on a real broker', () => {
+  const bootstrap = kafkaBootstrap();
+  const topics = { json: uniqueTopic('infer_json'), csv: uniqueTopic('infer_csv'), tsv: uniqueTopic('infer_tsv'), empty: uniqueTopic('infer_empty'), garbage: uniqueTopic('infer_garbage') };
+  const ids = Array.from({ length: N }, (_, k) => k + 1);
+  let dir: string;
+  let server: Server;
+  let driver: Driver;
+
+  beforeAll(async () => {
+    await Promise.all(Object.values(topics).map((t) => createTopic(bootstrap, t, 2)));
+    await produceValues(bootstrap, topics.json, ids.map(jsonMessage), 2, 10);
+    await produceValues(bootstrap, topics.csv, ids.map(csvMessage), 2, 10);
+    await produceValues(bootstrap, topics.tsv, ids.map(tsvMessage), 2, 10);
+    await produceValues(bootstrap, topics.garbage, ['\u0001\u0002 not a message {{', 'garbage here', '{"half": '], 1);
+    dir = tempDir('chpipe-infer-');
+    writeFileSync(join(dir, 'chpipe.yaml'), `version: 1\ndatabase: ${DATABASE}\nkafka:\n  brokers: ${bootstrap}\n`);
+    server = await startServe(tempDir('chpipe-infer-served-'));
+    driver = await HttpDriver.connect(server.url);
+  });
+
+  afterAll(async () => {
+    await driver?.close();
+    await server?.stop();
+  });
+
+  it('writes YAML with the messages’ columns and the engine’s types, valid, without touching any consumer group', async () => {
+    const before = await groups(bootstrap);
+    const json = await cli(['infer', topics.json, '--name', 'orders', '--json'], dir);
+    expect(json.code, json.stderr).toBe(0);
+    const out = JSON.parse(json.stdout) as { file: string; format: string; formatDetected: boolean; sampled: number; valid: boolean; columns: { name: string; type: string; notes: string[] }[] };
+    expect(out).toMatchObject({ file: join('schemas', 'orders.yaml'), format: 'JSONEachRow', formatDetected: true, sampled: N, valid: true });
+    expect(out.columns.map((c) => [c.name, c.type])).toEqual([
+      ['id', 'Int64'],
+      ['name', 'String'],
+      ['amount', 'Float64'],
+      ['ts', 'DateTime'],
+      ['tags', 'Array(String)'],
+      ['note', 'Nullable(String)'],
+    ]);
+    expect(out.columns.find((c) => c.name === 'note')?.notes.join(' ')).toMatch(/null in 13 of 40/);
+
+    const yaml = readFileSync(join(dir, 'schemas', 'orders.yaml'), 'utf8');
+    const doc = parse(yaml) as { name: string; source: { topic: string; format: string }; columns: Record<string, string>; table: { order_by: string[]; partition_by: string } };
+    expect(doc).toEqual({
+      name: 'orders',
+      source: { topic: topics.json, format: 'JSONEachRow' },
+      columns: { id: 'Int64', name: 'String', amount: 'Float64', ts: 'DateTime', tags: 'Array(String)', note: 'Nullable(String)' },
+      table: { order_by: ['ts'], partition_by: 'toYYYYMM(ts)' },
+    });
+    expect(yaml).toContain('# received_at: { type: DateTime, from: _timestamp }');
+
+    const csv = await cli(['infer', topics.csv, '--name', 'visits'], dir);
+    expect(csv.code, csv.stderr).toBe(0);
+    expect(csv.stdout).toContain(`wrote ${join('schemas', 'visits.yaml')}: pipeline visits, 4 columns from ${N} sampled messages (CSVWithNames, detected); valid`);
+    expect((parse(readFileSync(join(dir, 'schemas', 'visits.yaml'), 'utf8')) as { columns: unknown }).columns).toEqual({ id: 'Int64', city: 'String', score: 'Float64', day: 'Date' });
+
+    const tsv = await cli(['infer', topics.tsv, '--name', 'events', '--format', 'TSVWithNames', '--sample', '25', '--timeout', '10s'], dir);
+    expect(tsv.code, tsv.stderr).toBe(0);
+    const events = parse(readFileSync(join(dir, 'schemas', 'events.yaml'), 'utf8')) as { source: { format: string }; columns: unknown; table: { order_by: string[] } };
+    expect(events.source.format).toBe('TSVWithNames');
+    expect(events.columns).toEqual({ event_id: 'Int64', kind: 'String', value: 'Int64' });
+    // No time column: sorted by the first column, and received_at offered in a comment.
+    expect(events.table.order_by).toEqual(['event_id']);
+    expect(tsv.stdout).toContain('from 25 sampled messages');
+
+    const validate = await cli(['validate'], dir);
+    expect(validate.code, validate.stderr).toBe(0);
+    expect(await groups(bootstrap)).toEqual(before);
+  });
+
+  it('refuses to overwrite without --force', async () => {
+    const again = await cli(['infer', topics.json, '--name', 'orders'], dir);
+    expect(again.code).toBe(1);
+    expect(again.stderr.trim()).toBe(`error: ${join('schemas', 'orders.yaml')} already exists; pass --force to overwrite it, or -o FILE / --name NAME to write another`);
+    const forced = await cli(['infer', topics.json, '--name', 'orders', '--force'], dir);
+    expect(forced.code, forced.stderr).toBe(0);
+  });
+
+  it('the inferred pipelines, planned and applied, ingest the same messages exactly', async () => {
+    const saved = await cli(['plan', '--save', 'inferred'], dir);
+    expect(saved.code, saved.stderr).toBe(0);
+    const applied = await cli(['apply', '--url', server.url], dir);
+    expect(applied.code, applied.stderr).toBe(0);
+    const rows = <T>(sql: string) => driver.query<T>(sql);
+    const count = async (t: string) => Number((await rows<{ n: string }>(`SELECT toString(count()) AS n FROM ${DATABASE}.${t}`))[0]?.n);
+    await until('every message in the three tables', async () => (await count('orders')) === N && (await count('visits')) === N && (await count('events')) === N, 90_000);
+
+    const orders = await rows<Record<string, unknown>>(`SELECT toString(id) AS id, name, amount, toString(ts) AS ts, tags, note FROM ${DATABASE}.orders ORDER BY toInt64(id)`);
+    expect(orders).toEqual(ids.map((i) => {
+      const m = JSON.parse(jsonMessage(i)) as Record<string, unknown>;
+      return { ...m, id: String(i) };
+    }));
+    const visits = await rows<Record<string, unknown>>(`SELECT toString(id) AS id, city, score, toString(day) AS day FROM ${DATABASE}.visits ORDER BY toInt64(id)`);
+    expect(visits).toEqual(ids.map((i) => ({ id: String(i), city: `City ${i % 5}`, score: i * 1.5, day: `2024-05-${pad((i % 28) + 1)}` })));
+    const events = await rows<Record<string, unknown>>(`SELECT toString(event_id) AS event_id, kind, toString(value) AS value FROM ${DATABASE}.events ORDER BY toInt64(event_id)`);
+    expect(events).toEqual(ids.map((i) => ({ event_id: String(i), kind: `k${i % 3}`, value: String(i * 10) })));
+  });
+
+  it('an empty topic, garbage messages, an unknown topic and an unreachable broker: one sentence each, exit 1, no file', async () => {
+    const before = await groups(bootstrap);
+    const cases: [string[], RegExp][] = [
+      [['infer', topics.empty], new RegExp(`^error: topic ${topics.empty} is empty \\(0 messages retained on 2 partitions\\): produce some messages first, or write the pipeline by hand$`)],
+      [['infer', topics.garbage, '--format', 'JSONEachRow'], new RegExp(`^error: the message at ${topics.garbage}/0 offset 0 is not JSONEachRow: .+; pass --format if the topic holds another format$`)],
+      [['infer', topics.garbage], /^error: the message at .* is binary, not text \(Avro or Protobuf\?\); infer reads JSONEachRow, CSV, CSVWithNames, TSV, TSVWithNames \(Avro through a schema registry is not supported yet\)$/],
+      [['infer', 'no_such_topic_here'], new RegExp(`^error: topic no_such_topic_here does not exist on the brokers ${bootstrap}$`)],
+      [['infer', topics.json, '--name', 'dead', '--brokers', `127.0.0.1:${await freePort()}`, '--timeout', '3s'], /^error: the Kafka brokers 127\.0\.0\.1:\d+ (cannot be reached|did not answer within 3 s).*$/],
+      [['infer', topics.json, '--format', 'Parquet'], /^error: --format "Parquet" is not one infer reads; expected one of JSONEachRow, CSV, CSVWithNames, TSV, TSVWithNames/],
+    ];
+    for (const [args, message] of cases) {
+      const r = await cli(args, dir);
+      expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(1);
+      expect(r.stderr.trim().split('\n'), args.join(' ')).toHaveLength(1);
+      expect(r.stderr.trim(), args.join(' ')).toMatch(message);
+      expect(r.stdout).toBe('');
+    }
+    for (const name of [topics.empty, topics.garbage, 'no_such_topic_here', 'dead']) expect(existsSync(join(dir, 'schemas', `${name}.yaml`))).toBe(false);
+    expect(await groups(bootstrap)).toEqual(before);
+  });
+
+  it('messages whose format cannot be told: a clear sentence asking for --format', async () => {
+    const topic = uniqueTopic('infer_mixed');
+    await createTopic(bootstrap, topic, 1);
+    await produceValues(bootstrap, topic, ['{"id": 1}', '{"id": 2, "extra": "x"}', 'this is not json'], 1);
+    const r = await cli(['infer', topic], dir);
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim()).toMatch(/^error: cannot tell the format of the messages \(the first reads "\{\\"id\\": 1\}"\): not JSON objects, and not lines with tabs or commas; pass --format$/);
+  });
+
+  it('init --from-topic scaffolds a project around the inferred pipeline', async () => {
+    const root = join(tempDir('chpipe-init-from-'), 'proj');
+    const r = await cli(['init', root, '--from-topic', topics.csv, '--brokers', bootstrap, '--name', 'visits'], dir);
+    expect(r.code, r.stderr).toBe(0);
+    expect(readFileSync(join(root, 'chpipe.yaml'), 'utf8')).toContain(`brokers: \${KAFKA_BROKERS:-${bootstrap}}`);
+    expect(existsSync(join(root, 'schemas', 'api_latency.yaml'))).toBe(false);
+    expect((parse(readFileSync(join(root, 'schemas', 'visits.yaml'), 'utf8')) as { source: { format: string } }).source.format).toBe('CSVWithNames');
+    const failed = await cli(['init', join(root, '..', 'other'), '--from-topic', topics.empty, '--brokers', bootstrap], dir);
+    expect(failed.code).toBe(1);
+    expect(existsSync(join(root, '..', 'other', 'chpipe.yaml'))).toBe(false);
+  });
+});
