@@ -23,53 +23,10 @@ import { HttpDriver } from '../../src/engine/http.js';
 import { BIN, tempProject } from '../helpers/cli.js';
 import { createTopic, endOffsets, ingestGaps, kafkaBootstrap, produceContinuously, uniqueTopic, waitCommitted, type ProducedMessage } from '../helpers/kafka.js';
 import { stop } from '../engine/pids.js';
-import { accountForIds } from './zero-loss.js';
+import { accountForIds, aggregate, events, PARTITIONS, SETTLE_BOUND_MS, STAGES, stagedMessage, TOTAL } from './zero-loss.js';
 
 const sleep = (ms: number) => new Promise((ok) => setTimeout(ok, ms));
 
-const TOTAL = 20_000;
-const MALFORMED_EVERY = 25;
-const PARTITIONS = 2;
-const SETTLE_BOUND_MS = 120_000;
-
-const events = (topic: string, stage: number) =>
-  [
-    'name: events',
-    'source:',
-    `  topic: ${topic}`,
-    '  format: JSONEachRow',
-    '  on_error: stream',
-    ...(stage >= 4 ? ['  settings: { kafka_max_block_size: 5000 }'] : []),
-    'columns:',
-    '  id: UInt64',
-    stage >= 3 ? '  amount: { type: Int32, renamed_from: value }' : '  value: Int32',
-    ...(stage >= 2 ? ['  note: String'] : []),
-    '  ingested_at: { type: DateTime64(3), expr: now64(3) }',
-    'table:',
-    stage >= 6 ? '  order_by: [amount, id]' : '  order_by: [id]',
-    '',
-  ].join('\n');
-
-const aggregate = (topic: string, stage: number) =>
-  [
-    'name: events_agg',
-    'source:',
-    `  topic: ${topic}`,
-    '  format: JSONEachRow',
-    '  on_error: stream',
-    'columns:',
-    '  id: UInt64',
-    '  value: Int32',
-    'aggregate:',
-    '  by:',
-    '    bucket: intDiv(id, 1000)',
-    '  measures:',
-    '    n: count()',
-    ...(stage >= 5 ? ['    total: sum(value)'] : []),
-    '',
-  ].join('\n');
-
-const STAGES = ['initial', 'add_note', 'rename_value', 'block_size', 'agg_total', 'rebuild'] as const;
 
 /** One JSON line of `chpipe dev --json`. */
 interface DevLine {
@@ -154,7 +111,7 @@ describe('zero loss through chpipe dev: five changes saved to the YAML files und
         total: TOTAL,
         batch: 100,
         intervalMs: 150,
-        message: (id) => (id % MALFORMED_EVERY === 0 ? { value: `{"id":${id},"value":`, malformed: true } : { value: JSON.stringify({ id, value: id % 1000, note: `n${id}` }), malformed: false }),
+        message: stagedMessage,
       });
       let productionFailed: unknown;
       producing.catch((e: unknown) => (productionFailed = e));

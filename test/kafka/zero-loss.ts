@@ -382,3 +382,52 @@ export function describeReport(label: string, r: ScenarioReport): string {
     `  ${JSON.stringify(r.counts)}`,
   ].join('\n');
 }
+
+// ─── The five-change scenario shared by zero-loss-apply and zero-loss-dev ────
+
+export const TOTAL = 20_000;
+export const MALFORMED_EVERY = 25;
+export const PARTITIONS = 2;
+export const SETTLE_BOUND_MS = 120_000;
+export const events = (topic: string, stage: number) =>
+  [
+    'name: events',
+    'source:',
+    `  topic: ${topic}`,
+    '  format: JSONEachRow',
+    '  on_error: stream',
+    ...(stage >= 4 ? ['  settings: { kafka_max_block_size: 5000 }'] : []),
+    'columns:',
+    '  id: UInt64',
+    stage >= 3 ? '  amount: { type: Int32, renamed_from: value }' : '  value: Int32',
+    ...(stage >= 2 ? ['  note: String'] : []),
+    '  ingested_at: { type: DateTime64(3), expr: now64(3) }',
+    'table:',
+    stage >= 6 ? '  order_by: [amount, id]' : '  order_by: [id]',
+    '',
+  ].join('\n');
+
+export const aggregate = (topic: string, stage: number) =>
+  [
+    'name: events_agg',
+    'source:',
+    `  topic: ${topic}`,
+    '  format: JSONEachRow',
+    '  on_error: stream',
+    'columns:',
+    '  id: UInt64',
+    '  value: Int32',
+    'aggregate:',
+    '  by:',
+    '    bucket: intDiv(id, 1000)',
+    '  measures:',
+    '    n: count()',
+    ...(stage >= 5 ? ['    total: sum(value)'] : []),
+    '',
+  ].join('\n');
+
+export const STAGES = ['initial', 'add_note', 'rename_value', 'block_size', 'agg_total', 'rebuild'] as const;
+
+/** Message `id` of the scenario: every MALFORMED_EVERY-th is JSON cut off after a key. */
+export const stagedMessage = (id: number): { value: string; malformed: boolean } =>
+  id % MALFORMED_EVERY === 0 ? { value: `{"id":${id},"value":`, malformed: true } : { value: JSON.stringify({ id, value: id % 1000, note: `n${id}` }), malformed: false };
