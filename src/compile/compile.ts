@@ -3,14 +3,15 @@
  * names, the types of expressions, the state type of an aggregate), never to
  * run anything.
  */
-import { makeModel, objectName, sortSettings, type Column, type DbObject, type KafkaTable, type MaterializedView, type Model, type NullTable, type Owner, type Placement, type Role, type SettingValue, type Table } from '../model/model.js';
+import { clusterDiagnostics, toCluster } from './cluster.js';
+import { localName, makeModel, pipelineObjectName, sortSettings, type Column, type DbObject, type KafkaTable, type MaterializedView, type Model, type NullTable, type Owner, type Placement, type Role, type SettingValue, type Table } from '../model/model.js';
 import { ownershipComment } from '../model/ownership.js';
 import { backquote, ident, qualified } from '../sql/quote.js';
 import { diagnostic, didYouMean, type Diagnostic } from '../spec/diagnostic.js';
 import { findWord, locate, locateWord, type PathKey } from '../spec/source.js';
 import type { AggregateSpec, ColumnSpec, IngestSpec, PipelineSpec, ProjectSpec, PublishSpec, SourceSpec } from '../spec/types.js';
 import type { Answer, DescribedColumn, EngineProblem, Oracle } from './oracle.js';
-import { fieldOf, finalSelect, hubSelect, ingestSelect, nullSource, probeSelect, publishSelect, queueColumns, queueStructure, stateCall, stateSelect, virtualColumns } from './select.js';
+import { fieldOf, finalSelect, hubSelect, ingestSelect, nullSource, probeSelect, publishSelect, queueColumns, queueStructure, stateCall, stateSelect, streamGuard, virtualColumns } from './select.js';
 
 export interface CompileResult {
   /** Present when there were no diagnostics. */
@@ -41,7 +42,10 @@ export function compileProject(spec: ProjectSpec, oracle: Oracle): CompileResult
     const compiled = compilePipeline(ctx, p);
     if (compiled && ctx.diagnostics.length === before) objects.push(...compiled);
   }
-  const compiled = makeModel(placement, objects);
+  // Cluster mode: Replicated tables per node under Distributed ones, ON CLUSTER placement (compile/cluster.ts).
+  if (spec.cluster !== undefined && spec.clusterLayout) ctx.diagnostics.push(...clusterDiagnostics(spec, objects));
+  const single = makeModel(placement, objects);
+  const compiled = spec.cluster !== undefined && spec.clusterLayout ? toCluster(single, spec.cluster, spec.clusterLayout) : single;
   if (ctx.diagnostics.length) return { compiled, diagnostics: ctx.diagnostics };
   return { model: compiled, compiled, diagnostics: [] };
 }
@@ -88,7 +92,7 @@ function backquoteHint(p: PipelineSpec, path: PathKey[], message: string): strin
 
 function owned(p: PipelineSpec, role: Role): { name: string; owner: Owner; comment: string } {
   const owner: Owner = { pipeline: p.name, role };
-  return { name: objectName(p.name, role), owner, comment: ownershipComment(owner, p.description) };
+  return { name: pipelineObjectName(p, role), owner, comment: ownershipComment(owner, p.description) };
 }
 
 /** Normalized types of the columns, or diagnostics at each bad type. */
@@ -227,7 +231,8 @@ function consumerQueue(ctx: Context, p: IngestSpec | AggregateSpec, types: Reado
  */
 function readPoint(ctx: Context, p: IngestSpec | AggregateSpec, queue: KafkaTable): { from: string; objects: DbObject[] } {
   const db = ctx.placement.database;
-  if (p.source.onError !== 'stream') return { from: queue.name, objects: [] };
+  // The direct shape (`objects: { hub: null, hub_mv: null }`): both flows read the queue; the planner stops them by dropping it.
+  if (p.source.onError !== 'stream' || p.source.fanOut === 'direct') return { from: queue.name, objects: [] };
   const hub: NullTable = Object.freeze({ kind: 'null', ...owned(p, 'hub'), columns: [...queue.columns, ...virtualColumns(p.source)] });
   const hubMv: MaterializedView = Object.freeze({ kind: 'mv', ...owned(p, 'hub_mv'), to: hub.name, from: [queue.name], select: hubSelect(p.columns, p.source, qualified(db, queue.name)) });
   return { from: hub.name, objects: [hub, hubMv] };
@@ -267,6 +272,7 @@ function compileIngest(ctx: Context, p: IngestSpec): DbObject[] | undefined {
   const read = readPoint(ctx, p, queue);
   const mv = Object.freeze({ kind: 'mv' as const, ...owned(p, 'mv'), to: table.name, from: [read.from], select: ingestSelect(p, qualified(ctx.placement.database, read.from)) });
   ctx.outputs.set(p.name, { from: table.name, structure: table.columns });
+  if (table.name !== p.name) ctx.outputs.set(table.name, { from: table.name, structure: table.columns });
   return [table, queue, ...read.objects, mv, ...errorObjects(ctx, p, read.from)];
 }
 
@@ -290,7 +296,7 @@ function errorObjects(ctx: Context, p: IngestSpec | AggregateSpec, readFrom: str
     settings: {},
   });
   const source = qualified(ctx.placement.database, readFrom);
-  const select = `SELECT\n    now() AS received_at,\n    _topic AS topic,\n    _partition AS \`partition\`,\n    _offset AS \`offset\`,\n    _raw_message AS raw_message,\n    _error AS error\nFROM ${source}\nWHERE _error != ''`;
+  const select = `SELECT\n    now() AS received_at,\n    _topic AS topic,\n    _partition AS \`partition\`,\n    _offset AS \`offset\`,\n    _raw_message AS raw_message,\n    _error AS error\nFROM ${source}\nWHERE ${streamGuard(p.source, 'broken')}`;
   return [errors, Object.freeze({ kind: 'mv' as const, ...owned(p, 'errors_mv'), to: errors.name, from: [readFrom], select })];
 }
 
@@ -344,10 +350,11 @@ function compileAggregate(ctx: Context, p: AggregateSpec): DbObject[] | undefine
   const db = ctx.placement.database;
   const read = readPoint(ctx, p, queue);
   const mv = Object.freeze({ kind: 'mv' as const, ...owned(p, 'mv'), to: state.name, from: [read.from], select: stateSelect(p, qualified(db, read.from)) });
-  const view = Object.freeze({ kind: 'view' as const, ...owned(p, 'view'), select: finalSelect(p, qualified(db, state.name)) });
+  // `objects: { view: null }`: no finalizing view (an aggregate adopted without one); readers merge the states themselves.
+  const view = p.without?.includes('view') ? [] : [Object.freeze({ kind: 'view' as const, ...owned(p, 'view'), select: finalSelect(p, qualified(db, state.name)) })];
   ctx.outputs.set(p.name, { from: state.name, structure: stateColumns, aggregate: p });
   ctx.outputs.set(state.name, { from: state.name, structure: stateColumns, aggregate: p });
-  return [state, queue, ...read.objects, view, mv, ...errorObjects(ctx, p, read.from)];
+  return [state, queue, ...read.objects, ...view, mv, ...errorObjects(ctx, p, read.from)];
 }
 
 function compilePublish(ctx: Context, p: PublishSpec): DbObject[] | undefined {
@@ -362,6 +369,8 @@ function compilePublish(ctx: Context, p: PublishSpec): DbObject[] | undefined {
   }
   const columns: Column[] = described.value.map((c) => ({ name: c.name, type: c.type }));
   const queue = queueTable(ctx, p, columns, { topics: [p.topic], group: p.group, format: p.format, settings: p.settings, ...(p.brokers ? { brokers: p.brokers } : {}) });
-  const mv = Object.freeze({ kind: 'mv' as const, ...owned(p, 'mv'), to: queue.name, from: [source.from], select: publishSelect(p.columns, p.where, readFrom(qualified(ctx.placement.database, source.from))) });
+  // Cluster mode: each node publishes the blocks its own flows insert into its local table (compile/cluster.ts).
+  const sourceTable = ctx.placement.cluster ? localName(source.from) : source.from;
+  const mv = Object.freeze({ kind: 'mv' as const, ...owned(p, 'mv'), to: queue.name, from: [sourceTable], select: publishSelect(p.columns, p.where, readFrom(qualified(ctx.placement.database, sourceTable))) });
   return [queue, mv];
 }

@@ -48,9 +48,19 @@ function projection(c: ColumnSpec): string {
   return fieldOf(c) === c.name ? ident(c.name) : `${ident(fieldOf(c))} AS ${ident(c.name)}`;
 }
 
+/**
+ * In stream mode, the condition that keeps good (or broken) messages: `_error = ''` / `_error != ''`
+ * behind a hub; `length(_error) = 0` / `> 0` when the views read the Kafka table directly, as
+ * ClickHouse's docs write it (the shape `chpipe pull` adopts).
+ */
+export function streamGuard(source: Pick<SourceSpec, 'fanOut'>, keep: 'good' | 'broken'): string {
+  if (source.fanOut === 'direct') return keep === 'good' ? 'length(_error) = 0' : 'length(_error) > 0';
+  return keep === 'good' ? "_error = ''" : "_error != ''";
+}
+
 /** The WHERE of a view reading the queue: the user's filter, and no broken messages in stream mode. */
 export function queueCondition(filter: string | undefined, source: SourceSpec): string | undefined {
-  const parts = [...(filter !== undefined ? [`(${filter})`] : []), ...(source.onError === 'stream' ? ['(_error = \'\')'] : [])];
+  const parts = [...(filter !== undefined ? [`(${filter})`] : []), ...(source.onError === 'stream' ? [`(${streamGuard(source, 'good')})`] : [])];
   return parts.length ? parts.join(' AND ') : undefined;
 }
 

@@ -9,7 +9,7 @@ import { Scratch } from '../check/scratch.js';
 import { validateProject } from '../check/validate.js';
 import { EngineError } from '../engine/driver.js';
 import { diffModels, type RenameHints } from '../diff/diff.js';
-import { objectName, type Model } from '../model/model.js';
+import { pipelineObjectName, type Model } from '../model/model.js';
 import { planSteps, type Step } from '../plan/plan.js';
 import { diagnostic, type Diagnostic } from '../spec/diagnostic.js';
 import { locate } from '../spec/source.js';
@@ -38,7 +38,7 @@ export function renameHints(spec: ProjectSpec): RenameHints {
   for (const p of spec.pipelines) {
     if (p.kind !== 'ingest') continue;
     const renames = new Map(p.columns.filter((c) => c.renamedFrom !== undefined).map((c) => [c.name, c.renamedFrom as string]));
-    if (renames.size) hints.set(objectName(p.name, 'table'), renames);
+    if (renames.size) hints.set(pipelineObjectName(p, 'table'), renames);
   }
   return hints;
 }
@@ -47,6 +47,11 @@ export async function computePlan(spec: ProjectSpec, migrations: readonly Migrat
   const scratch = await Scratch.open(memo);
   try {
     const validation = await validateProject(spec, scratch);
+    if (spec.cluster !== undefined && validation.diagnostics.length === 0) {
+      // Cluster mode (docs/cluster.md): the scratch engine cannot replay ON CLUSTER statements (no Keeper, no DDL worker), so no migrated state to plan from yet.
+      const at = locate(spec.source, ['cluster']);
+      return { steps: [], diagnostics: [diagnostic(at, 'unsupported', `plan in cluster mode is not supported yet: the migrated state of cluster statements cannot be replayed on the embedded engine`, { hint: '`chpipe compile` prints the cluster DDL; docs/cluster.md says what runs on a cluster today' })], stateQueries: 0 };
+    }
     if (!validation.model || !validation.declared) return { steps: [], diagnostics: validation.diagnostics, stateQueries: 0 };
     const compiled = validation.model;
     const declared = validation.declared;

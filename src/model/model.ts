@@ -9,9 +9,12 @@
  */
 
 /** The part an object plays in its pipeline (SPEC §2). */
-export type Role = 'queue' | 'hub' | 'hub_mv' | 'table' | 'state' | 'view' | 'mv' | 'errors' | 'errors_mv';
+export type Role = 'queue' | 'hub' | 'hub_mv' | 'table' | 'state' | 'view' | 'mv' | 'errors' | 'errors_mv' | LocalRole;
 
-export const ROLES: readonly Role[] = ['queue', 'hub', 'hub_mv', 'table', 'state', 'view', 'mv', 'errors', 'errors_mv'];
+/** Cluster mode (compile/cluster.ts): the per-node table under a Distributed table of the role without `_local`. */
+export type LocalRole = 'table_local' | 'state_local' | 'errors_local';
+
+export const ROLES: readonly Role[] = ['queue', 'hub', 'hub_mv', 'table', 'table_local', 'state', 'state_local', 'view', 'mv', 'errors', 'errors_local', 'errors_mv'];
 
 /** Which pipeline an object serves; written into the object's COMMENT. */
 export interface Owner {
@@ -83,6 +86,33 @@ export interface Table {
   readonly settings: Settings;
   readonly comment: string;
   readonly owner?: Owner;
+  /** Cluster mode: the engine is the Replicated variant of `engine`, its replicas meeting here (compile/cluster.ts). */
+  readonly replication?: Replication;
+}
+
+/**
+ * Where the replicas of one shard meet in Keeper: `ReplicatedX(path, replica,
+ * ...X's arguments)`. Macros (`{shard}`, `{replica}`, `{uuid}`, ...) are
+ * expanded by each server. Both absent: the server's `default_replica_path`
+ * and `default_replica_name`.
+ */
+export interface Replication {
+  readonly path?: string;
+  readonly replica?: string;
+}
+
+/** `ENGINE = Distributed(cluster, database, local, shardingKey)`: the name users query on a cluster; it stores nothing. */
+export interface DistributedTable {
+  readonly kind: 'distributed';
+  readonly name: string;
+  readonly columns: readonly Column[];
+  readonly cluster: string;
+  /** The per-node table (same database) it reads from every shard and writes into. */
+  readonly local: string;
+  /** The sharding expression for rows inserted through it. */
+  readonly shardingKey: string;
+  readonly comment: string;
+  readonly owner?: Owner;
 }
 
 /** A view's SELECT split into its parts, as the engine normalized it (see sql/select.ts). */
@@ -116,7 +146,7 @@ export interface View {
   readonly owner?: Owner;
 }
 
-export type DbObject = KafkaTable | NullTable | Table | MaterializedView | View;
+export type DbObject = KafkaTable | NullTable | Table | DistributedTable | MaterializedView | View;
 export type ObjectKind = DbObject['kind'];
 
 /** Where objects are placed: the database and, later, the cluster (ON CLUSTER). */
@@ -159,9 +189,26 @@ export function objectName(pipeline: string, role: Role): string {
       return `${pipeline}_errors`;
     case 'errors_mv':
       return `${pipeline}_errors_mv`;
+    case 'table_local':
+    case 'state_local':
+    case 'errors_local':
+      return localName(objectName(pipeline, role.slice(0, -'_local'.length) as Role));
     default:
       return assertNever(role);
   }
+}
+
+/** Cluster mode: the per-node table under the Distributed table `name`. */
+export function localName(name: string): string {
+  return `${name}_local`;
+}
+
+/** Object names a pipeline declares explicitly (`objects:`), by role; roles not given use `objectName`. */
+export type ObjectNames = Readonly<Partial<Record<Role, string>>>;
+
+/** The name of a pipeline's object: the one its `objects:` gives, else the standard one. */
+export function pipelineObjectName(p: { readonly name: string; readonly objects?: ObjectNames }, role: Role): string {
+  return p.objects?.[role] ?? objectName(p.name, role);
 }
 
 /** Settings sorted by name: one canonical order for every settings map. */

@@ -119,16 +119,27 @@ export function planSteps(input: PlanInput): Step[] {
 
   // Which flows must stop, and why.
   const stop = new Map<string, string>();
-  const stopAll = (flows: readonly MaterializedView[], why: string) => {
-    for (const f of flows) if (!stop.has(f.name)) stop.set(f.name, why);
+  /** Flows that must stop for a reason other than their own queue being recreated (they cannot stay attached). */
+  const mustRecreate = new Set<string>();
+  const stopAll = (flows: readonly MaterializedView[], why: string, queueOnly = false) => {
+    for (const f of flows) {
+      if (!queueOnly) mustRecreate.add(f.name);
+      if (!stop.has(f.name)) stop.set(f.name, why);
+    }
   };
   const removedFlows = new Set<string>();
   for (const c of changes) {
-    if (c.kind === 'replaceQueue') stopAll([...readersOf(fromFlows, c.from.name), ...writersOf(fromFlows, c.from.name)], `queue ${c.from.name} is recreated`);
+    if (c.kind === 'replaceQueue') {
+      stopAll(readersOf(fromFlows, c.from.name), `queue ${c.from.name} is recreated`, true);
+      stopAll(writersOf(fromFlows, c.from.name), `queue ${c.from.name} is recreated`);
+    }
     if (c.kind === 'rebuildTable') stopAll([...readersOf(fromFlows, c.from.name), ...writersOf(fromFlows, c.from.name)], `table ${c.from.name} is rebuilt`);
     if (c.kind === 'alterTable' && c.alters.some((a) => a.kind === 'renameColumn')) stopAll(writersOf(fromFlows, c.from.name), `columns of ${c.from.name} are renamed`);
     if (c.kind === 'alterTable' && c.alters.some(isStateRetype)) stopAll(writersOf(fromFlows, c.from.name), `aggregate states of ${c.from.name} are reset`);
-    if (c.kind === 'modifyFlow' && (c.target || c.source)) stop.set(c.from.name, c.target ? `its target changes to ${c.to.to}` : `it reads ${c.to.from.join(', ')} instead of ${c.from.from.join(', ')}`);
+    if (c.kind === 'modifyFlow' && (c.target || c.source)) {
+      stop.set(c.from.name, c.target ? `its target changes to ${c.to.to}` : `it reads ${c.to.from.join(', ')} instead of ${c.from.from.join(', ')}`);
+      mustRecreate.add(c.from.name);
+    }
     if (c.kind === 'replaceObject') {
       if (c.from.kind === 'mv') removedFlows.add(c.from.name);
       else stopAll([...readersOf(fromFlows, c.from.name), ...writersOf(fromFlows, c.from.name)], `${c.from.name} is replaced`);
@@ -144,6 +155,7 @@ export function planSteps(input: PlanInput): Step[] {
         for (const feeder of writersOf(fromFlows, source)) {
           if (stop.has(feeder.name) || removedFlows.has(feeder.name)) continue;
           stop.set(feeder.name, `it feeds ${source}, which ${name} reads, and ${name} stops`);
+          mustRecreate.add(feeder.name);
           grew = true;
         }
       }
@@ -151,14 +163,33 @@ export function planSteps(input: PlanInput): Step[] {
   }
   // A queue with several readers cannot stop them one by one (the others would keep consuming and
   // committing): drop the queue first, which stops every reader at once; it is created again below.
+  // Its readers stay attached when none of them must be recreated (the direct shape of on_error:
+  // stream, `objects: { hub: null, hub_mv: null }`): the engine keeps a view's source by name, so
+  // they all resume at once when the queue is created again, and their new queries are swapped in
+  // by MODIFY QUERY. Otherwise every reader is dropped and created again, one after the other.
   const paused = new Map<string, KafkaTable>();
+  /** Paused queue → its readers that stay attached across the pause. */
+  const attached = new Map<string, readonly MaterializedView[]>();
+  /** Paused queue → its readers that are created again, one after the other. */
+  const restarted = new Map<string, readonly MaterializedView[]>();
   for (const name of [...stop.keys(), ...removedFlows]) {
     const flow = fromFlows.find((f) => f.name === name);
     for (const source of flow?.from ?? []) {
       const queue = fromByName.get(source);
       if (queue?.kind !== 'kafka' || readersOf(fromFlows, source).length < 2 || paused.has(source)) continue;
       paused.set(source, queue);
-      for (const r of readersOf(fromFlows, source)) if (!removedFlows.has(r.name)) stopAll([r], `queue ${source} is paused`);
+      const readers = readersOf(fromFlows, source).filter((r) => !removedFlows.has(r.name));
+      const staying = readers.every((r) => {
+        const next = toByName.get(r.name);
+        return !mustRecreate.has(r.name) && next?.kind === 'mv' && next.to === r.to && next.from.join('\n') === r.from.join('\n');
+      });
+      if (staying) {
+        for (const r of readers) stop.delete(r.name);
+        attached.set(source, readers);
+      } else {
+        for (const r of readers) stopAll([r], `queue ${source} is paused`);
+        restarted.set(source, readers);
+      }
     }
   }
 
@@ -171,10 +202,12 @@ export function planSteps(input: PlanInput): Step[] {
     const readers = readersOf(fromFlows, name).map((r) => r.name);
     // Not proven loss-free on a real broker (ClickHouse #11034: a Kafka table dropped under load was seen to commit
     // messages polled but not yet written), so not `safe`; chpipe's own layouts never need it (one reader per queue).
-    add(2, queue, { action: 'stop', risk: 'caution', rank: -1, reason: `drop queue ${name} first: it has ${readers.length} readers (${readers.join(', ')}), and dropping it stops consumption for all of them at once; group ${queue.group} keeps its offsets in Kafka, but a Kafka table dropped under load has been reported to commit messages it had polled and not yet written (ClickHouse #11034), so messages in flight may be lost`, op: { kind: 'drop', object: queue } });
+    const staying = attached.get(name);
+    const how = staying ? `; its views stay attached and resume together when ${name} is created again` : '';
+    add(2, queue, { action: 'stop', risk: 'caution', rank: -1, reason: `drop queue ${name} first: it has ${readers.length} readers (${readers.join(', ')}), and dropping it stops consumption for all of them at once${how}; group ${queue.group} keeps its offsets in Kafka, but a Kafka table dropped under load has been reported to commit messages it had polled and not yet written (ClickHouse #11034; not seen on 26.7 with the views attached), so messages in flight may be lost`, op: { kind: 'drop', object: queue } });
     const declared = toByName.get(name);
     if (declared?.kind === 'kafka' && !replacedQueues.has(name)) {
-      add(3, pretty(declared), { action: 'create', risk: 'safe', reason: `create queue ${name} again, unchanged, with the same consumer group ${declared.group}: committed offsets carry over`, op: { kind: 'create', object: pretty(declared) } });
+      add(3, pretty(declared), { action: 'create', risk: 'safe', reason: `create queue ${name} again, unchanged, with the same consumer group ${declared.group}: committed offsets carry over${staying ? `; its views ${staying.map((r) => r.name).join(', ')}, still attached, resume reading it at once` : ''}`, op: { kind: 'create', object: pretty(declared) } });
     }
   }
 
@@ -215,7 +248,10 @@ export function planSteps(input: PlanInput): Step[] {
         const next = pretty(c.to);
         const producer = toFlows.some((f) => f.to === c.to.name);
         if (!paused.has(c.from.name)) add(3, c.from, { action: 'drop', risk: 'safe', reason: `drop queue ${c.from.name} to recreate it (Kafka tables cannot be altered): ${queueWhat(c.flags)}`, op: { kind: 'drop', object: c.from } });
-        add(3, next, { action: 'create', ...queueRisk(c.from, c.to, c.flags, producer), op: { kind: 'create', object: next } });
+        const assessed = queueRisk(c.from, c.to, c.flags, producer);
+        const staying = attached.get(c.from.name);
+        const resume = staying ? `; its views ${staying.map((r) => r.name).join(', ')}, still attached, resume reading it at once with their current queries (a changed query is swapped in next, by MODIFY QUERY)` : '';
+        add(3, next, { action: 'create', risk: assessed.risk, reason: `${assessed.reason}${resume}`, op: { kind: 'create', object: next } });
         break;
       }
       case 'commentQueue':
@@ -255,7 +291,12 @@ export function planSteps(input: PlanInput): Step[] {
     const nextGroup = queueOf(declared, toState)?.group;
     const resumes = !nextGroup ? '' : nextGroup === group ? `; it resumes from group ${nextGroup}'s committed offsets` : `; it reads as group ${nextGroup}, from that group's committed offsets or the earliest retained offset`;
     const assessed = flowChangeRisk(name, current.query, declared.query, 'restart');
-    add(6, next, { action: 'start', rank: startRank(name), risk: assessed.risk, reason: `${assessed.reason}${resumes}`, op: { kind: 'create', object: next } });
+    // Readers of one paused queue that read it again, created one after the other: the first starts consumption.
+    const queueName = declared.from.find((f) => restarted.has(f));
+    const siblings = queueName === undefined ? [] : (restarted.get(queueName) ?? []).filter((r) => (toByName.get(r.name) as MaterializedView | undefined)?.from.includes(queueName));
+    const late = siblings.length > 1;
+    const window = late ? `; queue ${queueName} is read again by ${siblings.map((r) => r.name).join(', ')}, created one after the other: the first one created starts consumption, and messages consumed before the others exist are not seen by them (to avoid that window, move the pipeline to the hub shape first — remove hub: null and hub_mv: null from objects:, plan and apply — then make this change)` : '';
+    add(6, next, { action: 'start', rank: startRank(name), risk: late && assessed.risk === 'safe' ? 'caution' : assessed.risk, reason: `${assessed.reason}${resumes}${window}`, op: { kind: 'create', object: next } });
   }
 
   const ordered = steps.sort((a, b) => a.phase - b.phase || a.rank - b.rank || a.order - b.order);
@@ -313,6 +354,8 @@ function createReason(o: DbObject): string {
   switch (o.kind) {
     case 'table':
       return `new table ${o.name}${of}`;
+    case 'distributed':
+      return `new Distributed table ${o.name}${of} over every node's ${o.local} (cluster ${o.cluster})`;
     case 'null':
       return `new hub ${o.name}${of}: the queue's only reader writes into it, and every flow of the pipeline reads it (it stores nothing)`;
     case 'kafka':
@@ -347,7 +390,7 @@ function alterRisk(a: TableAlter, table: ColumnTable): Assessment {
   }
   switch (a.kind) {
     case 'addColumn':
-      if (table.owner?.role === 'state' && isAggregateStateType(a.column.type)) {
+      if ((table.owner?.role === 'state' || table.owner?.role === 'state_local') && isAggregateStateType(a.column.type)) {
         return { risk: 'caution', reason: `add measure ${a.column.name}: groups already stored show it over rows from now on only (their earlier rows have no state for it)` };
       }
       return { risk: 'safe', reason: `add column ${a.column.name} (existing rows take its default; metadata only)` };

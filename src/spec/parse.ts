@@ -4,12 +4,13 @@
  */
 import { isCollection, isMap, isPair, isScalar, visit, type Node, type YAMLError } from 'yaml';
 import { KAFKA_SETTINGS_FROM_KEYS, KAFKA_STREAM_VIRTUAL_COLUMNS, KAFKA_VIRTUAL_COLUMNS, SCHEMA_FILE_FORMATS, SKIP_BROKEN_MESSAGES_DEFAULT } from '../model/kafka.js';
-import { objectName, ROLES, type Role } from '../model/model.js';
+import { objectName, pipelineObjectName, ROLES, type Role } from '../model/model.js';
 import { compareDiagnostics, diagnostic, didYouMean, type Diagnostic, type Location } from './diagnostic.js';
 import { envReferences, expandEnv } from './env.js';
 import { schemaDiagnostics } from './schema.js';
 import { locate, locationAt, parseSource, type PathKey, type SourceFile } from './source.js';
-import type { AggregateSpec, ColumnSpec, IngestSpec, KafkaConnection, MeasureSpec, OnError, PipelineSpec, ProjectSpec, PublishSpec, SourceSpec, TableSpec } from './types.js';
+import { DEFAULT_REPLICA_NAME, DEFAULT_REPLICATION_PATH } from '../model/cluster.js';
+import type { AggregateSpec, ClusterLayout, ColumnSpec, IngestSpec, KafkaConnection, MeasureSpec, OnError, PipelineSpec, ProjectSpec, PublishSpec, SourceSpec, TableSpec } from './types.js';
 
 export interface InputFile {
   readonly path: string;
@@ -186,14 +187,8 @@ export function parseProject(projectFile: InputFile, pipelineFiles: readonly Inp
 
   const database = String(raw.database);
   checkObjectName(database, 'database', locate(src, ['database']), diagnostics, 128);
-  if (raw.cluster !== undefined && raw.cluster !== null) {
-    diagnostics.push(
-      diagnostic(locate(src, ['cluster']), 'unsupported', 'cluster mode (ON CLUSTER, Replicated engines) is not supported yet', {
-        expected: '`cluster: ~` or no cluster key',
-        hint: 'remove the key; single-node databases are supported',
-      }),
-    );
-  }
+  // Cluster mode: the `cluster` key only (compile/cluster.ts checks its layout).
+  const cluster = clusterOf(raw.cluster);
   const kafkaRaw = (raw.kafka as Raw | undefined) ?? {};
   // `${VAR}` references stay as written: they are filled in when statements run on a target (see `environmentProblems`).
   const brokers = kafkaRaw.brokers !== undefined ? brokersOf(kafkaRaw.brokers) : undefined;
@@ -201,7 +196,7 @@ export function parseProject(projectFile: InputFile, pipelineFiles: readonly Inp
   if (brokers !== undefined && namedCollection !== undefined) {
     diagnostics.push(diagnostic(locate(src, ['kafka', 'named_collection'], 'key'), 'conflict', 'kafka.brokers and kafka.named_collection are exclusive', { hint: 'keep the brokers in the named collection, or drop it' }));
   }
-  const kafka: KafkaConnection = { brokers, namedCollection, settings: settingsOf(kafkaRaw.settings) };
+  const kafka: KafkaConnection = { brokers, namedCollection, ...(kafkaRaw.schema_registry !== undefined ? { schemaRegistry: String(kafkaRaw.schema_registry) } : {}), settings: settingsOf(kafkaRaw.settings) };
   for (const key of Object.keys(kafka.settings)) checkReservedSetting(src, ['kafka', 'settings', key], key, diagnostics);
 
   const environments: Record<string, { url: string }> = {};
@@ -229,7 +224,7 @@ export function parseProject(projectFile: InputFile, pipelineFiles: readonly Inp
   const spec: ProjectSpec = {
     source: src,
     database,
-    ...(raw.cluster ? { cluster: String(raw.cluster) } : {}),
+    ...(cluster ? { cluster: cluster.name, clusterLayout: cluster.layout } : {}),
     kafka,
     schemasDir: String(raw.schemas ?? 'schemas/'),
     migrationsDir: String(raw.migrations ?? 'migrations/'),
@@ -237,6 +232,15 @@ export function parseProject(projectFile: InputFile, pipelineFiles: readonly Inp
     pipelines: clean.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
   };
   return { project: spec, diagnostics: diagnostics.sort(compareDiagnostics) };
+}
+
+/** `cluster: NAME` or `cluster: { name, replication_path, replica_name, sharding_key }` (schema-checked), with defaults. */
+function clusterOf(raw: unknown): { name: string; layout: ClusterLayout } | undefined {
+  if (raw === undefined || raw === null) return undefined;
+  const c: Raw = typeof raw === 'object' ? (raw as Raw) : { name: raw };
+  const path = c.replication_path === undefined ? DEFAULT_REPLICATION_PATH : String(c.replication_path);
+  const replica = c.replica_name === undefined ? DEFAULT_REPLICA_NAME : String(c.replica_name);
+  return { name: String(c.name), layout: { replication: path === 'default' ? 'default' : { path, replica }, shardingKey: c.sharding_key === undefined ? 'rand()' : String(c.sharding_key) } };
 }
 
 function checkObjectName(name: string, what: string, at: Location, diagnostics: Diagnostic[], maxBytes = MAX_NAME_BYTES): boolean {
@@ -299,7 +303,11 @@ function toPipeline(src: SourceFile, raw: Raw, database: string, kafka: KafkaCon
       ok = false;
     }
   }
-  const base = { name, file: src, ...(description !== undefined ? { description } : {}) };
+  const named = toObjectNames(src, raw, kind, diagnostics);
+  if (named === null) ok = false;
+  const objects = named?.names;
+  const without = named?.without ?? [];
+  const base = { name, file: src, ...(description !== undefined ? { description } : {}), ...(objects ? { objects } : {}), ...(without.length ? { without } : {}) };
   if (kind === 'publish') {
     const p = raw.publish as Raw;
     const settings = settingsOf(p.settings);
@@ -330,7 +338,22 @@ function toPipeline(src: SourceFile, raw: Raw, database: string, kafka: KafkaCon
     }
   }
   if (!ok) return undefined;
-  const source = toSource(src, raw.source as Raw, database, name, kafka, diagnostics);
+  const parsedSource = toSource(src, raw.source as Raw, database, name, kafka, diagnostics);
+  if (parsedSource && parsedSource.onError !== 'stream' && named) {
+    for (const role of STREAM_ROLES) {
+      if (objects?.[role] === undefined && !without.includes(role)) continue;
+      diagnostics.push(diagnostic(at(['objects', role], 'key'), 'conflict', `objects.${role} ${without.includes(role) ? 'removes' : 'names'} the ${ROLE_WORDS[role]}, which exists only with on_error: stream`, { hint: `remove objects.${role}, or set source.on_error: stream` }));
+      ok = false;
+    }
+  }
+  // `hub: null` and `hub_mv: null` together: the table's view and the errors view read the Kafka table directly.
+  const direct = without.includes('hub') || without.includes('hub_mv');
+  if (direct && !(without.includes('hub') && without.includes('hub_mv'))) {
+    const [given, missing] = without.includes('hub') ? (['hub', 'hub_mv'] as const) : (['hub_mv', 'hub'] as const);
+    diagnostics.push(diagnostic(at(['objects', given], 'key'), 'conflict', `objects.${given}: null needs objects.${missing}: null too (the hub and its view exist together)`, { hint: `add \`${missing}: null\` under objects: for the direct shape (both views read the Kafka table), or remove \`${given}: null\`` }));
+    ok = false;
+  }
+  const source = parsedSource && direct ? { ...parsedSource, fanOut: 'direct' as const } : parsedSource;
   const columns = toColumns(src, raw.columns as Record<string, unknown>, source?.onError === 'stream', diagnostics);
   const filter = raw.filter !== undefined ? String(raw.filter) : undefined;
   const columnNames = columns.map((c) => c.name);
@@ -416,6 +439,75 @@ function toPipeline(src: SourceFile, raw: Raw, database: string, kafka: KafkaCon
   return spec;
 }
 
+/** The roles each kind of pipeline has objects for (the stream roles only with on_error: stream). */
+const KIND_ROLES: Readonly<Record<PipelineSpec['kind'], readonly Role[]>> = {
+  ingest: ['table', 'queue', 'mv', 'hub', 'hub_mv', 'errors', 'errors_mv'],
+  aggregate: ['view', 'state', 'queue', 'mv', 'hub', 'hub_mv', 'errors', 'errors_mv'],
+  publish: ['queue', 'mv'],
+};
+const STREAM_ROLES: readonly Role[] = ['hub', 'hub_mv', 'errors', 'errors_mv'];
+
+/**
+ * `objects:` — explicit object names by role. The JSON Schema has checked the
+ * keys are roles; here: the role exists for this kind of pipeline, the name is
+ * usable, and no two roles share a name. `null` when something is wrong.
+ */
+function toObjectNames(src: SourceFile, raw: Raw, kind: PipelineSpec['kind'], diagnostics: Diagnostic[]): { names?: Partial<Record<Role, string>>; without: Role[] } | undefined | null {
+  if (raw.objects === undefined) return undefined;
+  const out: Partial<Record<Role, string>> = {};
+  const without: Role[] = [];
+  const seen = new Map<string, Role>();
+  let ok = true;
+  for (const [key, value] of Object.entries(raw.objects as Raw)) {
+    const role = key as Role;
+    const at = (part: 'key' | 'value' = 'value') => locate(src, ['objects', key], part);
+    if (!KIND_ROLES[kind].includes(role)) {
+      diagnostics.push(diagnostic(at('key'), 'unknown-key', `a${kind === 'ingest' ? 'n' : ''} ${kind} pipeline has no ${ROLE_WORDS[role] ?? key} to name`, { expected: `one of ${KIND_ROLES[kind].join(', ')}`, hint: didYouMean(key, KIND_ROLES[kind]) }));
+      ok = false;
+      continue;
+    }
+    if (value === null) {
+      // `role: null`: the pipeline has no such object (OPTIONAL_ROLES); any other role cannot be left out.
+      if (OPTIONAL_ROLES[kind].includes(role)) without.push(role);
+      else {
+        diagnostics.push(diagnostic(at(), 'invalid-value', `objects.${key} cannot be null: a${kind === 'ingest' ? 'n' : ''} ${kind} pipeline always has its ${ROLE_WORDS[role]}`, { expected: OPTIONAL_ROLES[kind].length ? `a name, or null only for ${OPTIONAL_ROLES[kind].join(', ')}` : 'a name', hint: `write a name, e.g. ${key}: ${objectName(String(raw.name ?? 'NAME'), role)}, or remove the key` }));
+        ok = false;
+      }
+      continue;
+    }
+    const name = String(value);
+    if (!checkObjectName(name, `objects.${key}`, at(), diagnostics, 192)) {
+      ok = false;
+      continue;
+    }
+    if (name.startsWith('_chpipe_')) {
+      diagnostics.push(diagnostic(at(), 'invalid-name', `objects.${key} "${name}" starts with _chpipe_, which chpipe keeps for its own tables`, { hint: `try "${name.slice('_chpipe_'.length) || 'events'}"` }));
+      ok = false;
+      continue;
+    }
+    const prior = seen.get(name);
+    if (prior) {
+      diagnostics.push(diagnostic(at(), 'duplicate-name', `objects.${key} and objects.${prior} both name "${name}"`, { hint: 'give every object of the pipeline its own name' }));
+      ok = false;
+      continue;
+    }
+    seen.set(name, role);
+    out[role] = name;
+  }
+  return ok ? { ...(Object.keys(out).length ? { names: out } : {}), without } : null;
+}
+
+/**
+ * The roles `objects:` may set to `null`, leaving the object out: the hub and its
+ * view (both views of on_error: stream then read the Kafka table directly, the
+ * shape ClickHouse's docs show) and an aggregate's finalizing view.
+ */
+const OPTIONAL_ROLES: Readonly<Record<PipelineSpec['kind'], readonly Role[]>> = {
+  ingest: ['hub', 'hub_mv'],
+  aggregate: ['view', 'hub', 'hub_mv'],
+  publish: [],
+};
+
 function checkOutputName(src: SourceFile, path: PathKey[], name: string, seen: Map<string, PathKey[]>, diagnostics: Diagnostic[]): void {
   const prior = seen.get(name);
   if (prior) {
@@ -457,8 +549,8 @@ function toSource(src: SourceFile, raw: Raw, database: string, name: string, kaf
     diagnostics.push(diagnostic(at(['schema'], 'key'), 'conflict', `source.schema is used only by ${[...SCHEMA_FILE_FORMATS].join(', ')}, not ${format}`));
     ok = false;
   }
-  if (format === 'AvroConfluent' && raw.schema_registry === undefined) {
-    diagnostics.push(diagnostic(at(['format']), 'missing-key', 'format AvroConfluent needs a schema registry', { hint: 'add `schema_registry: http://registry:8081` to source' }));
+  if (format === 'AvroConfluent' && raw.schema_registry === undefined && kafka.schemaRegistry === undefined) {
+    diagnostics.push(diagnostic(at(['format']), 'missing-key', 'format AvroConfluent needs a schema registry', { hint: 'add `schema_registry: http://registry:8081` to source, or kafka.schema_registry to chpipe.yaml' }));
     ok = false;
   }
   if (raw.schema_registry !== undefined && format !== 'AvroConfluent') {
@@ -479,7 +571,7 @@ function toSource(src: SourceFile, raw: Raw, database: string, name: string, kaf
     onError,
     ...(brokers ? { brokers } : {}),
     ...(raw.schema !== undefined ? { schema: String(raw.schema) } : {}),
-    ...(raw.schema_registry !== undefined ? { schemaRegistry: String(raw.schema_registry) } : {}),
+    ...(raw.schema_registry !== undefined ? { schemaRegistry: String(raw.schema_registry) } : format === 'AvroConfluent' && kafka.schemaRegistry !== undefined ? { schemaRegistry: kafka.schemaRegistry } : {}),
     settings: { ...kafka.settings, ...settings },
   };
 }
@@ -582,8 +674,12 @@ function checkUniqueness(pipelines: PipelineSpec[], diagnostics: Diagnostic[]): 
   const owners = new Map<string, { pipeline: PipelineSpec; role: Role }>();
   for (const p of pipelines) {
     for (const role of rolesOf(p)) {
-      const obj = objectName(p.name, role);
+      const obj = pipelineObjectName(p, role);
       const prior = owners.get(obj);
+      if (prior && prior.pipeline === p && prior.role !== role) {
+        diagnostics.push(diagnostic(locate(p.file, p.objects?.[role] !== undefined ? ['objects', role] : p.objects?.[prior.role] !== undefined ? ['objects', prior.role] : ['name']), 'duplicate-name', `the ${ROLE_WORDS[role]} and the ${ROLE_WORDS[prior.role]} of pipeline "${p.name}" would both be named "${obj}"`, { hint: 'give one of them another name under objects:' }));
+        break;
+      }
       if (prior && prior.pipeline !== p) {
         const first = locate(prior.pipeline.file, ['name']);
         const where = `${first.file}:${first.line}:${first.col}`;
@@ -614,9 +710,18 @@ const ROLE_WORDS: Readonly<Record<Role, string>> = {
   mv: 'materialized view',
   errors: 'errors table',
   errors_mv: 'errors view',
+  // Cluster mode's per-node tables (compile/cluster.ts).
+  table_local: 'per-node table',
+  state_local: 'per-node state table',
+  errors_local: 'per-node errors table',
 };
 
 export function rolesOf(p: PipelineSpec): readonly (typeof ROLES)[number][] {
+  const roles = allRolesOf(p);
+  return p.without?.length ? roles.filter((r) => !p.without?.includes(r)) : roles;
+}
+
+function allRolesOf(p: PipelineSpec): readonly (typeof ROLES)[number][] {
   switch (p.kind) {
     case 'ingest':
       return p.source.onError === 'stream' ? ['table', 'queue', 'hub', 'hub_mv', 'mv', 'errors', 'errors_mv'] : ['table', 'queue', 'mv'];
@@ -635,13 +740,13 @@ function checkPublishSources(pipelines: PipelineSpec[], declared: ReadonlySet<st
   const byName = new Map(pipelines.map((p) => [p.name, p]));
   const tables = new Map<string, PipelineSpec>();
   for (const p of pipelines) {
-    if (p.kind === 'ingest') tables.set(p.name, p);
-    if (p.kind === 'aggregate') tables.set(objectName(p.name, 'state'), p);
+    if (p.kind === 'ingest') tables.set(pipelineObjectName(p, 'table'), p);
+    if (p.kind === 'aggregate') tables.set(pipelineObjectName(p, 'state'), p);
   }
   for (const p of pipelines) {
     if (p.kind !== 'publish') continue;
     const source = byName.get(p.from) ?? tables.get(p.from);
-    if (!source && [...declared].some((name) => !byName.has(name) && (p.from === name || p.from === objectName(name, 'state')))) continue;
+    if (!source && [...declared].some((name) => !byName.has(name) && (p.from === name || p.from === pipelineObjectName({ name }, 'state')))) continue;
     if (!source || source.kind === 'publish') {
       const candidates = [...pipelines.filter((x) => x.kind !== 'publish').map((x) => x.name), ...tables.keys()];
       diagnostics.push(

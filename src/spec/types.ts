@@ -1,3 +1,4 @@
+import type { ObjectNames, Role } from '../model/model.js';
 import type { SourceFile } from './source.js';
 
 /** The declared state, typed, with defaults applied. Every part knows its file for diagnostics. */
@@ -5,6 +6,8 @@ export interface ProjectSpec {
   readonly source: SourceFile;
   readonly database: string;
   readonly cluster?: string;
+  /** Cluster mode's layout (`cluster:` in chpipe.yaml), present with `cluster`; see compile/cluster.ts. */
+  readonly clusterLayout?: ClusterLayout;
   readonly kafka: KafkaConnection;
   readonly schemasDir: string;
   readonly migrationsDir: string;
@@ -16,6 +19,8 @@ export interface KafkaConnection {
   /** Comma-separated broker list, after ${VAR} expansion. */
   readonly brokers?: string;
   readonly namedCollection?: string;
+  /** `kafka.schema_registry`: the AvroConfluent sources' schema registry when a source names none. */
+  readonly schemaRegistry?: string;
   readonly settings: Readonly<Record<string, string | number>>;
 }
 
@@ -47,6 +52,12 @@ export interface SourceSpec {
   readonly schema?: string;
   readonly schemaRegistry?: string;
   readonly settings: Readonly<Record<string, string | number>>;
+  /**
+   * `on_error: stream` only. Absent: one reader on the Kafka table fills a Null hub that the table's
+   * view and the errors view read. `direct` (`objects: { hub: null, hub_mv: null }`): both views read
+   * the Kafka table, guarded by `length(_error) = 0` / `> 0`, as ClickHouse's docs show.
+   */
+  readonly fanOut?: 'direct';
 }
 
 export interface TableSpec {
@@ -61,6 +72,10 @@ interface PipelineBase {
   readonly name: string;
   readonly description?: string;
   readonly file: SourceFile;
+  /** Explicit object names (`objects:`), for roles that do not follow NAME, NAME_queue, ... */
+  readonly objects?: ObjectNames;
+  /** Roles `objects:` sets to `null`: the pipeline has no such object (see `OPTIONAL_ROLES` in parse.ts). */
+  readonly without?: readonly Role[];
 }
 
 export interface IngestSpec extends PipelineBase {
@@ -105,3 +120,11 @@ export interface PublishSpec extends PipelineBase {
 }
 
 export type PipelineSpec = IngestSpec | AggregateSpec | PublishSpec;
+
+/** `cluster:` of chpipe.yaml: how tables are laid out on the cluster's nodes (compile/cluster.ts). */
+export interface ClusterLayout {
+  /** Keeper path and replica name of Replicated tables, with macros; `default`: the servers' default_replica_path and default_replica_name. */
+  readonly replication: { readonly path: string; readonly replica: string } | 'default';
+  /** Sharding expression of the Distributed tables. */
+  readonly shardingKey: string;
+}
