@@ -11,7 +11,10 @@ export default defineConfig({
     // Workers exit normally on vitest's SIGTERM, so exit hooks run (the scratch engine's temp folder is removed).
     setupFiles: ['test/engine/exit-on-sigterm.ts'],
     projects: [
-      { extends: true, test: { name: 'core', include: ['test/**/*.test.ts'], exclude: ['test/kafka/**', 'test/matrix/**', 'test/server/**', 'test/plan/scenarios.test.ts'] } },
+      { extends: true, test: { name: 'core', include: ['test/**/*.test.ts'], exclude: ['test/kafka/**', 'test/matrix/**', 'test/server/**', 'test/cluster/**', 'test/plan/scenarios.test.ts'] } },
+      // Files under test/cluster/ run on 2 shards × 2 replicas of embedded engines sharing one real ZooKeeper,
+      // started by this project's globalSetup only when one of them is in the run (docs/cluster.md).
+      { extends: true, test: { name: 'cluster', include: ['test/cluster/**/*.test.ts'], globalSetup: ['test/cluster/global-setup.ts'] } },
       // Files under test/kafka/ run against one real Kafka broker, started by this
       // project's globalSetup only when one of them is in the run.
       { extends: true, test: { name: 'kafka', include: ['test/kafka/**/*.test.ts'], globalSetup: ['test/kafka/global-setup.ts'] } },

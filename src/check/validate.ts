@@ -10,6 +10,7 @@ import { compareDiagnostics, diagnostic, type Diagnostic, type Location } from '
 import { findWord, locate, type PathKey } from '../spec/source.js';
 import type { PipelineSpec, ProjectSpec } from '../spec/types.js';
 import { createStatements, type Statement } from '../sql/ddl.js';
+import { parseClusterStatements, singleServer } from '../cluster/validate.js';
 import { Memo } from './memo.js';
 import { Scratch } from './scratch.js';
 
@@ -75,6 +76,15 @@ export async function validateProject(
 ): Promise<ValidationResult> {
   const engine = scratch ?? (await Scratch.open(memo));
   try {
+    if (spec.cluster !== undefined) {
+      // Cluster mode (cluster/validate.ts): the engine runs the single-server rendering and parses the cluster one.
+      const single = await validateProject(singleServer(spec), engine, memo, onProgress);
+      if (single.diagnostics.length) return single;
+      const cluster = await parseClusterStatements(spec, engine);
+      if (cluster.diagnostics.length) return { statements: cluster.statements, diagnostics: [...cluster.diagnostics].sort(compareDiagnostics) };
+      const model = compileProject(spec, engine.oracle()).model;
+      return { ...(model ? { model } : {}), statements: cluster.statements, diagnostics: [] };
+    }
     const compiled = compileProject(spec, engine.oracle());
     // The pipelines that compiled are checked even when others did not, so one run reports every problem.
     const model = compiled.compiled;

@@ -39,6 +39,12 @@ function diffObject(from: DbObject, to: DbObject, renames: ReadonlyMap<string, s
       const t = to as typeof from;
       return from.select !== t.select || from.comment !== t.comment ? [{ kind: 'replaceView', from, to: t }] : [];
     }
+    case 'distributed': {
+      // Stores nothing: any difference recreates it (cluster mode, compile/cluster.ts).
+      const t = to as typeof from;
+      const same = from.cluster === t.cluster && from.local === t.local && from.shardingKey === t.shardingKey && from.comment === t.comment && JSON.stringify(from.columns) === JSON.stringify(t.columns);
+      return same ? [] : [{ kind: 'replaceObject', from, to: t }];
+    }
   }
 }
 
@@ -121,7 +127,8 @@ function diffTable(from: Table, to: Table, renames: ReadonlyMap<string, string>)
   if (from.comment !== to.comment) alters.push({ kind: 'modifyComment', comment: to.comment });
 
   const reasons: RebuildReason[] = [];
-  if (from.engine !== to.engine) reasons.push('engine');
+  // Replicated or not (cluster mode) is part of the engine.
+  if (from.engine !== to.engine || (from.replication?.path ?? null) !== (to.replication?.path ?? null) || (from.replication?.replica ?? null) !== (to.replication?.replica ?? null) || (from.replication === undefined) !== (to.replication === undefined)) reasons.push('engine');
   if (from.orderBy !== to.orderBy) reasons.push('orderBy');
   if ((from.partitionBy ?? '') !== (to.partitionBy ?? '')) reasons.push('partitionBy');
   if ((from.primaryKey ?? '') !== (to.primaryKey ?? '')) reasons.push('primaryKey');

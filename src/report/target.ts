@@ -10,6 +10,8 @@ function kindWords(o: DbObject): string {
       return 'Null hub';
     case 'table':
       return o.engine.replace(/\(.*$/s, '');
+    case 'distributed':
+      return `Distributed over ${o.local}`;
     case 'mv':
       return `view ${o.from.join(', ')} → ${o.to}`;
     case 'view':

@@ -6,6 +6,7 @@ import {
   assertNever,
   type Column,
   type DbObject,
+  type DistributedTable,
   type KafkaTable,
   type MaterializedView,
   type Model,
@@ -80,8 +81,23 @@ export function createNullTable(p: Placement, t: NullTable): string {
   return `${header(p, 'TABLE', t.name)}\n${columnList(t.columns)}\nENGINE = Null${commentClause(t.comment)}`;
 }
 
+/**
+ * The engine with its arguments; in cluster mode its Replicated variant:
+ * `ReplacingMergeTree(v)` → `ReplicatedReplacingMergeTree('path', 'replica', v)`,
+ * or with no path and replica the server's defaults (`ReplicatedMergeTree`).
+ */
+export function tableEngine(t: Pick<Table, 'engine' | 'replication'>): string {
+  if (!t.replication) return t.engine;
+  const open = t.engine.indexOf('(');
+  const name = open < 0 ? t.engine : t.engine.slice(0, open);
+  const args = open < 0 ? '' : t.engine.slice(open + 1, t.engine.lastIndexOf(')')).trim();
+  const { path, replica } = t.replication;
+  const all = [...(path !== undefined ? [stringLiteral(path), stringLiteral(replica ?? '{replica}')] : []), ...(args ? [args] : [])];
+  return `Replicated${name}${all.length ? `(${all.join(', ')})` : ''}`;
+}
+
 export function tableEngineClauses(t: Table): string {
-  let sql = `ENGINE = ${t.engine}`;
+  let sql = `ENGINE = ${tableEngine(t)}`;
   if (t.partitionBy) sql += `\nPARTITION BY ${t.partitionBy}`;
   sql += `\nORDER BY ${t.orderBy}`;
   if (t.primaryKey) sql += `\nPRIMARY KEY ${t.primaryKey}`;
@@ -109,6 +125,12 @@ export function createMaterializedView(p: Placement, v: MaterializedView): strin
   return `${header(p, 'MATERIALIZED VIEW', v.name)}\nTO ${qualified(p.database, v.to)}${viewQueryClause(v.select, v.comment)}`;
 }
 
+/** Cluster mode: the name users query, over every node's local table. Cluster, database and table are string literals (any name works). */
+export function createDistributedTable(p: Placement, t: DistributedTable): string {
+  const engine = `Distributed(${stringLiteral(t.cluster)}, ${stringLiteral(p.database)}, ${stringLiteral(t.local)}, ${t.shardingKey})`;
+  return `${header(p, 'TABLE', t.name)}\n${columnList(t.columns)}\nENGINE = ${engine}${commentClause(t.comment)}`;
+}
+
 export function createView(p: Placement, v: View): string {
   return `${header(p, 'VIEW', v.name)}${viewQueryClause(v.select, v.comment)}`;
 }
@@ -121,6 +143,8 @@ export function createObject(p: Placement, o: DbObject): string {
       return createTable(p, o);
     case 'null':
       return createNullTable(p, o);
+    case 'distributed':
+      return createDistributedTable(p, o);
     case 'mv':
       return createMaterializedView(p, o);
     case 'view':
@@ -136,7 +160,7 @@ export function dropObject(p: Placement, o: Pick<DbObject, 'kind' | 'name'>): st
 }
 
 /**
- * Creation order over a whole model: tables, then Kafka tables, then views,
+ * Creation order over a whole model: tables, then (cluster mode) Distributed tables, then Kafka tables, then views,
  * then materialized views, downstream first (see `flowLevels`): every target
  * and every downstream flow exists before data starts to move.
  */
@@ -145,12 +169,14 @@ export function creationRank(o: DbObject): number {
     case 'table':
     case 'null':
       return 0;
-    case 'kafka':
+    case 'distributed':
       return 1;
-    case 'view':
+    case 'kafka':
       return 2;
-    case 'mv':
+    case 'view':
       return 3;
+    case 'mv':
+      return 4;
     default:
       return assertNever(o);
   }
