@@ -4,11 +4,15 @@
  * (`ProcessDriver` in `process.ts`). This process holds the target role only;
  * it never runs a scratch engine.
  *
- *   node dist/engine/engine-process.js --data-dir DIR [--config-file FILE]
+ *   node dist/engine/engine-process.js --data-dir DIR [--config-file FILE] --requests-fd 3
  *
- * The protocol is newline-delimited JSON over stdin/stdout (described in
- * `process.ts`). Nothing else is written to stdout: console output goes to
- * stderr. End of stdin means "close": the requests already received are
+ * The protocol is newline-delimited JSON (described in `process.ts`):
+ * requests on the descriptor `--requests-fd` names (a pipe the parent opens
+ * as fd 3), answers on stdout. Nothing else is written
+ * to stdout: console output goes to stderr. Stdin is /dev/null and never
+ * carries requests: the embedded engine reads it as more data for any INSERT
+ * with inline data, and would swallow (or fail on) a request waiting there.
+ * End of the request pipe means "close": the requests already received are
  * answered, the session is closed and the process exits 0; the same happens
  * when the parent dies, since its end of the pipe closes. SIGTERM closes the
  * session and exits at once (after the statement running, if any). SIGINT is
@@ -21,8 +25,9 @@
  * request's settings, database and readonly, and any SET or USE it runs, never
  * reach the shared session or the next request.
  */
-import { mkdirSync } from 'node:fs';
+import { fstatSync, mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { Socket } from 'node:net';
 import { parseArgs } from 'node:util';
 import { EmbeddedDriver } from './embedded.js';
 import type { EngineOutputFormat } from './driver.js';
@@ -219,26 +224,45 @@ async function pump(): Promise<void> {
 }
 
 let pending = '';
-process.stdin.setEncoding('utf8');
-process.stdin.on('data', (chunk: string) => {
-  pending += chunk;
-  let newline: number;
-  while ((newline = pending.indexOf('\n')) >= 0) {
-    const line = pending.slice(0, newline).trim();
-    pending = pending.slice(newline + 1);
-    if (line) queue.push(line);
+
+/**
+ * Take requests from the request channel (`--requests-fd N`, a pipe the parent
+ * opened; see process.ts), never from stdin. Its end is the parent's "close".
+ */
+function listen(fd: number): void {
+  let stat;
+  try {
+    stat = fstatSync(fd);
+  } catch {
+    throw new Error(`--requests-fd ${fd} is not open; the parent opens the request pipe there`);
   }
-  void pump();
-});
-process.stdin.on('end', () => {
-  if (pending.trim()) queue.push(pending.trim());
-  pending = '';
-  inputEnded = true;
-  void pump();
-});
+  if (!stat.isFIFO() && !stat.isSocket()) throw new Error(`--requests-fd ${fd} is not a pipe`);
+  const requests = new Socket({ fd, readable: true, writable: false });
+  requests.setEncoding('utf8');
+  requests.on('error', () => undefined);
+  requests.on('data', (chunk: string) => {
+    pending += chunk;
+    let newline: number;
+    while ((newline = pending.indexOf('\n')) >= 0) {
+      const line = pending.slice(0, newline).trim();
+      pending = pending.slice(newline + 1);
+      if (line) queue.push(line);
+    }
+    void pump();
+  });
+  requests.on('end', () => {
+    if (pending.trim()) queue.push(pending.trim());
+    pending = '';
+    inputEnded = true;
+    void pump();
+  });
+}
 
 async function start(): Promise<void> {
-  const { values } = parseArgs({ options: { 'data-dir': { type: 'string' }, 'config-file': { type: 'string' } }, strict: true });
+  const { values } = parseArgs({ options: { 'data-dir': { type: 'string' }, 'config-file': { type: 'string' }, 'requests-fd': { type: 'string' } }, strict: true });
+  const requestsFd = Number(values['requests-fd']);
+  if (!Number.isInteger(requestsFd) || requestsFd < 3) throw new Error('--requests-fd N is required: the descriptor (3 or above) the parent writes requests to; stdin never carries them');
+  listen(requestsFd);
   const dir = values['data-dir'];
   if (!dir) throw new Error('--data-dir is required');
   mkdirSync(dir, { recursive: true });

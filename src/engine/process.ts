@@ -8,7 +8,7 @@
  *   (chpipe's own engine process adds `"timezone"` and `"displayName"`, the
  *   engine's `timezone()` and `displayName()`), or
  *   `{"ready":false,"error":"..."}` (then it exits).
- * - Request, on the child's stdin: `{"id":N,"sql":"...","format":"JSONEachRow"}`;
+ * - Request, on the child's request channel (see below): `{"id":N,"sql":"...","format":"JSONEachRow"}`;
  *   `format` is any output format name (an identifier; the engine says
  *   whether it exists). Such a request runs on the engine's shared session.
  * - Response, on its stdout: `{"id":N,"ok":true,"text":"<raw output>"}` or
@@ -28,19 +28,32 @@
  *   engine process that does not take isolated requests answers them `ok:false`.
  * - Requests may be pipelined; answers are matched by id; they run one at a
  *   time, in the order received.
- * - End of stdin asks the child to answer what it has received, close the
- *   session and exit. SIGTERM asks it to close and exit at once.
+ * - End of the request channel asks the child to answer what it has received,
+ *   close the session and exit. SIGTERM asks it to close and exit at once.
+ *
+ * The request channel: chpipe's own engine process reads its requests from
+ * file descriptor 3 (`--requests-fd 3`), and its stdin is /dev/null. The embedded engine's client
+ * reads the process's stdin (fd 0) as more data for every INSERT that carries
+ * inline data (`VALUES …`, `FORMAT CSV …`): on a pipe holding the next request
+ * line it fails the INSERT (NOT_IMPLEMENTED "Processing async inserts with both
+ * inlined and external data") or inserts it, and the request it swallowed is
+ * never answered. Requests arrive while a statement runs whenever two callers
+ * share the process (`chpipe serve` with two clients), so they must never pass
+ * through fd 0. A program given as `command` gets its requests on stdin, as
+ * before, and must keep its own engine off that pipe (test/matrix/engine.py
+ * moves it to another descriptor and puts /dev/null on fd 0).
  *
  * Lifetime: the process that starts an engine process owns it. `close()` ends
- * the child's stdin, waits for it to exit, and kills it by PID after a
+ * the child's request channel, waits for it to exit, and kills it by PID after a
  * timeout. If the parent exits, its 'exit' hook sends SIGTERM to every live
  * child; if the parent dies without running it (SIGINT, SIGTERM, SIGKILL), the
- * child's stdin closes and the child exits by itself. A child that dies
+ * child's request channel closes and the child exits by itself. A child that dies
  * rejects every pending request with an `EngineProcessError`.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
+import type { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { parseJsonEachRow, toEngineError, type Driver, type EngineOutputFormat } from './driver.js';
 
@@ -137,6 +150,8 @@ export class ProcessDriver implements Driver {
   private failure: EngineProcessError | undefined;
   private closing = false;
   private readonly exited: Promise<void>;
+  /** Where requests are written: fd 3 of chpipe's own engine process, the stdin of a `command`. */
+  private readonly requests: Writable | null;
   private ready: ((info: EngineInfo) => void) | undefined;
   private notReady: ((error: EngineProcessError) => void) | undefined;
   private engineInfo: EngineInfo = { version: 'unknown' };
@@ -146,6 +161,7 @@ export class ProcessDriver implements Driver {
     private readonly child: ChildProcess,
     private readonly closeTimeoutMs: number,
   ) {
+    this.requests = (child.stdio[3] as Writable | null | undefined) ?? child.stdin;
     // 'close', not 'exit': the answers the child wrote just before exiting are read by then.
     this.exited = new Promise((done) => child.once('close', () => done()));
     child.stdout?.setEncoding('utf8');
@@ -155,7 +171,7 @@ export class ProcessDriver implements Driver {
       this.stderrTail = (this.stderrTail + chunk).slice(-STDERR_TAIL_BYTES);
     });
     // Writes to a child that just died fail with EPIPE; the exit handler reports it.
-    child.stdin?.on('error', () => {});
+    this.requests?.on('error', () => {});
     child.once('error', (e) => this.fail(new EngineProcessError(`the engine process for ${this.target} could not start: ${e.message}`)));
     child.once('close', (code: number | null, signal: NodeJS.Signals | null) => {
       live.delete(child);
@@ -170,9 +186,10 @@ export class ProcessDriver implements Driver {
     const dataDir = resolve(options.dataDir);
     const command = options.command ?? {
       file: process.execPath,
-      args: [engineProcessEntry(), '--data-dir', dataDir, ...(options.configFile !== undefined ? ['--config-file', resolve(options.configFile)] : [])],
+      args: [engineProcessEntry(), '--data-dir', dataDir, ...(options.configFile !== undefined ? ['--config-file', resolve(options.configFile)] : []), '--requests-fd', '3'],
     };
-    const child = spawn(command.file, [...command.args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    // chpipe's own engine process: requests on fd 3, /dev/null on stdin (see "The request channel" above).
+    const child = spawn(command.file, [...command.args], { stdio: options.command ? ['pipe', 'pipe', 'pipe'] : ['ignore', 'pipe', 'pipe', 'pipe'] });
     live.add(child);
     if (!exitHookInstalled) {
       exitHookInstalled = true;
@@ -239,7 +256,7 @@ export class ProcessDriver implements Driver {
     const id = this.nextId++;
     return new Promise<T>((resolveValue, rejectValue) => {
       this.pending.set(id, { answer: (message) => settle(message, resolveValue, rejectValue), reject: rejectValue });
-      this.child.stdin?.write(`${JSON.stringify({ id, ...request })}\n`);
+      this.requests?.write(`${JSON.stringify({ id, ...request })}\n`);
     });
   }
 
@@ -261,11 +278,11 @@ export class ProcessDriver implements Driver {
     return this.engineInfo;
   }
 
-  /** Ask the child to finish and exit (end of its stdin); kill it by PID if it has not exited in time. */
+  /** Ask the child to finish and exit (end of its request channel); kill it by PID if it has not exited in time. */
   async close(): Promise<void> {
     if (!this.closing) {
       this.closing = true;
-      this.child.stdin?.end();
+      this.requests?.end();
     }
     if (this.child.exitCode !== null || this.child.signalCode !== null) return;
     let timer: NodeJS.Timeout | undefined;

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EngineError } from '../../src/engine/driver.js';
 import { embeddedRole } from '../../src/engine/embedded.js';
@@ -29,12 +30,14 @@ afterAll(() => {
 
 describe('the engine-process protocol on the wire', () => {
   it('says it is ready with the engine version, then answers pipelined requests by id, in order', async () => {
-    const child = spawn(process.execPath, [engineProcessEntry(), '--data-dir', tempDir()], { stdio: ['pipe', 'pipe', 'ignore'] });
+    // Requests go on fd 3; stdin is /dev/null (the engine reads stdin as INSERT data, see process.ts).
+    const child = spawn(process.execPath, [engineProcessEntry(), '--data-dir', tempDir(), '--requests-fd', '3'], { stdio: ['ignore', 'pipe', 'ignore', 'pipe'] });
+    const requests = child.stdio[3] as Writable;
     pids.push(child.pid as number);
     const lines: Record<string, unknown>[] = [];
     let buffered = '';
-    child.stdout.setEncoding('utf8');
-    child.stdout.on('data', (chunk: string) => {
+    child.stdout?.setEncoding('utf8');
+    child.stdout?.on('data', (chunk: string) => {
       buffered += chunk;
       const parts = buffered.split('\n');
       buffered = parts.pop() as string;
@@ -42,7 +45,7 @@ describe('the engine-process protocol on the wire', () => {
     });
     const exited = new Promise<number | null>((done) => child.once('close', (code) => done(code)));
     // Three requests in one write, before the child is even ready, and then the end of input.
-    child.stdin.end(
+    requests.end(
       [
         { id: 7, sql: 'CREATE TABLE default.t (x UInt8) ENGINE = MergeTree ORDER BY x', format: 'TSV' },
         { id: 3, sql: 'INSERT INTO default.t VALUES (1), (2)', format: 'TSV' },
@@ -67,11 +70,21 @@ describe('the engine-process protocol on the wire', () => {
     expect(lines[7]).toEqual({ id: 9, ok: false, error: 'invalid request: "database", "settings", "readonly" and "params" need "isolated": true' });
   });
 
-  it('says it is not ready, and why, when it cannot open the data directory', async () => {
-    const child = spawn(process.execPath, [engineProcessEntry(), '--data-dir', tempDir(), '--config-file', join(tempDir(), 'missing.xml')], { stdio: ['pipe', 'pipe', 'ignore'] });
+  it('says it is not ready, and why, when it is given no request pipe (stdin never carries requests)', async () => {
+    const child = spawn(process.execPath, [engineProcessEntry(), '--data-dir', tempDir()], { stdio: ['pipe', 'pipe', 'ignore'] });
     pids.push(child.pid as number);
     let out = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
+    const code = await new Promise<number | null>((done) => child.once('close', (c) => done(c)));
+    expect(code).toBe(1);
+    expect(JSON.parse(out.trim())).toEqual({ ready: false, error: expect.stringMatching(/^--requests-fd N is required: /) });
+  });
+
+  it('says it is not ready, and why, when it cannot open the data directory', async () => {
+    const child = spawn(process.execPath, [engineProcessEntry(), '--data-dir', tempDir(), '--config-file', join(tempDir(), 'missing.xml'), '--requests-fd', '3'], { stdio: ['ignore', 'pipe', 'ignore', 'pipe'] });
+    pids.push(child.pid as number);
+    let out = '';
+    child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
     const code = await new Promise<number | null>((done) => child.once('close', (c) => done(c)));
     expect(code).toBe(1);
     expect(JSON.parse(out.trim())).toEqual({ ready: false, error: expect.stringMatching(/^the ClickHouse config file .*missing\.xml does not exist$/) });
