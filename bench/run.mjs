@@ -18,6 +18,12 @@
  *     at a tenth of the pipelines and all of them, with its query count (constant: 2);
  *     --apply-runs N (default 1) is its --runs. `node bench/apply.mjs --profile` shows where
  *     apply's time goes.
+ * (e) bench/kafka.mjs (also runnable alone: node bench/kafka.mjs [--messages N] [--samples N]), on a real
+ *     Kafka broker (the test harness's; Java 17+ and Maven): ingest throughput of a generated pipeline
+ *     beside the same pipeline written by hand (goal ratio ≥ 1.0), produce-to-queryable latency in
+ *     `chpipe dev` (goal p50 ≤ 0.5 s), and the handover gap when chpipe recreates a Kafka table
+ *     (goal ≤ 2 s with one consumer), and with `consumers: 3`. --kafka-messages N is its --messages;
+ *     --no-kafka skips it.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
@@ -157,3 +163,10 @@ else rmSync(dir, { recursive: true, force: true });
 console.log("\n(d) chpipe apply beside the same statements run directly; reading a target's state back\n");
 const applyBench = spawnSync(process.execPath, [join(ROOT, 'bench/apply.mjs'), '--pipelines', String(PIPELINES), '--runs', String(option('apply-runs', 1))], { cwd: ROOT, stdio: 'inherit' });
 if (applyBench.status !== 0) console.log(`note: bench/apply.mjs exited ${applyBench.status ?? applyBench.signal}`);
+
+// (e) Kafka, on a real broker: bench/kafka.mjs, in a process of its own.
+if (!process.argv.includes('--no-kafka')) {
+  console.log('\n(e) Kafka on a real broker: ingest throughput, dev latency, handover gap\n');
+  const kafkaBench = spawnSync(process.execPath, [join(ROOT, 'bench/kafka.mjs'), '--messages', String(option('kafka-messages', 200_000))], { cwd: ROOT, stdio: 'inherit' });
+  if (kafkaBench.status !== 0) console.log(`note: bench/kafka.mjs exited ${kafkaBench.status ?? kafkaBench.signal}`);
+}

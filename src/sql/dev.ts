@@ -24,6 +24,90 @@ export const LOCAL_HEARTBEAT_INTERVAL_MS = 2000;
 export interface DevEngineConfig {
   /** Kafka tables the engine will run (declared and present); the pool gets this many threads plus `BROKER_POOL_MARGIN`. */
   readonly kafkaTables: number;
+  /**
+   * Static membership (`group.instance.id`, KIP-345) for the consumers of these topics: a recreated Kafka
+   * table, or the engine started again after a crash, takes its partitions over at once instead of
+   * after the old member's session timeout. See `staticMembershipTopics` for which topics may have it.
+   */
+  readonly staticMembership?: { readonly instanceId: string; readonly topics: readonly string[] };
+  /** A users file (`devUsersXml`) whose default profile the engine's background work runs with: dev's freshness. */
+  readonly usersConfigFile?: string;
+}
+
+/** What decides whether a Kafka table's consumers may use static membership: its topics, group and consumer count. */
+export interface KafkaConsumerFacts {
+  readonly topics: readonly string[];
+  readonly group: string;
+  /** kafka_num_consumers (1 when not set). */
+  readonly consumers: number;
+}
+
+/**
+ * The topics whose consumers may carry the engine's one `group.instance.id`: a topic read only by Kafka
+ * tables that have one consumer and are the only Kafka table of their consumer group. Instance ids are
+ * scoped per group, so pipelines of different groups may share the id; two consumers of one group
+ * sharing it fence each other (`Local: Fatal error`, with loss and duplicates), so a table with
+ * `kafka_num_consumers > 1`, or two tables of one group, keep every topic they read out of the list.
+ * The engine reads this per topic (`<kafka><consumer><kafka_topic>`), so a table whose topics are
+ * not listed runs as a dynamic member with the 6 s session timeout.
+ */
+export function staticMembershipTopics(tables: readonly KafkaConsumerFacts[]): string[] {
+  const perGroup = new Map<string, number>();
+  for (const t of tables) perGroup.set(t.group, (perGroup.get(t.group) ?? 0) + 1);
+  const ok = new Map<string, boolean>();
+  for (const t of tables) {
+    const single = t.consumers <= 1 && perGroup.get(t.group) === 1;
+    for (const topic of t.topics) ok.set(topic, (ok.get(topic) ?? true) && single);
+  }
+  return [...ok].filter(([, single]) => single).map(([topic]) => topic).sort();
+}
+
+/**
+ * Does an engine that runs static membership for `staticTopics` run these tables correctly? The
+ * topics of the tables that must not carry the instance id (see `staticMembershipTopics`) that the
+ * engine gives it anyway; empty when every table is fine.
+ */
+export function staticMembershipConflicts(staticTopics: readonly string[], tables: readonly KafkaConsumerFacts[]): string[] {
+  const allowed = new Set(staticMembershipTopics(tables));
+  const running = new Set(staticTopics);
+  return [...new Set(tables.flatMap((t) => t.topics))].filter((topic) => running.has(topic) && !allowed.has(topic)).sort();
+}
+
+/** `chpipe dev`'s flush interval: how long the engine collects a Kafka block before writing it (the server default 7.5 s is the floor of produce-to-queryable latency). */
+export const DEV_STREAM_FLUSH_INTERVAL_MS = 250;
+
+/**
+ * The users file of dev's engine: the built-in `default` user, whose `default` profile sets
+ * `stream_flush_interval_ms` to `DEV_STREAM_FLUSH_INTERVAL_MS`. The engine's background streaming
+ * runs with the default profile's settings, and chdb reads profiles from a users file only (a
+ * `<profiles>` section in the server config, or `--stream_flush_interval_ms` on the command line,
+ * changes the session but not the Kafka tables). A pipeline's own `kafka_flush_interval_ms` still wins.
+ */
+export function devUsersXml(): string {
+  return [
+    '<!-- written by chpipe dev for its embedded engine; rewritten at every start -->',
+    '<clickhouse>',
+    '  <profiles>',
+    '    <default>',
+    `      <stream_flush_interval_ms>${DEV_STREAM_FLUSH_INTERVAL_MS}</stream_flush_interval_ms>`,
+    '    </default>',
+    '  </profiles>',
+    '  <users>',
+    '    <default>',
+    '      <password></password>',
+    '      <networks><ip>::/0</ip></networks>',
+    '      <profile>default</profile>',
+    '      <quota>default</quota>',
+    '    </default>',
+    '  </users>',
+    '  <quotas><default></default></quotas>',
+    '</clickhouse>',
+    '',
+  ].join('\n');
+}
+
+function xmlText(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
 /** The pool size that gives every Kafka table a thread, with a margin (the default on 2 cores is 2: the rest wait for partitions). */
@@ -34,19 +118,28 @@ export function brokerPoolSize(kafkaTables: number): number {
 /**
  * The engine's server configuration for `chpipe dev` and `chpipe serve`: the
  * message-broker pool (a server setting, read once at start) and the Kafka
- * consumers' session timeout (`LOCAL_SESSION_TIMEOUT_MS`). The freshness of a
- * local loop (`stream_flush_interval_ms`, 7.5 s) is not set here: chdb does
- * not apply a profile's settings from this file; a pipeline's own
- * `kafka_flush_interval_ms` sets it.
+ * consumers' session timeout (`LOCAL_SESSION_TIMEOUT_MS`), static membership
+ * for the topics that may have it (`staticMembership`), and for dev the users
+ * file that sets the freshness (`usersConfigFile`, see `devUsersXml`).
  */
 export function devEngineConfigXml(config: DevEngineConfig): string {
+  const membership = config.staticMembership;
+  const topics = membership?.topics ?? [];
   return [
     '<!-- written by chpipe dev / chpipe serve for its embedded engine; rewritten at every start -->',
     '<clickhouse>',
     `  <background_message_broker_schedule_pool_size>${brokerPoolSize(config.kafkaTables)}</background_message_broker_schedule_pool_size>`,
+    ...(config.usersConfigFile !== undefined ? [`  <users_config>${xmlText(config.usersConfigFile)}</users_config>`] : []),
     '  <kafka>',
     `    <session_timeout_ms>${LOCAL_SESSION_TIMEOUT_MS}</session_timeout_ms>`,
     `    <heartbeat_interval_ms>${LOCAL_HEARTBEAT_INTERVAL_MS}</heartbeat_interval_ms>`,
+    ...(membership && topics.length
+      ? [
+          '    <consumer>',
+          ...topics.map((topic) => `      <kafka_topic><name>${xmlText(topic)}</name><group_instance_id>${xmlText(membership.instanceId)}</group_instance_id></kafka_topic>`),
+          '    </consumer>',
+        ]
+      : []),
     '  </kafka>',
     '</clickhouse>',
     '',

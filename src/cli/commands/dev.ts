@@ -1,7 +1,7 @@
 /**
  * `chpipe dev`: the local loop. Holds the project's `.chpipe/` and serves it
  * as `chpipe serve` does (with an engine configured for a local loop: a
- * consumer thread per Kafka table, 500 ms flushes), applies the pending
+ * consumer thread per Kafka table, 250 ms flushes, a fast consumer handover), applies the pending
  * migrations, brings the target to the declared state, then applies each
  * saved change to `schemas/` or chpipe.yaml live, without writing migration
  * files, and shows a live view per pipeline until Ctrl-C or SIGTERM.
@@ -16,7 +16,11 @@ import { renderDiagnostics } from '../../report/diagnostics.js';
 import { makeIo, projectMemo, UserError, type GlobalOptions, type Io } from '../context.js';
 import { loadProject } from '../project.js';
 import { failWith, parseLockTimeout, readTargetProject } from '../target.js';
-import { holdAndServe, readPort, stopSignal, writeEngineConfig, type Serving } from './serve.js';
+import { diagnostic, type Diagnostic } from '../../spec/diagnostic.js';
+import { locate } from '../../spec/source.js';
+import type { ProjectSpec } from '../../spec/types.js';
+import { staticMembershipConflicts } from '../../sql/dev.js';
+import { declaredConsumers, holdAndServe, readPort, stopSignal, writeEngineConfig, type EngineConfig, type Serving } from './serve.js';
 
 const require = createRequire(import.meta.url);
 const { version: chpipeVersion } = require('../../../package.json') as { version: string };
@@ -39,7 +43,10 @@ export default async function dev(g: GlobalOptions, options: DevOptions): Promis
   const p = readTargetProject(g, io, 'read');
   if (Array.isArray(p)) return failWith(io, p);
   const dataDir = join(p.root, '.chpipe');
-  const configFile = writeEngineConfig(dataDir, p.project.pipelines.length);
+  // The declared pipelines decide which topics get static membership (a ≤ 2 s handover) and the pool size;
+  // the engine flushes Kafka blocks every 250 ms (a local loop's freshness).
+  const engineConfig = writeEngineConfig(dataDir, { kafkaTables: p.project.pipelines.length, consumers: declaredConsumers(p.project), dev: true });
+  const configFile = engineConfig.file;
 
   const stop = stopSignal();
   let serving: Serving | undefined;
@@ -70,7 +77,8 @@ export default async function dev(g: GlobalOptions, options: DevOptions): Promis
       placement: p.placement,
       load: () => {
         const loaded = loadProject(g.config);
-        return { ...(loaded.project ? { spec: loaded.project } : {}), diagnostics: loaded.diagnostics };
+        const restart = loaded.project && !loaded.diagnostics.length ? needsRestart(loaded.project, engineConfig) : [];
+        return { ...(loaded.project ? { spec: loaded.project } : {}), diagnostics: [...loaded.diagnostics, ...restart] };
       },
       memo: await projectMemo(g, p.root),
       env: process.env,
@@ -92,6 +100,29 @@ export default async function dev(g: GlobalOptions, options: DevOptions): Promis
     await serving?.close(0);
     stop.restore();
   }
+}
+
+/**
+ * A change this engine cannot run correctly: it started with static membership for some topics (the
+ * engine reads its Kafka configuration once), and the change makes a pipeline reading one of them have
+ * several consumers, or share its group. Its consumers would fence each other, so the change waits for
+ * a restart of dev, which starts the engine without static membership for those topics.
+ */
+function needsRestart(spec: ProjectSpec, engine: EngineConfig): Diagnostic[] {
+  const conflicts = new Set(staticMembershipConflicts(engine.staticTopics, declaredConsumers(spec)));
+  if (!conflicts.size) return [];
+  return spec.pipelines.flatMap((p) => {
+    if (p.kind === 'publish' || !p.source.topics.some((t) => conflicts.has(t))) return [];
+    const topics = p.source.topics.filter((t) => conflicts.has(t));
+    return [
+      diagnostic(
+        locate(p.file, ['source', 'consumers'], 'key'),
+        'dev-restart-needed',
+        `pipeline ${p.name} now reads ${topics.join(', ')} with several consumers or a shared consumer group, and this dev engine started with static membership for ${topics.length > 1 ? 'those topics' : 'that topic'}: its consumers would fence each other`,
+        { hint: 'stop chpipe dev and start it again to apply this change (the engine then starts without static membership for it)' },
+      ),
+    ];
+  });
 }
 
 function readInterval(text: string | undefined): number {

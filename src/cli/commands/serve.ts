@@ -6,14 +6,18 @@
  * it. Ctrl-C or SIGTERM stops it: the requests in flight finish, the engine
  * process closes its session (the data stays), the lock goes, exit 0.
  */
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import type { EngineInfo } from '../../engine/process.js';
 import { openEmbeddedTarget, type EmbeddedTarget, type TargetOptions } from '../../engine/target.js';
 import { startServer, type RunningServer } from '../../serve/server.js';
 import { displayPath, makeIo, UserError, type GlobalOptions, type Io } from '../context.js';
 import { parseLockTimeout } from '../target.js';
-import { devEngineConfigXml } from '../../sql/dev.js';
+import { devEngineConfigXml, devUsersXml, staticMembershipTopics, type KafkaConsumerFacts } from '../../sql/dev.js';
+import type { ProjectSpec } from '../../spec/types.js';
+import { loadProject } from '../project.js';
 
 export interface ServeOptions {
   readonly port?: string;
@@ -25,13 +29,73 @@ const DEFAULT_PORT = 8123;
 /** serve does not read the project: its engine gets consumer threads for this many Kafka tables (plus the margin). */
 const SERVE_KAFKA_TABLES = 16;
 export const ENGINE_CONFIG_FILE = 'engine-config.xml';
+/** dev's users file (its default profile: the freshness), beside the engine config. */
+export const ENGINE_USERS_FILE = 'engine-users.xml';
 
-/** Write the local engine's configuration (see src/sql/dev.ts) into the data folder, as it is at every start; its path. */
-export function writeEngineConfig(dataDir: string, kafkaTables: number): string {
+export interface EngineConfigInput {
+  /** Kafka tables the engine gets consumer threads for. */
+  readonly kafkaTables: number;
+  /**
+   * The Kafka tables the engine will run, as far as is known when it starts (the project's declared
+   * pipelines): topics read only by single-consumer tables alone in their group get static membership.
+   * Absent or empty: none does (every consumer is a dynamic member with the 6 s session timeout).
+   */
+  readonly consumers?: readonly KafkaConsumerFacts[];
+  /** `chpipe dev`: the engine's background streaming flushes every `DEV_STREAM_FLUSH_INTERVAL_MS`. */
+  readonly dev?: boolean;
+}
+
+/** What an engine was started with: its config file, and the topics its consumers hold with static membership. */
+export interface EngineConfig {
+  readonly file: string;
+  readonly instanceId: string;
+  readonly staticTopics: readonly string[];
+}
+
+/**
+ * The `group.instance.id` of the engine on a data folder: unique per engine (host and data folder, so two
+ * engines never fence each other in a group) and the same at every start, so an engine started again
+ * after kill -9 takes its old member's place at once.
+ */
+export function engineInstanceId(dataDir: string): string {
+  return `chpipe-${createHash('sha256').update(`${hostname()}\0${resolve(dataDir)}`).digest('hex').slice(0, 16)}`;
+}
+
+/** The consumer facts of a project's pipelines that read Kafka (publish pipelines only produce). */
+export function declaredConsumers(spec: ProjectSpec): KafkaConsumerFacts[] {
+  return spec.pipelines.flatMap((p) => (p.kind === 'publish' ? [] : [{ topics: p.source.topics, group: p.source.group, consumers: p.source.consumers ?? Number(p.source.settings.kafka_num_consumers ?? 1) }]));
+}
+
+/** Write the local engine's configuration (see src/sql/dev.ts) into the data folder, as it is at every start. */
+export function writeEngineConfig(dataDir: string, input: EngineConfigInput): EngineConfig {
   mkdirSync(dataDir, { recursive: true });
   const file = join(dataDir, ENGINE_CONFIG_FILE);
-  writeFileSync(file, devEngineConfigXml({ kafkaTables }));
-  return file;
+  const instanceId = engineInstanceId(dataDir);
+  const staticTopics = staticMembershipTopics(input.consumers ?? []);
+  let usersConfigFile: string | undefined;
+  if (input.dev) {
+    usersConfigFile = join(resolve(dataDir), ENGINE_USERS_FILE);
+    writeFileSync(usersConfigFile, devUsersXml());
+  }
+  writeFileSync(
+    file,
+    devEngineConfigXml({
+      kafkaTables: input.kafkaTables,
+      ...(staticTopics.length ? { staticMembership: { instanceId, topics: staticTopics } } : {}),
+      ...(usersConfigFile !== undefined ? { usersConfigFile } : {}),
+    }),
+  );
+  return { file, instanceId, staticTopics };
+}
+
+/** The declared pipelines of the project whose `.chpipe/` serve runs, when it reads (an invalid project: none). */
+function projectConsumers(config: string): KafkaConsumerFacts[] {
+  try {
+    const { project } = loadProject(config);
+    return project ? declaredConsumers(project) : [];
+  } catch {
+    return [];
+  }
 }
 const SIGNALS = ['SIGINT', 'SIGTERM'] as const;
 
@@ -46,7 +110,9 @@ export default async function serve(g: GlobalOptions, options: ServeOptions): Pr
   const stop = stopSignal();
   let serving: Serving | undefined;
   try {
-    const configFile = writeEngineConfig(dataDir, SERVE_KAFKA_TABLES);
+    // In a project (its .chpipe/), the declared pipelines decide which topics get static membership.
+    const consumers = options.dataDir === undefined ? projectConsumers(g.config) : [];
+    const { file: configFile } = writeEngineConfig(dataDir, { kafkaTables: Math.max(SERVE_KAFKA_TABLES, consumers.length), consumers });
     serving = await holdAndServe(io, { dataDir, port, waitMs, command: 'serve', stop, engine: { configFile } });
     if (!serving) return 0;
     const { info, server, shown } = serving;
