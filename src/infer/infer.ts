@@ -11,10 +11,10 @@
  */
 import { EngineError } from '../engine/driver.js';
 import type { SampledMessage } from '../kafka/sample.js';
-import { describeSampleQuery, sampleAsTextQuery, SAMPLE_QUERY_BYTES, type DescribedColumn } from '../sql/infer.js';
+import { bytesLiteralLength, describeAvroConfluentQuery, describeSampleQuery, sampleAsTextQuery, selectAvroConfluentQuery, SAMPLE_QUERY_BYTES, type DescribedColumn } from '../sql/infer.js';
 
-/** The formats `infer` reads. */
-export const INFER_FORMATS = ['JSONEachRow', 'CSV', 'CSVWithNames', 'TSV', 'TSVWithNames'] as const;
+/** The formats `infer` reads (AvroConfluent: Avro in the Confluent wire format, through a schema registry). */
+export const INFER_FORMATS = ['JSONEachRow', 'CSV', 'CSVWithNames', 'TSV', 'TSVWithNames', 'AvroConfluent'] as const;
 export type InferFormat = (typeof INFER_FORMATS)[number];
 
 const ALIASES: Readonly<Record<string, InferFormat>> = {
@@ -27,6 +27,7 @@ const ALIASES: Readonly<Record<string, InferFormat>> = {
   tabseparated: 'TSV',
   tsvwithnames: 'TSVWithNames',
   tabseparatedwithnames: 'TSVWithNames',
+  avroconfluent: 'AvroConfluent',
 };
 
 /** A format name as users write it (any case, the engine's aliases), or undefined. */
@@ -55,6 +56,13 @@ export interface Inference {
   readonly messages: number;
   /** About the sample as a whole. */
   readonly notes: readonly string[];
+  /** AvroConfluent: the schema id the columns follow (the newest message's). */
+  readonly schemaId?: number;
+}
+
+export interface InferColumnsOptions {
+  /** The schema registry AvroConfluent messages are read through (format_avro_schema_registry_url). */
+  readonly schemaRegistry?: string;
 }
 
 export class InferProblem extends Error {}
@@ -208,6 +216,74 @@ async function textNotes(engine: Engine, format: InferFormat, data: string, colu
   return out;
 }
 
+/**
+ * The schema id of a message in the Confluent wire format (magic byte 0, then
+ * the id as 4 bytes big-endian, then the Avro body); undefined for any other.
+ */
+export function confluentSchemaId(m: SampledMessage): number | undefined {
+  const b = m.bytes;
+  if (!b || b.length < 5 || b[0] !== 0) return undefined;
+  return new DataView(b.buffer, b.byteOffset, b.byteLength).getUint32(1);
+}
+
+const NO_REGISTRY = 'pass --schema-registry URL (or set kafka.schema_registry in chpipe.yaml)';
+
+/** Columns from Confluent-framed Avro: the writer's schema of the newest message, from the registry, mapped by the engine. */
+async function inferAvroConfluent(engine: Engine, messages: readonly SampledMessage[], detected: boolean, registry: string | undefined): Promise<Inference> {
+  const values = messages.filter((m) => m.bytes !== null && m.bytes.length > 0);
+  if (!values.length) throw new InferProblem('every sampled message is empty');
+  for (const m of values) {
+    if (confluentSchemaId(m) === undefined) {
+      const b = m.bytes as Uint8Array;
+      throw new InferProblem(`the message at ${where(m)} is not Avro in the Confluent wire format: it starts with byte ${b[0]}${b.length < 5 ? ` and has ${b.length} bytes` : ''}, not the magic byte 0 and a 4-byte schema id; pass --format if the topic holds another format`);
+    }
+  }
+  const newest = values[values.length - 1] as SampledMessage;
+  const id = confluentSchemaId(newest) as number;
+  if (registry === undefined) throw new InferProblem(`the messages are Avro in the Confluent wire format (schema id ${id} in the newest); ${NO_REGISTRY}`);
+  // The newest messages of the newest message's schema, within the query's size bound.
+  const used: SampledMessage[] = [];
+  let size = 0;
+  for (const m of [...values].reverse()) {
+    if (confluentSchemaId(m) !== id) continue;
+    const n = bytesLiteralLength(m.bytes as Uint8Array);
+    if (used.length && size + n > SAMPLE_QUERY_BYTES) break;
+    size += n;
+    used.push(m);
+  }
+  used.reverse();
+  const data = Buffer.concat(used.map((m) => m.bytes as Uint8Array));
+  let columns: DescribedColumn[];
+  try {
+    columns = await engine.query<DescribedColumn>(describeAvroConfluentQuery(data, registry));
+  } catch (e) {
+    if (e instanceof EngineError) throw new InferProblem(`the sampled messages cannot be read as AvroConfluent through the schema registry ${registry} (schema id ${id}): ${engineSays(e)}`);
+    throw e;
+  }
+  const notes = new Map<string, string[]>();
+  try {
+    const rows = await engine.query<Record<string, unknown>>(selectAvroConfluentQuery(data, registry));
+    for (const c of columns) {
+      const s: ColumnStats = { present: rows.length, nulls: 0, empty: 0, kinds: new Map() };
+      for (const r of rows) {
+        const v = r[c.name];
+        if (v === null || v === undefined) s.nulls++;
+        else if (v === '') s.empty++;
+      }
+      const n = notesOf(s, rows.length, c.type, 'sampled messages');
+      if (/^Nullable\b/.test(c.type) && s.nulls === 0) n.push("Nullable: the schema's union with null, though no sampled message holds a null");
+      notes.set(c.name, n);
+    }
+  } catch (e) {
+    if (!(e instanceof EngineError)) throw e;
+  }
+  const sampleNotes: string[] = [`Avro schema id ${id}, read from the schema registry ${registry}`];
+  const others = [...new Set(values.map(confluentSchemaId).filter((x) => x !== id))];
+  if (others.length) sampleNotes.push(`${values.length - values.filter((m) => confluentSchemaId(m) === id).length} sampled messages were written with other schema ids (${others.join(', ')}): the columns follow schema id ${id}, the newest message's`);
+  if (used.length < values.length - values.filter((m) => confluentSchemaId(m) !== id).length) sampleNotes.push(`${used.length} of the sampled messages with schema id ${id} were read (the newest, within ${SAMPLE_QUERY_BYTES / 1024} KiB)`);
+  return { format: 'AvroConfluent', detected, columns: columns.map((c) => ({ name: c.name, type: c.type, notes: notes.get(c.name) ?? [] })), messages: used.length, notes: sampleNotes, schemaId: id };
+}
+
 /** The engine's message without its code and version suffix. */
 function engineSays(e: EngineError): string {
   const text = e.engineMessage.split('\n')[0] ?? e.engineMessage;
@@ -216,9 +292,14 @@ function engineSays(e: EngineError): string {
 }
 
 /** Infer the columns of `messages` in `format` (detected when undefined). */
-export async function inferColumns(engine: Engine, messages: readonly SampledMessage[], declared?: InferFormat): Promise<Inference> {
+export async function inferColumns(engine: Engine, messages: readonly SampledMessage[], declared?: InferFormat, options: InferColumnsOptions = {}): Promise<Inference> {
+  if (declared === 'AvroConfluent') return inferAvroConfluent(engine, messages, false, options.schemaRegistry);
   const binary = messages.find((m) => m.binary);
-  if (binary && !declared) throw new InferProblem(`the message at ${where(binary)} is binary, not text (Avro or Protobuf?); infer reads ${INFER_FORMATS.join(', ')} (Avro through a schema registry is not supported yet)`);
+  if (binary && !declared) {
+    // Binary and every message framed the Confluent way: Avro through a schema registry.
+    if (messages.every((m) => m.bytes === null || m.bytes.length === 0 || confluentSchemaId(m) !== undefined)) return inferAvroConfluent(engine, messages, true, options.schemaRegistry);
+    throw new InferProblem(`the message at ${where(binary)} is binary, not text (Protobuf, or Avro without the Confluent framing?); infer reads ${INFER_FORMATS.join(', ')} (AvroConfluent: a magic byte 0 and a schema id before each message, with --schema-registry)`);
+  }
   // A declared format reads what it reads: the first message it cannot parse is named below.
   const format = declared ?? detectFormat(messages);
   if (format === 'JSONEachRow') checkJson(messages);
@@ -245,6 +326,6 @@ export async function inferColumns(engine: Engine, messages: readonly SampledMes
 }
 
 /** Field names of the sample: the columns a reader of it would need (producer drift). */
-export async function sampleFields(engine: Engine, messages: readonly SampledMessage[], format: InferFormat): Promise<string[]> {
-  return (await inferColumns(engine, messages, format)).columns.map((c) => c.name);
+export async function sampleFields(engine: Engine, messages: readonly SampledMessage[], format: InferFormat, options: InferColumnsOptions = {}): Promise<string[]> {
+  return (await inferColumns(engine, messages, format, options)).columns.map((c) => c.name);
 }

@@ -45,7 +45,7 @@ export async function producerDrift(engine: Engine, target: Model, options: Samp
     const unknown = (note: string, sampled = 0): ProducerDrift => ({ ...base, sampled, unread: null, missing: null, notes: [note] });
     const format = inferFormat(q.format);
     if (!format) {
-      out.push(unknown(`producer drift unknown: format ${q.format} is not one the sample can be read in (JSONEachRow, CSV, CSVWithNames, TSV, TSVWithNames)`));
+      out.push(unknown(`producer drift unknown: format ${q.format} is not one the sample can be read in (JSONEachRow, CSV, CSVWithNames, TSV, TSVWithNames, AvroConfluent)`));
       continue;
     }
     if (q.brokers === undefined || !q.topics.length) {
@@ -65,7 +65,8 @@ export async function producerDrift(engine: Engine, target: Model, options: Samp
     }
     let fields: string[];
     try {
-      fields = (await inferColumns(engine, messages, format)).columns.map((c) => c.name);
+      const registry = q.settings.format_avro_schema_registry_url;
+      fields = (await inferColumns(engine, messages, format, registry !== undefined ? { schemaRegistry: String(registry) } : {})).columns.map((c) => c.name);
     } catch (e) {
       if (!(e instanceof InferProblem)) throw e;
       out.push({ ...base, sampled: messages.length, unread: null, missing: null, notes: [...notes, `producer drift unknown: ${e.message}`] });

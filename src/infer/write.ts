@@ -18,6 +18,10 @@ export interface InferRequest {
   readonly topic: string;
   readonly brokers: string;
   readonly format?: InferFormat;
+  /** The schema registry AvroConfluent messages are read through. */
+  readonly schemaRegistry?: string;
+  /** Write it as the pipeline's `source.schema_registry` (false: chpipe.yaml's kafka.schema_registry is the same). */
+  readonly writeSchemaRegistry?: boolean;
   /** The pipeline's name. */
   readonly name: string;
   /** Where the file goes (absolute) and how messages name it. */
@@ -62,8 +66,9 @@ export async function inferPipeline(req: InferRequest): Promise<InferOutcome> {
         : `topic ${req.topic} is empty (${retained} messages retained on ${partitions} partition${partitions === 1 ? '' : 's'}): produce some messages first, or write the pipeline by hand`,
     );
   }
-  const inference = await inferColumns(req.scratch, messages, req.format);
-  const yaml = pipelineYaml({ name: req.name, topic: req.topic, inference, sampled: messages.length, partitions });
+  const inference = await inferColumns(req.scratch, messages, req.format, req.schemaRegistry !== undefined ? { schemaRegistry: req.schemaRegistry } : {});
+  const registry = inference.format === 'AvroConfluent' && req.writeSchemaRegistry !== false ? req.schemaRegistry : undefined;
+  const yaml = pipelineYaml({ name: req.name, topic: req.topic, inference, sampled: messages.length, partitions, ...(registry !== undefined ? { schemaRegistry: registry } : {}) });
   mkdirSync(dirname(req.output), { recursive: true });
   // Written whole (write, then rename): an interrupted run leaves no half file.
   const temporary = `${req.output}.${process.pid}.tmp`;

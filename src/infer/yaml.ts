@@ -12,6 +12,8 @@ export interface PipelineDraft {
   /** Messages the sample held, and over how many partitions. */
   readonly sampled: number;
   readonly partitions: number;
+  /** AvroConfluent: the registry URL to write as `source.schema_registry` (none when chpipe.yaml's kafka.schema_registry serves). */
+  readonly schemaRegistry?: string;
 }
 
 const TIME_TYPE = /^(DateTime64|DateTime|Date32|Date)\b/;
@@ -42,6 +44,7 @@ export function pipelineYaml(d: PipelineDraft): string {
   out.push('source:');
   out.push(`  topic: ${scalar(d.topic)}`);
   out.push(`  format: ${inf.format}`);
+  if (d.schemaRegistry !== undefined) out.push(`  schema_registry: ${scalar(d.schemaRegistry)}`);
   out.push('columns:');
   for (const c of inf.columns) out.push(`  ${scalar(c.name)}: ${scalar(c.type)}${comment(c.notes)}`);
   out.push(`  # received_at: { type: DateTime, from: _timestamp }   # when Kafka received each message`);

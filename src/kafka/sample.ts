@@ -22,6 +22,8 @@ export interface SampledMessage {
   readonly value: string | null;
   /** The value's bytes are not valid UTF-8 text (Avro, Protobuf, compressed payloads…). */
   readonly binary: boolean;
+  /** The value's bytes as they came (binary formats read these); `null` for a tombstone. */
+  readonly bytes: Uint8Array | null;
 }
 
 export interface TopicSample {
@@ -65,15 +67,15 @@ function reason(e: unknown): string {
 
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
-function text(value: Buffer | null): { value: string | null; binary: boolean } {
-  if (value === null) return { value: null, binary: false };
+function text(value: Buffer | null): { value: string | null; binary: boolean; bytes: Uint8Array | null } {
+  if (value === null) return { value: null, binary: false, bytes: null };
   try {
     const s = decoder.decode(value);
     // Control characters other than tab, newline and carriage return do not occur in text formats.
     // eslint-disable-next-line no-control-regex
-    return { value: s, binary: /[\u0000-\u0008\u000e-\u001f]/.test(s) };
+    return { value: s, binary: /[\u0000-\u0008\u000e-\u001f]/.test(s), bytes: value };
   } catch {
-    return { value: value.toString('latin1'), binary: true };
+    return { value: value.toString('latin1'), binary: true, bytes: value };
   }
 }
 

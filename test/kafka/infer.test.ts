@@ -171,7 +171,7 @@ describe('chpipe infer on a real broker', () => {
     const cases: [string[], RegExp][] = [
       [['infer', topics.empty], new RegExp(`^error: topic ${topics.empty} is empty \\(0 messages retained on 2 partitions\\): produce some messages first, or write the pipeline by hand$`)],
       [['infer', topics.garbage, '--format', 'JSONEachRow'], new RegExp(`^error: the message at ${topics.garbage}/0 offset 0 is not JSONEachRow: .+; pass --format if the topic holds another format$`)],
-      [['infer', topics.garbage], /^error: the message at .* is binary, not text \(Avro or Protobuf\?\); infer reads JSONEachRow, CSV, CSVWithNames, TSV, TSVWithNames \(Avro through a schema registry is not supported yet\)$/],
+      [['infer', topics.garbage], /^error: the message at .* is binary, not text \(Protobuf, or Avro without the Confluent framing\?\); infer reads JSONEachRow, CSV, CSVWithNames, TSV, TSVWithNames, AvroConfluent \(AvroConfluent: a magic byte 0 and a schema id before each message, with --schema-registry\)$/],
       [['infer', 'no_such_topic_here'], new RegExp(`^error: topic no_such_topic_here does not exist on the brokers ${bootstrap}$`)],
       [['infer', topics.json, '--name', 'dead', '--brokers', `127.0.0.1:${await freePort()}`, '--timeout', '3s'], /^error: the Kafka brokers 127\.0\.0\.1:\d+ (cannot be reached|did not answer within 3 s).*$/],
       [['infer', topics.json, '--format', 'Parquet'], /^error: --format "Parquet" is not one infer reads; expected one of JSONEachRow, CSV, CSVWithNames, TSV, TSVWithNames/],

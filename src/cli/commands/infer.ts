@@ -12,6 +12,7 @@ export interface InferOptions {
   readonly sample?: string;
   readonly timeout?: string;
   readonly brokers?: string;
+  readonly schemaRegistry?: string;
 }
 
 /** `10s`, `500ms`, `1m` or a number of seconds, in ms. */
@@ -31,7 +32,7 @@ export function parseCount(text: string, flag: string): number {
 }
 
 /** Where the project says things are, when there is a project: its chpipe.yaml text, brokers and schemas folder. */
-function projectContext(config: string): { file: InputFile; brokers?: string; schemas: string } | undefined {
+function projectContext(config: string): { file: InputFile; brokers?: string; schemaRegistry?: string; schemas: string } | undefined {
   const path = resolve(config);
   if (!existsSync(path)) return undefined;
   const file = { path: displayPath(path), text: readFileSync(path, 'utf8') };
@@ -40,7 +41,8 @@ function projectContext(config: string): { file: InputFile; brokers?: string; sc
     const first = parsed.diagnostics[0];
     throw new UserError(`${first ? `${first.file}:${first.line}:${first.col}: ${first.message}` : `${file.path} is not a valid project file`}; fix it, or pass --brokers and -o outside the project`);
   }
-  return { file, ...(parsed.project.kafka.brokers ? { brokers: parsed.project.kafka.brokers } : {}), schemas: resolve(dirname(path), parsed.project.schemasDir) };
+  const { kafka } = parsed.project;
+  return { file, ...(kafka.brokers ? { brokers: kafka.brokers } : {}), ...(kafka.schemaRegistry !== undefined ? { schemaRegistry: kafka.schemaRegistry } : {}), schemas: resolve(dirname(path), parsed.project.schemasDir) };
 }
 
 export interface InferRun {
@@ -59,7 +61,9 @@ export async function runInfer(g: GlobalOptions, io: Io, run: InferRun): Promise
   const { DEFAULT_SAMPLE } = await import('../../kafka/sample.js');
   const o = run.options;
   const format = o.format === undefined ? undefined : inferFormat(o.format);
-  if (o.format !== undefined && !format) throw new UserError(`--format ${JSON.stringify(o.format)} is not one infer reads; expected one of ${INFER_FORMATS.join(', ')} (Avro through a schema registry is not supported yet)`);
+  if (o.format !== undefined && !format) throw new UserError(`--format ${JSON.stringify(o.format)} is not one infer reads; expected one of ${INFER_FORMATS.join(', ')}`);
+  if (o.schemaRegistry !== undefined && !/^https?:\/\/[^\s/]+/i.test(o.schemaRegistry)) throw new UserError(`--schema-registry ${JSON.stringify(o.schemaRegistry)} is not an http(s) URL; write e.g. --schema-registry http://localhost:8081`);
+  if (o.schemaRegistry !== undefined && format !== undefined && format !== 'AvroConfluent') throw new UserError(`--schema-registry is for AvroConfluent messages, not ${format}; drop it, or pass --format AvroConfluent`);
   if (!run.topic.trim()) throw new UserError('the topic name is empty; write e.g. `chpipe infer orders`');
   const project = projectContext(run.config);
   const brokers = o.brokers ?? project?.brokers ?? run.defaultBrokers;
@@ -77,6 +81,7 @@ export async function runInfer(g: GlobalOptions, io: Io, run: InferRun): Promise
       topic: run.topic,
       brokers,
       ...(format ? { format } : {}),
+      ...(o.schemaRegistry !== undefined ? { schemaRegistry: o.schemaRegistry, writeSchemaRegistry: o.schemaRegistry !== project?.schemaRegistry } : project?.schemaRegistry !== undefined ? { schemaRegistry: project.schemaRegistry, writeSchemaRegistry: false } : {}),
       name,
       output,
       outputDisplay: displayPath(output),

@@ -50,6 +50,8 @@ export interface InitOptions {
   readonly sample?: string;
   readonly timeout?: string;
   readonly brokers?: string;
+  /** AvroConfluent: the schema registry, written into chpipe.yaml's `kafka.schema_registry`. */
+  readonly schemaRegistry?: string;
 }
 
 export default async function init(g: GlobalOptions, dir?: string, options: InitOptions = {}): Promise<number> {
@@ -63,7 +65,10 @@ export default async function init(g: GlobalOptions, dir?: string, options: Init
   if (options.fromTopic !== undefined) {
     // The project file names the brokers the sample came from, so plan and apply read the same topic.
     const brokers = options.brokers ?? process.env.KAFKA_BROKERS ?? 'localhost:9092';
-    writeFileSync(projectFile, options.brokers ? PROJECT.replace('${KAFKA_BROKERS:-localhost:9092}', `\${KAFKA_BROKERS:-${options.brokers}}`) : PROJECT);
+    let project = options.brokers ? PROJECT.replace('${KAFKA_BROKERS:-localhost:9092}', `\${KAFKA_BROKERS:-${options.brokers}}`) : PROJECT;
+    // The registry goes to the project file (every AvroConfluent pipeline reads it there), not into the pipeline.
+    if (options.schemaRegistry !== undefined) project = project.replace('\nschemas: ', `\n  schema_registry: ${JSON.stringify(options.schemaRegistry)}\nschemas: `);
+    writeFileSync(projectFile, project);
     if (!existsSync(gitignore)) writeFileSync(gitignore, '.chpipe/\n');
     const { runInfer } = await import('./infer.js');
     try {
