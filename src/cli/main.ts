@@ -11,7 +11,7 @@ import { Command, CommanderError } from 'commander';
 import { realpathSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { currentStreams, findProjectFile, reportError, runCommand, UserError, withStreams, type GlobalOptions, type Streams } from './context.js';
+import { currentStreams, findProjectFile, reportError, runCommand, withStreams, type GlobalOptions, type Streams } from './context.js';
 import { clearAllProgress } from '../report/progress.js';
 
 const require = createRequire(import.meta.url);
@@ -20,6 +20,7 @@ const { version } = require('../../package.json') as { version: string };
 const EXAMPLES = `
 Examples:
   $ chpipe init my-analytics          scaffold a project with one example pipeline
+  $ chpipe infer orders               write schemas/orders.yaml from a sample of the topic's messages
   $ chpipe validate                   check every file, and every statement on the embedded ClickHouse
   $ chpipe compile api_latency        print the DDL of one pipeline
   $ chpipe plan                       show what a change to the YAML will do, step by step
@@ -28,9 +29,13 @@ Examples:
   $ chpipe apply                      apply the migrations to the embedded ClickHouse in .chpipe/
   $ chpipe apply --url https://user:pass@host:8443   ...or to a server (CHPIPE_URL, --env NAME)
   $ chpipe status                     applied, pending and failed migrations, and drift
+  $ chpipe status --producers         ...and message fields the pipelines drop, columns the messages lack
+  $ chpipe pull --env prod            adopt the Kafka pipelines a database already runs (YAML + baseline)
   $ chpipe check                      the CI gate: chpipe.sum, schemas vs migrations (and a target's history)
   $ chpipe serve                      the embedded ClickHouse on http://127.0.0.1:8123
   $ chpipe dev                        serve, consume, and apply each saved schema change live
+  $ chpipe graph > lineage.mmd        the pipelines' lineage as Mermaid (--format dot|svg|html, -o FILE)
+  $ chpipe graph --target             what is on the target, drifted objects highlighted
 
 Exit codes: 0 ok, 1 error, 2 changes (with --detailed-exitcode), 3 destructive step refused.
 Docs: README.md (YAML reference), schema/*.schema.json (editor validation).`;
@@ -57,16 +62,6 @@ function buildProgram(state: RunState): Command {
     };
   }
 
-  /** A command the product documents but this version does not have: one sentence, exit 1. */
-  function notBuilt(name: string, instead: string) {
-    return async (...args: unknown[]) => {
-      const command = args[args.length - 1] as Command;
-      state.code = await runCommand(command.optsWithGlobals() as GlobalOptions, async () => {
-        throw new UserError(`\`chpipe ${name}\` is not built yet; ${instead}`);
-      });
-    };
-  }
-
   const program = new Command('chpipe')
     .description('Schema-as-code for streaming analytics on ClickHouse + Kafka: declare pipelines in YAML, plan and apply safe migrations.')
     .version(version, '-V, --version')
@@ -87,8 +82,28 @@ function buildProgram(state: RunState): Command {
 
   program
     .command('init [dir]')
-    .description('scaffold a project with one example pipeline')
+    .description('scaffold a project with one example pipeline (or, with --from-topic, a pipeline inferred from a topic)')
+    .option('--from-topic <topic>', 'instead of the example, write the pipeline `chpipe infer TOPIC` writes (other infer options: --format, --name, --sample, --timeout, --brokers, --schema-registry)')
+    .option('--format <format>', 'with --from-topic: the messages\' format (default: detected)')
+    .option('--name <name>', 'with --from-topic: the pipeline\'s name (default: the topic\'s)')
+    .option('--sample <n>', 'with --from-topic: read at most this many messages (default 500)')
+    .option('--timeout <duration>', 'with --from-topic: stop reading after this long (default 10s)')
+    .option('--brokers <list>', 'with --from-topic: Kafka brokers (default: KAFKA_BROKERS, else localhost:9092)')
+    .option('--schema-registry <url>', 'with --from-topic: the schema registry of AvroConfluent messages (written to chpipe.yaml as kafka.schema_registry)')
     .action(run(() => import('./commands/init.js')));
+
+  program
+    .command('infer <topic>')
+    .description('write a pipeline YAML for a topic from a sample of its recent messages (read by offset: no consumer group, nothing committed), typed by the engine\'s schema inference, then validate it')
+    .option('--format <format>', 'JSONEachRow, CSV, CSVWithNames, TSV, TSVWithNames or AvroConfluent (default: detected from the messages)')
+    .option('--schema-registry <url>', 'AvroConfluent: the schema registry the messages\' schema ids are read from (default: kafka.schema_registry in chpipe.yaml)')
+    .option('--name <name>', 'the pipeline\'s name (default: the topic\'s)')
+    .option('-o, --output <file>', 'write here (default: schemas/NAME.yaml)')
+    .option('--force', 'overwrite the file if it exists')
+    .option('--sample <n>', 'read at most this many messages, the most recent of each partition (default 500)')
+    .option('--timeout <duration>', 'stop reading after this long, e.g. 10s (default 10s)')
+    .option('--brokers <list>', 'Kafka brokers, host:port[,host:port] (default: kafka.brokers in chpipe.yaml)')
+    .action(run(() => import('./commands/infer.js')));
 
   program
     .command('validate')
@@ -129,6 +144,7 @@ function buildProgram(state: RunState): Command {
     .description('per migration: applied, pending or failed on the target; and drift between the target and its applied migrations')
     .option('--detailed-exitcode', 'exit 2 when migrations are pending or failed, or the target drifted')
     .option('--lock-timeout <seconds>', 'wait this long for the embedded target held by another command (default 60)')
+    .option('--producers', 'also sample each ingest topic (by offset: no group, nothing committed) and name message fields no column reads and columns no message carries')
     .action(run(() => import('./commands/status.js')));
 
   program
@@ -138,13 +154,13 @@ function buildProgram(state: RunState): Command {
     .option('--lock-timeout <seconds>', 'wait this long for the embedded target held by another command (default 60)')
     .action(run(() => import('./commands/check.js')));
 
-  // Documented in the product contract, not built yet: each registration is replaced by the real command when it lands.
   program
     .command('pull')
-    .description('(not built yet) write pipeline YAML for Kafka pipelines that exist on a target')
-    .allowUnknownOption()
-    .allowExcessArguments()
-    .action(notBuilt('pull', 'write the pipeline files by hand (see README.md)'));
+    .description('adopt the Kafka pipelines a target already runs: one YAML file per pipeline, a baseline migration recorded as applied there, objects kept as they are')
+    .option('--force', 'overwrite pipeline files that already exist')
+    .option('--dry-run', 'show what would be written and adopted; change nothing')
+    .option('--lock-timeout <seconds>', 'wait this long for another chpipe that holds the target (default 60)')
+    .action(run(() => import('./commands/pull.js')));
 
   program
     .command('serve')
@@ -162,6 +178,16 @@ function buildProgram(state: RunState): Command {
     .option('--allow-destructive', 'let a live change run destructive steps (refused otherwise)')
     .option('--lock-timeout <seconds>', 'wait this long for another chpipe that holds .chpipe/ (default 60)')
     .action(run(() => import('./commands/dev.js')));
+
+  program
+    .command('graph')
+    .description('the lineage: topics → Kafka tables → views → tables → publish topics, errors streams, aggregates; as Mermaid (default), DOT, SVG or HTML')
+    .option('--format <format>', 'mermaid (paste into a GitHub README or pull request), dot, svg or html', 'mermaid')
+    .option('-o, --output <file>', 'write it to FILE instead of stdout')
+    .option('--target', 'draw what is on the target (--url, --env, CHPIPE_URL; default the embedded .chpipe/), drift highlighted')
+    .option('--changes', 'draw only what the pending migrations and the unsaved plan change (against the target when one is named)')
+    .option('--lock-timeout <seconds>', 'wait this long for the embedded target held by another command (default 60)')
+    .action(run(() => import('./commands/graph.js')));
 
   return program;
 }
