@@ -57,6 +57,7 @@ export function parseLockTimeout(text: string | undefined): number {
 /** Connect to the target the flags name, or the embedded default in the project's .chpipe/. */
 export async function openProjectTarget(g: GlobalOptions, io: Io, p: TargetProject, command: string, waitMs: number): Promise<TargetConnection> {
   const { connectTarget } = await import('../engine/connect.js');
+  const { declaredConsumers } = await import('../engine/engine-config.js');
   const dataDir = join(p.root, '.chpipe');
   return connectTarget({
     url: g.url,
@@ -68,5 +69,6 @@ export async function openProjectTarget(g: GlobalOptions, io: Io, p: TargetProje
     command,
     waitMs,
     onWait: (holder) => io.err(`waiting for ${displayPath(dataDir)}/, held by ${holder} (up to ${Math.round(waitMs / 1000)} s)…`),
+    declared: declaredConsumers(p.project),
   });
 }

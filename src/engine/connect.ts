@@ -5,7 +5,9 @@
  * holds it, if one runs, or in an engine process of this command's own, which
  * holds `.chpipe/` until it is released (nothing ever opens it twice).
  */
+import type { KafkaConsumerFacts } from '../sql/dev.js';
 import type { Driver } from './driver.js';
+import { writeEngineConfig } from './engine-config.js';
 import { HttpDriver, resolveTargetUrl } from './http.js';
 import { openEmbeddedTarget, servingTarget } from './target.js';
 
@@ -30,7 +32,15 @@ export interface ConnectArgs {
   /** How long to wait for another command that holds the data folder, in milliseconds. */
   readonly waitMs: number;
   readonly onWait?: (holder: string) => void;
+  /**
+   * The project's declared Kafka tables (`declaredConsumers`): with those in the data folder, they decide
+   * the static membership of the engine this command starts on it (the same config `chpipe serve` writes).
+   */
+  readonly declared?: readonly KafkaConsumerFacts[];
 }
+
+/** Consumer threads for at least this many Kafka tables, as `chpipe serve` gives its engine. */
+const ONE_SHOT_KAFKA_TABLES = 16;
 
 /** Is a target named (anything but the embedded default)? */
 export function namesTarget(args: Pick<ConnectArgs, 'url' | 'env' | 'processEnv'>): boolean {
@@ -55,6 +65,8 @@ export async function connectTarget(args: ConnectArgs): Promise<TargetConnection
   const held = await openEmbeddedTarget(args.dataDir, {
     command: args.command,
     waitMs: args.waitMs,
+    // The engine consumes while this command runs: the same config as serve's (session timeout, static membership, pool).
+    configure: () => ({ configFile: writeEngineConfig(args.dataDir, { kafkaTables: ONE_SHOT_KAFKA_TABLES, consumers: args.declared ?? [] }).file }),
     ...(args.onWait ? { onWait: (h: { command: string; pid: number } | undefined) => args.onWait?.(h ? `chpipe ${h.command} (pid ${h.pid})` : 'another chpipe') } : {}),
   });
   return { driver: held.driver, description: args.dataDisplay, release: () => held.release() };

@@ -39,6 +39,11 @@ export interface EmbeddedTargetOptions {
   readonly display?: string;
   /** How the engine process is started (config file, timeouts, another engine program). */
   readonly engine?: TargetOptions;
+  /**
+   * Called once the folder is held, just before its engine starts: what to add to `engine` (e.g. a config
+   * file written now, so a process that finds the folder busy never rewrites the config of the engine that runs).
+   */
+  readonly configure?: () => TargetOptions;
 }
 
 export interface EmbeddedTarget {
@@ -78,7 +83,7 @@ export async function openEmbeddedTarget(dataDir: string, options: EmbeddedTarge
   }
   let driver: ProcessDriver;
   try {
-    driver = await openTarget(dir, options.engine ?? {});
+    driver = await openTarget(dir, { ...options.engine, ...options.configure?.() });
   } catch (e) {
     lock.release();
     if (e instanceof EngineProcessError) throw new TargetError(`cannot open the embedded target ${display}: ${e.message}`);

@@ -3,11 +3,12 @@
  * system.columns, whatever the number of pipelines.
  */
 import type { Driver } from '../engine/driver.js';
-import { makeModel, sortSettings, type Column, type DbObject, type DefaultKind, type Model, type Placement, type SettingValue } from '../model/model.js';
+import { makeModel, sortSettings, type Column, type DbObject, type DefaultKind, type KafkaTable, type Model, type Placement, type SettingValue } from '../model/model.js';
 import { parseOwnership } from '../model/ownership.js';
 import { stringLiteral } from '../sql/quote.js';
 import { parseSettingsList, readIdentifier, readQualifiedName, splitEngineClauses } from '../sql/parse.js';
 import { parseSelect } from '../sql/query.js';
+import { distributedEngine, replicatedEngine } from '../sql/cluster.js';
 
 interface TableRow {
   database: string;
@@ -114,32 +115,7 @@ function toColumn(c: ColumnRow): Column {
 function toObject(row: TableRow, name: string, columns: Column[], from: string[]): DbObject | undefined {
   const { owner } = parseOwnership(row.comment);
   const common = { name, comment: row.comment, ...(owner ? { owner } : {}) };
-  if (row.engine === 'Kafka') {
-    const m = /^Kafka(?:\((.*)\))?(?: SETTINGS (.*))?$/s.exec(row.engine_full);
-    let namedCollection: string | undefined;
-    let settings = {};
-    if (m?.[1] !== undefined) {
-      const coll = readIdentifier(m[1], 0);
-      namedCollection = coll?.name;
-      settings = parseSettingsList(m[1].slice(coll?.end ?? 0));
-    }
-    if (m?.[2] !== undefined) settings = { ...settings, ...parseSettingsList(m[2]) };
-    const { kafka_broker_list: brokers, kafka_topic_list: topicList, kafka_group_name: group, kafka_format: format, ...rest } = settings as Record<string, SettingValue | undefined>;
-    return Object.freeze({
-      kind: 'kafka',
-      ...common,
-      columns: columns.map(({ inKey: _inKey, ...c }) => c),
-      ...(namedCollection ? { namedCollection } : {}),
-      ...(brokers !== undefined ? { brokers: String(brokers) } : {}),
-      topics: String(topicList ?? '')
-        .split(',')
-        .map((t) => t.trim())
-        .filter((t) => t.length > 0),
-      group: String(group ?? ''),
-      format: String(format ?? ''),
-      settings: sortSettings(rest as Record<string, SettingValue>),
-    });
-  }
+  if (row.engine === 'Kafka') return kafkaTableFromEngine(name, row.engine_full, columns, common);
   if (row.engine === 'Null') return Object.freeze({ kind: 'null', ...common, columns });
   if (row.engine === 'MaterializedView') {
     const to = /\sTO\s+/.exec(row.create_table_query);
@@ -148,20 +124,59 @@ function toObject(row: TableRow, name: string, columns: Column[], from: string[]
     return Object.freeze({ kind: 'mv', ...common, to: target?.name ?? '', from, select: row.as_select, ...(query ? { query } : {}) });
   }
   if (row.engine === 'View') return Object.freeze({ kind: 'view', ...common, select: row.as_select });
+  if (row.engine === 'Distributed') {
+    // Cluster mode: the name users query over every node's local table (compile/cluster.ts).
+    const d = distributedEngine(splitEngineClauses(row.engine_full).engine);
+    if (d) return Object.freeze({ kind: 'distributed', ...common, columns: columns.map(({ inKey: _inKey, ...c }) => c), cluster: d.cluster, local: d.local, shardingKey: d.shardingKey });
+  }
   if (row.engine.endsWith('MergeTree')) {
     const clauses = splitEngineClauses(row.engine_full);
+    const { engine, replication } = replicatedEngine(clauses.engine);
     const orderBy = row.sorting_key.includes(',') ? `(${row.sorting_key})` : row.sorting_key || 'tuple()';
     return Object.freeze({
       kind: 'table',
       ...common,
-      engine: clauses.engine,
+      engine,
       columns,
       orderBy,
       ...(row.partition_key ? { partitionBy: row.partition_key } : {}),
       ...(row.primary_key && row.primary_key !== row.sorting_key ? { primaryKey: row.primary_key } : {}),
       ...(clauses.TTL ? { ttl: clauses.TTL } : {}),
       settings: clauses.SETTINGS ? parseSettingsList(clauses.SETTINGS) : {},
+      ...(replication ? { replication } : {}),
     });
   }
   return undefined;
+}
+
+/**
+ * A Kafka table from its engine clause as the engine normalizes it (`engine_full`, or the ENGINE clause of a
+ * CREATE statement: `Kafka SETTINGS k = v, …` or `Kafka(collection, k = v, …) SETTINGS …`).
+ */
+export function kafkaTableFromEngine(name: string, engineFull: string, columns: readonly Column[] = [], common: { readonly comment: string; readonly owner?: DbObject['owner'] } = { comment: '' }): KafkaTable {
+  const m = /^Kafka(?:\((.*)\))?(?: SETTINGS (.*))?$/s.exec(engineFull);
+  let namedCollection: string | undefined;
+  let settings = {};
+  if (m?.[1] !== undefined) {
+    const coll = readIdentifier(m[1], 0);
+    namedCollection = coll?.name;
+    settings = parseSettingsList(m[1].slice(coll?.end ?? 0));
+  }
+  if (m?.[2] !== undefined) settings = { ...settings, ...parseSettingsList(m[2]) };
+  const { kafka_broker_list: brokers, kafka_topic_list: topicList, kafka_group_name: group, kafka_format: format, ...rest } = settings as Record<string, SettingValue | undefined>;
+  return Object.freeze({
+    kind: 'kafka',
+    name,
+    ...common,
+    columns: columns.map(({ inKey: _inKey, ...c }) => c),
+    ...(namedCollection ? { namedCollection } : {}),
+    ...(brokers !== undefined ? { brokers: String(brokers) } : {}),
+    topics: String(topicList ?? '')
+      .split(',')
+      .map((t) => t.trim())
+      .filter((t) => t.length > 0),
+    group: String(group ?? ''),
+    format: String(format ?? ''),
+    settings: sortSettings(rest as Record<string, SettingValue>),
+  });
 }

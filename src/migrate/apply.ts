@@ -15,7 +15,9 @@ import { hostname } from 'node:os';
 import { EngineError, type Driver } from '../engine/driver.js';
 import type { Placement } from '../model/model.js';
 import { fillReferences } from '../spec/env.js';
+import { explainAst } from '../sql/dev.js';
 import { CURRENT_USER, type RevisionRow } from '../sql/history.js';
+import { statementShape } from '../sql/statement.js';
 import { fileHash, migrationEnvironment, parseMigration, statementsHash, type MigrationFile, type MigrationStatement } from './files.js';
 import { ensureHistoryTable, readRevisions, reviewRevisions, revisionProblemMessage, writeRevision, type Revision } from './revisions.js';
 import { acquireTargetLock, osUser, type TargetLockOptions } from './target-lock.js';
@@ -125,6 +127,7 @@ export async function applyMigrations(options: ApplyOptions): Promise<ApplyResul
     // Every pending file gets its environment (or the run stops) before any statement runs.
     const { pending, applied } = await pendingMigrations(driver, placement, options.files, dirDisplay, env);
     const dbUser = (await driver.query<{ user: string }>(CURRENT_USER))[0]?.user ?? '';
+    await preflight(options, pending);
     const results: AppliedMigration[] = [];
     let executed = 0;
     for (const m of pending) {
@@ -139,6 +142,26 @@ export async function applyMigrations(options: ApplyOptions): Promise<ApplyResul
     return { applied: results, alreadyApplied: applied };
   } finally {
     await lock.release().catch(() => {});
+  }
+}
+
+/**
+ * Before any statement runs, the target reads each CREATE statement it will be sent (EXPLAIN AST: parsed,
+ * never run). A server that would refuse one (`chpipe serve` refuses a Kafka table that would fence a
+ * consumer it runs with static membership) refuses it here, and the run stops with nothing changed.
+ */
+async function preflight(options: ApplyOptions, pending: readonly PreparedMigration[]): Promise<void> {
+  for (const m of pending) {
+    for (let i = m.startAt; i < m.statements.length; i++) {
+      const s = m.statements[i] as PreparedStatement;
+      if (statementShape(s.run).keyword !== 'CREATE') continue;
+      try {
+        await options.driver.exec(explainAst(s.run));
+      } catch (e) {
+        if (!(e instanceof EngineError)) throw e;
+        throw new MigrationFailed(`${options.dirDisplay}/${m.file.file}`, m.file.version, i + 1, m.statements.length, s.line, maskValues(e.engineMessage, m, options.env), e.hint);
+      }
+    }
   }
 }
 

@@ -33,6 +33,8 @@ export interface ServeOptions {
   readonly port: number;
   /** Called when the engine process fails (it died): the server cannot answer any more. */
   readonly onEngineFailure?: (error: Error) => void;
+  /** Asked before a statement runs: an exception refuses it (nothing runs), undefined lets it run. */
+  readonly guard?: (call: QueryCall) => Promise<ServerException | undefined>;
 }
 
 export interface RunningServer {
@@ -141,6 +143,8 @@ async function handle(request: IncomingMessage, response: ServerResponse, runner
     reply = { ok: true, output: Buffer.alloc(0) };
   } else {
     try {
+      const refusal = await options.guard?.(call);
+      if (refusal) return sendException(response, refusal, identity, head);
       reply = await runner.request(engineRequest(call));
     } catch (e) {
       // The engine process failed (it died): this request and every later one cannot be answered.

@@ -40,7 +40,35 @@ export interface KafkaConsumerFacts {
   readonly group: string;
   /** kafka_num_consumers (1 when not set). */
   readonly consumers: number;
+  /** `database.table`, when known: a declared queue and the same table already on the target count once. */
+  readonly table?: string;
 }
+
+/** The consumer facts of a Kafka table read into the model (from a target, its data folder or a CREATE statement). */
+export function kafkaTableConsumers(database: string, table: { readonly name: string; readonly topics: readonly string[]; readonly group: string; readonly settings: Readonly<Record<string, unknown>> }): KafkaConsumerFacts {
+  const n = Number(table.settings.kafka_num_consumers ?? 1);
+  return { topics: table.topics, group: table.group, consumers: Number.isFinite(n) ? n : 1, table: `${database}.${table.name}` };
+}
+
+/**
+ * The Kafka tables an engine runs now and those it will run: `declared` replaces a table of the same
+ * `database.table` among `present`, and adds the rest.
+ */
+export function mergeConsumers(present: readonly KafkaConsumerFacts[], declared: readonly KafkaConsumerFacts[]): KafkaConsumerFacts[] {
+  const replaced = new Set(declared.flatMap((d) => (d.table !== undefined ? [d.table] : [])));
+  return [...present.filter((p) => p.table === undefined || !replaced.has(p.table)), ...declared];
+}
+
+/** Every Kafka table of the engine, one row each (one read, whatever the number of tables): what `kafkaTableFromEngine` reads. */
+export const KAFKA_TABLES_QUERY = "SELECT database, name, engine_full FROM system.tables WHERE engine = 'Kafka' AND NOT is_temporary";
+
+/** A statement parsed by the engine, never run (a migration's preflight of its CREATE statements). */
+export function explainAst(statement: string): string {
+  return `EXPLAIN AST ${statement}`;
+}
+
+/** A statement as the engine normalizes it, on one line (the statement rides as the parameter `statement`). */
+export const NORMALIZE_STATEMENT_QUERY = 'SELECT formatQuerySingleLine({statement:String}) AS statement';
 
 /**
  * The topics whose consumers may carry the engine's one `group.instance.id`: a topic read only by Kafka

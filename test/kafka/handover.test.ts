@@ -207,6 +207,59 @@ describe.concurrent('the handover on chpipe serve, with its defaults', () => {
     }
   });
 
+  it('serve refuses an apply --url that raises a static topic\'s consumers, before anything runs; after a restart the same apply completes', { timeout: 180_000 }, async () => {
+    const bootstrap = kafkaBootstrap();
+    const env = { KAFKA_BROKERS: bootstrap };
+    const topic = uniqueTopic('ho_guard');
+    await createTopic(bootstrap, topic, 3);
+    const db = `handover_guard_${process.pid}`;
+    const projectYaml = `version: 1\ndatabase: ${db}\nkafka:\n  brokers: \${KAFKA_BROKERS}\n  settings: { kafka_flush_interval_ms: 500 }\n`;
+    const dir = tempProject({ 'schemas/p.yaml': pipeline('p', topic, [], 1) }, projectYaml);
+    expect(chpipe(['plan', '--save', 'initial'], dir, env).code).toBe(0);
+    // serve starts with p's topic static (one consumer declared), before the change is declared.
+    let serve = await startHolder('serve', dir, env);
+    let driver = await HttpDriver.connect(serve.url);
+    try {
+      const first = await cliAsync(['apply', '--url', serve.url], dir, env);
+      expect(first.code, first.stderr).toBe(0);
+      const TOTAL = 3000;
+      const producing = produceContinuously(bootstrap, { topic, partitions: 3, total: TOTAL, batch: 20, intervalMs: 40, message: (id) => ({ value: JSON.stringify({ id }), malformed: false }) });
+      writeFileSync(join(dir, 'schemas/p.yaml'), pipeline('p', topic, ['  consumers: 3'], 1));
+      expect(chpipe(['plan', '--save', 'consumers'], dir, env).code).toBe(0);
+      const objects = async () => driver.query<{ name: string; engine_full: string }>(`SELECT name, engine_full FROM system.tables WHERE database = '${db}' ORDER BY name`);
+      const before = await objects();
+      const refused = await cliAsync(['apply', '--url', serve.url], dir, env);
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toContain(`chpipe serve runs topic '${topic}' with static membership`);
+      expect(refused.stderr).toContain(`Kafka table ${db}.p_queue would read it with kafka_num_consumers = 3`);
+      expect(refused.stderr).toContain('restart chpipe serve so the topic runs without static membership, then rerun');
+      expect(refused.stderr).not.toMatch(/\n\s+at /);
+      expect(await objects()).toEqual(before);
+      const history = await driver.query<{ version: string; status: string }>(`SELECT version, argMax(status, seq) AS status FROM ${db}._chpipe_migrations GROUP BY version ORDER BY version`);
+      expect(history).toEqual([{ version: '0001', status: 'applied' }]);
+
+      await driver.close();
+      await serve.stop();
+      serve = await startHolder('serve', dir, env);
+      driver = await HttpDriver.connect(serve.url);
+      expect(readFileSync(join(dir, '.chpipe', 'engine-config.xml'), 'utf8')).not.toContain(`<name>${topic}</name>`);
+      const rerun = await cliAsync(['apply', '--url', serve.url], dir, env);
+      expect(rerun.code, rerun.stderr).toBe(0);
+      await producing;
+      const deadline = Date.now() + 90_000;
+      const unique = async () => Number((await driver.query<{ n: string }>(`SELECT uniqExact(id) AS n FROM ${db}.p`))[0]?.n);
+      while (Date.now() < deadline && (await unique()) < TOTAL) await sleep(1000);
+      const [row] = await driver.query<{ u: string; lo: string; hi: string }>(`SELECT uniqExact(id) AS u, min(id) AS lo, max(id) AS hi FROM ${db}.p`);
+      expect({ unique: Number(row?.u), min: Number(row?.lo), max: Number(row?.hi) }).toEqual({ unique: TOTAL, min: 1, max: TOTAL });
+      const rows = await consumers(driver, db);
+      expect(rows.filter((r) => r.table === 'p_queue')).toHaveLength(3);
+      expect(rows.flatMap((r) => r.exceptions)).toEqual([]);
+    } finally {
+      await driver.close();
+      await serve.stop();
+    }
+  });
+
   it('dev does not apply a live change that raises a static pipeline\'s consumers, and applies it after a restart', { timeout: 180_000 }, async () => {
     const bootstrap = kafkaBootstrap();
     const env = { KAFKA_BROKERS: bootstrap };

@@ -51,7 +51,7 @@ export default async function dev(g: GlobalOptions, options: DevOptions): Promis
   const stop = stopSignal();
   let serving: Serving | undefined;
   try {
-    serving = await holdAndServe(io, { dataDir, port, waitMs, command: 'dev', stop, engine: { configFile } });
+    serving = await holdAndServe(io, { dataDir, port, waitMs, command: 'dev', stop, engine: { configFile }, staticTopics: engineConfig.staticTopics });
     if (!serving) return 0;
     const { server, info, shown, target } = serving;
     io.err(`dev: serving ${shown} at ${server.url} (ClickHouse ${info.version}); watching ${p.project.schemasDir} and chpipe.yaml; Ctrl-C stops`);

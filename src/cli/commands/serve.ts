@@ -6,17 +6,16 @@
  * it. Ctrl-C or SIGTERM stops it: the requests in flight finish, the engine
  * process closes its session (the data stays), the lock goes, exit 0.
  */
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { hostname } from 'node:os';
+import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import { declaredConsumers, writeEngineConfig, type EngineConfig } from '../../engine/engine-config.js';
 import type { EngineInfo } from '../../engine/process.js';
 import { openEmbeddedTarget, type EmbeddedTarget, type TargetOptions } from '../../engine/target.js';
 import { startServer, type RunningServer } from '../../serve/server.js';
 import { displayPath, makeIo, UserError, type GlobalOptions, type Io } from '../context.js';
 import { parseLockTimeout } from '../target.js';
-import { devEngineConfigXml, devUsersXml, staticMembershipTopics, type KafkaConsumerFacts } from '../../sql/dev.js';
-import type { ProjectSpec } from '../../spec/types.js';
+import { staticMembershipGuard } from '../../serve/guard.js';
+import type { KafkaConsumerFacts } from '../../sql/dev.js';
 import { loadProject } from '../project.js';
 
 export interface ServeOptions {
@@ -26,67 +25,10 @@ export interface ServeOptions {
 }
 
 const DEFAULT_PORT = 8123;
-/** serve does not read the project: its engine gets consumer threads for this many Kafka tables (plus the margin). */
+/** serve's engine gets consumer threads for at least this many Kafka tables (plus the margin). */
 const SERVE_KAFKA_TABLES = 16;
-export const ENGINE_CONFIG_FILE = 'engine-config.xml';
-/** dev's users file (its default profile: the freshness), beside the engine config. */
-export const ENGINE_USERS_FILE = 'engine-users.xml';
-
-export interface EngineConfigInput {
-  /** Kafka tables the engine gets consumer threads for. */
-  readonly kafkaTables: number;
-  /**
-   * The Kafka tables the engine will run, as far as is known when it starts (the project's declared
-   * pipelines): topics read only by single-consumer tables alone in their group get static membership.
-   * Absent or empty: none does (every consumer is a dynamic member with the 6 s session timeout).
-   */
-  readonly consumers?: readonly KafkaConsumerFacts[];
-  /** `chpipe dev`: the engine's background streaming flushes every `DEV_STREAM_FLUSH_INTERVAL_MS`. */
-  readonly dev?: boolean;
-}
-
-/** What an engine was started with: its config file, and the topics its consumers hold with static membership. */
-export interface EngineConfig {
-  readonly file: string;
-  readonly instanceId: string;
-  readonly staticTopics: readonly string[];
-}
-
-/**
- * The `group.instance.id` of the engine on a data folder: unique per engine (host and data folder, so two
- * engines never fence each other in a group) and the same at every start, so an engine started again
- * after kill -9 takes its old member's place at once.
- */
-export function engineInstanceId(dataDir: string): string {
-  return `chpipe-${createHash('sha256').update(`${hostname()}\0${resolve(dataDir)}`).digest('hex').slice(0, 16)}`;
-}
-
-/** The consumer facts of a project's pipelines that read Kafka (publish pipelines only produce). */
-export function declaredConsumers(spec: ProjectSpec): KafkaConsumerFacts[] {
-  return spec.pipelines.flatMap((p) => (p.kind === 'publish' ? [] : [{ topics: p.source.topics, group: p.source.group, consumers: p.source.consumers ?? Number(p.source.settings.kafka_num_consumers ?? 1) }]));
-}
-
-/** Write the local engine's configuration (see src/sql/dev.ts) into the data folder, as it is at every start. */
-export function writeEngineConfig(dataDir: string, input: EngineConfigInput): EngineConfig {
-  mkdirSync(dataDir, { recursive: true });
-  const file = join(dataDir, ENGINE_CONFIG_FILE);
-  const instanceId = engineInstanceId(dataDir);
-  const staticTopics = staticMembershipTopics(input.consumers ?? []);
-  let usersConfigFile: string | undefined;
-  if (input.dev) {
-    usersConfigFile = join(resolve(dataDir), ENGINE_USERS_FILE);
-    writeFileSync(usersConfigFile, devUsersXml());
-  }
-  writeFileSync(
-    file,
-    devEngineConfigXml({
-      kafkaTables: input.kafkaTables,
-      ...(staticTopics.length ? { staticMembership: { instanceId, topics: staticTopics } } : {}),
-      ...(usersConfigFile !== undefined ? { usersConfigFile } : {}),
-    }),
-  );
-  return { file, instanceId, staticTopics };
-}
+// The engine configuration moved to src/engine/engine-config.ts (one-shot commands use it too).
+export { declaredConsumers, engineInstanceId, ENGINE_CONFIG_FILE, ENGINE_USERS_FILE, writeEngineConfig, type EngineConfig, type EngineConfigInput } from '../../engine/engine-config.js';
 
 /** The declared pipelines of the project whose `.chpipe/` serve runs, when it reads (an invalid project: none). */
 function projectConsumers(config: string): KafkaConsumerFacts[] {
@@ -110,10 +52,11 @@ export default async function serve(g: GlobalOptions, options: ServeOptions): Pr
   const stop = stopSignal();
   let serving: Serving | undefined;
   try {
-    // In a project (its .chpipe/), the declared pipelines decide which topics get static membership.
+    // The Kafka tables in the data folder and, in a project (its .chpipe/), the declared pipelines decide
+    // which topics get static membership; written once the folder is held, read once by the engine.
     const consumers = options.dataDir === undefined ? projectConsumers(g.config) : [];
-    const { file: configFile } = writeEngineConfig(dataDir, { kafkaTables: Math.max(SERVE_KAFKA_TABLES, consumers.length), consumers });
-    serving = await holdAndServe(io, { dataDir, port, waitMs, command: 'serve', stop, engine: { configFile } });
+    const configure = () => writeEngineConfig(dataDir, { kafkaTables: Math.max(SERVE_KAFKA_TABLES, consumers.length), consumers });
+    serving = await holdAndServe(io, { dataDir, port, waitMs, command: 'serve', stop, configure });
     if (!serving) return 0;
     const { info, server, shown } = serving;
     io.err(`serving ${shown} at ${server.url} (ClickHouse ${info.version}); Ctrl-C stops`);
@@ -151,6 +94,10 @@ export interface HoldOptions {
   readonly stop: StopSignal;
   /** How the engine process is started (a config file). */
   readonly engine?: TargetOptions;
+  /** Write the engine's config once the folder is held (instead of `engine`); its static topics are guarded. */
+  readonly configure?: () => EngineConfig;
+  /** The topics the engine runs with static membership (when `engine` names a config written before). */
+  readonly staticTopics?: readonly string[];
 }
 
 /**
@@ -161,12 +108,23 @@ export interface HoldOptions {
 export async function holdAndServe(io: Io, options: HoldOptions): Promise<Serving | undefined> {
   const { dataDir, port, waitMs, stop } = options;
   const shown = displayPath(dataDir);
+  let staticTopics = options.staticTopics ?? [];
+  const configure = options.configure;
   const opening = openEmbeddedTarget(dataDir, {
     command: options.command,
     waitMs,
     display: shown,
     onWait: (h) => io.err(`waiting for ${shown}, held by ${h ? `\`chpipe ${h.command}\` (pid ${h.pid})` : 'another chpipe'} (up to ${waitMs / 1000} s)…`),
     ...(options.engine ? { engine: options.engine } : {}),
+    ...(configure
+      ? {
+          configure: () => {
+            const config = configure();
+            staticTopics = config.staticTopics;
+            return { configFile: config.file };
+          },
+        }
+      : {}),
   });
   const target = await Promise.race([opening, stop.signalled.then(() => undefined)]);
   if (!target) {
@@ -183,6 +141,8 @@ export async function holdAndServe(io: Io, options: HoldOptions): Promise<Servin
       { version: info.version, timezone: info.timezone ?? 'UTC', displayName: info.displayName ?? 'chpipe' },
       {
         port,
+        // A statement that would give a topic running with static membership several consumers is refused before it runs.
+        ...(staticTopics.length ? { guard: staticMembershipGuard(target.driver, staticTopics, info.version, options.command) } : {}),
         onEngineFailure: (e) => {
           engineFailure ??= e;
           stop.trigger();
