@@ -94,6 +94,24 @@ export async function committedOffsets(bootstrap: string, group: string, topic: 
   }
 }
 
+/**
+ * The consumer groups that touch `topics` on the broker: every group that committed an offset on one of them,
+ * or whose id is `marker`'s; as `group topic` lines, sorted. The broker is shared by test files running at the
+ * same time, so a test compares this (about its own topics) before and after, never the broker's whole group list.
+ */
+export async function groupsTouching(bootstrap: string, topics: readonly string[], marker?: string): Promise<string[]> {
+  const admin = new Admin({ clientId: 'chpipe-test-groups', bootstrapBrokers: [bootstrap] });
+  try {
+    const ids = [...(await admin.listGroups()).keys()];
+    const lines = ids.filter((g) => g === marker).map((g) => `${g} (the marker group)`);
+    const offsets = ids.length ? await admin.listConsumerGroupOffsets({ groups: ids }) : [];
+    for (const g of offsets) for (const t of g.topics ?? []) if (topics.includes(t.name) && t.partitions.some((p) => p.committedOffset >= 0n)) lines.push(`${g.groupId} ${t.name}`);
+    return lines.sort();
+  } finally {
+    await admin.close();
+  }
+}
+
 export interface ProducedMessage {
   id: number;
   partition: number;

@@ -11,13 +11,12 @@
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Admin } from '@platformatic/kafka';
 import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Driver } from '../../src/engine/driver.js';
 import { HttpDriver } from '../../src/engine/http.js';
 import { BIN, tempDir, type CliResult } from '../helpers/cli.js';
-import { createTopic, kafkaBootstrap, produceValues, uniqueTopic } from '../helpers/kafka.js';
+import { createTopic, groupsTouching, kafkaBootstrap, produceValues, uniqueTopic } from '../helpers/kafka.js';
 import { freePort } from '../helpers/processes.js';
 import { startServe, type Server } from '../migrate/target.js';
 
@@ -43,20 +42,6 @@ async function until(what: string, check: () => Promise<boolean>, timeoutMs = 60
 }
 
 /** Every consumer group on the broker with its state and members, sorted: what must not change. */
-async function groups(bootstrap: string): Promise<string[]> {
-  const admin = new Admin({ clientId: 'chpipe-test-groups', bootstrapBrokers: [bootstrap] });
-  try {
-    const listed = await admin.listGroups();
-    const ids = [...listed.keys()].sort();
-    const described = ids.length ? await admin.describeGroups({ groups: ids }) : new Map();
-    return ids.map((id) => {
-      const g = described.get(id) as { state?: string; members?: Map<string, unknown> } | undefined;
-      return `${id} ${g?.state ?? '?'} ${g?.members?.size ?? 0}`;
-    });
-  } finally {
-    await admin.close();
-  }
-}
 
 const N = 40;
 const pad = (n: number) => String(n).padStart(2, '0');
@@ -71,6 +56,8 @@ const tsvMessage = (i: number) => `event_id\tkind\tvalue\n${i}\tk${i % 3}\t${i *
 describe('chpipe infer on a real broker', () => {
   const bootstrap = kafkaBootstrap();
   const topics = { json: uniqueTopic('infer_json'), csv: uniqueTopic('infer_csv'), tsv: uniqueTopic('infer_tsv'), empty: uniqueTopic('infer_empty'), garbage: uniqueTopic('infer_garbage') };
+  /** The groups that touch this file's topics (the broker is shared: other files' groups come and go), and the sampler's own id. */
+  const touching = () => groupsTouching(bootstrap, Object.values(topics), 'chpipe-sample-never-joined');
   const ids = Array.from({ length: N }, (_, k) => k + 1);
   let dir: string;
   let server: Server;
@@ -94,7 +81,7 @@ describe('chpipe infer on a real broker', () => {
   });
 
   it('writes YAML with the messages’ columns and the engine’s types, valid, without touching any consumer group', async () => {
-    const before = await groups(bootstrap);
+    const before = await touching();
     const json = await cli(['infer', topics.json, '--name', 'orders', '--json'], dir);
     expect(json.code, json.stderr).toBe(0);
     const out = JSON.parse(json.stdout) as { file: string; format: string; formatDetected: boolean; sampled: number; valid: boolean; columns: { name: string; type: string; notes: string[] }[] };
@@ -135,7 +122,7 @@ describe('chpipe infer on a real broker', () => {
 
     const validate = await cli(['validate'], dir);
     expect(validate.code, validate.stderr).toBe(0);
-    expect(await groups(bootstrap)).toEqual(before);
+    expect(await touching()).toEqual(before);
   });
 
   it('refuses to overwrite without --force', async () => {
@@ -167,7 +154,7 @@ describe('chpipe infer on a real broker', () => {
   });
 
   it('an empty topic, garbage messages, an unknown topic and an unreachable broker: one sentence each, exit 1, no file', async () => {
-    const before = await groups(bootstrap);
+    const before = await touching();
     const cases: [string[], RegExp][] = [
       [['infer', topics.empty], new RegExp(`^error: topic ${topics.empty} is empty \\(0 messages retained on 2 partitions\\): produce some messages first, or write the pipeline by hand$`)],
       [['infer', topics.garbage, '--format', 'JSONEachRow'], new RegExp(`^error: the message at ${topics.garbage}/0 offset 0 is not JSONEachRow: .+; pass --format if the topic holds another format$`)],
@@ -184,7 +171,7 @@ describe('chpipe infer on a real broker', () => {
       expect(r.stdout).toBe('');
     }
     for (const name of [topics.empty, topics.garbage, 'no_such_topic_here', 'dead']) expect(existsSync(join(dir, 'schemas', `${name}.yaml`))).toBe(false);
-    expect(await groups(bootstrap)).toEqual(before);
+    expect(await touching()).toEqual(before);
   });
 
   it('messages whose format cannot be told: a clear sentence asking for --format', async () => {
