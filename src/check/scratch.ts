@@ -11,9 +11,10 @@ import type { Oracle } from '../compile/oracle.js';
 import { EmbeddedDriver } from '../engine/embedded.js';
 import { EngineError, type Driver } from '../engine/driver.js';
 import { inspectDatabase, type Inspection } from '../inspect/inspect.js';
-import type { Placement } from '../model/model.js';
+import { makeModel, type Placement, type Replication } from '../model/model.js';
 import { backquote, ident, qualified, stringLiteral } from '../sql/quote.js';
 import { statementTarget } from '../sql/parse.js';
+import { replicatedEngine, withoutOnCluster } from '../sql/cluster.js';
 import { EngineOracle, MemoOracle } from './oracle.js';
 import { Memo } from './memo.js';
 import { KAFKA_STREAM_VIRTUAL_COLUMNS, KAFKA_VIRTUAL_COLUMNS } from '../model/kafka.js';
@@ -21,6 +22,20 @@ import { parseOwnership } from '../model/ownership.js';
 import { inertReferences } from '../spec/env.js';
 
 export const KAFKA_SIDE_DATABASE = '_chpipe_scratch_kafka';
+
+export interface ScratchOptions {
+  /** Cluster mode: the cluster `ON CLUSTER` names (see Scratch's `cluster`). */
+  readonly cluster?: string;
+}
+
+/**
+ * The scratch engine's server config in cluster mode: the cluster as one node (a Distributed table needs its
+ * cluster to exist). Nothing listens at its address: the scratch engine never reads through a Distributed table.
+ */
+export function scratchClusterConfig(cluster: string): string {
+  const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+  return `<clickhouse>\n  <remote_servers>\n    <${esc(cluster)}><shard><internal_replication>true</internal_replication><replica><host>localhost</host><port>9000</port></replica></shard></${esc(cluster)}>\n  </remote_servers>\n</clickhouse>\n`;
+}
 
 /** The engine's own databases: a scratch engine leaves them alone. */
 const SYSTEM_DATABASES = "'system', 'INFORMATION_SCHEMA', 'information_schema'";
@@ -38,11 +53,26 @@ export class Scratch {
   private external: Driver | undefined;
   /** Run statements that are not diverted as written rather than as the engine's formatQuery of them. */
   private runAsWritten = false;
-  private constructor(private readonly memo: Memo) {}
+  /**
+   * Cluster mode (docs/cluster.md): statements `ON CLUSTER` this cluster run the way each node's DDL worker runs
+   * them (the clause dropped). Replicated tables are created as their plain engine, because the embedded engine
+   * keeps Replicated tables read-only (no ALTER, no INSERT); their replication is remembered by table UUID
+   * (which follows a table through RENAME and EXCHANGE) and put back by inspect().
+   */
+  readonly cluster: string | undefined;
+  private readonly replicated = new Map<string, Replication>();
+  /** Cluster mode: the UUIDs of the objects created ON CLUSTER (on every node); any other was created on one server. */
+  private readonly createdOnCluster = new Set<string>();
+  private constructor(
+    private readonly memo: Memo,
+    options: ScratchOptions = {},
+  ) {
+    this.cluster = options.cluster;
+  }
 
   /** A scratch engine; the engine itself is loaded only when first needed (a warm memo may answer everything). */
-  static async open(memo: Memo = Memo.none()): Promise<Scratch> {
-    return new Scratch(memo);
+  static async open(memo: Memo = Memo.none(), options: ScratchOptions = {}): Promise<Scratch> {
+    return new Scratch(memo, options);
   }
 
   /**
@@ -66,7 +96,7 @@ export class Scratch {
   /** The engine, opened on first use. */
   get driver(): EmbeddedDriver {
     if (!this.opened) {
-      const driver = EmbeddedDriver.scratchSync();
+      const driver = EmbeddedDriver.scratchSync(this.cluster !== undefined ? scratchClusterConfig(this.cluster) : undefined);
       // A throwaway data directory needs no durable metadata: skipping the fsync of every
       // CREATE's metadata file makes DDL 2–3× faster. Never on an engine shared with a real target.
       if (driver.temporary) driver.querySync('SET fsync_metadata = 0');
@@ -88,6 +118,8 @@ export class Scratch {
   /** Start from an empty database (and side database); a named collection is stubbed with no brokers. */
   async reset(placement: Placement, namedCollection?: string): Promise<void> {
     this.kafkaTables.clear();
+    this.replicated.clear();
+    this.createdOnCluster.clear();
     // Every database a previous replay left (a history may create more than the declared one): a scratch engine holds nothing else.
     const left = await this.engine.query<{ name: string }>(`SELECT name FROM system.databases WHERE name NOT IN (${SYSTEM_DATABASES}, 'default')`);
     for (const db of new Set([placement.database, KAFKA_SIDE_DATABASE, ...left.map((r) => r.name)])) await this.engine.exec(`DROP DATABASE IF EXISTS ${ident(db)} SYNC`);
@@ -138,7 +170,14 @@ export class Scratch {
    * also rejects syntax errors.
    */
   async run(sql: string): Promise<void> {
-    const normalized = this.normalized.get(sql) ?? (await this.format(sql));
+    const formatted = this.normalized.get(sql) ?? (await this.format(sql));
+    const local = this.cluster !== undefined ? withoutOnCluster(formatted, this.cluster) : undefined;
+    if (local !== undefined) return this.runLocal(sql, local);
+    return this.runNormalized(sql, formatted);
+  }
+
+  /** Run a normalized statement: Kafka tables diverted to the side database. */
+  private async runNormalized(sql: string, normalized: string): Promise<void> {
     const target = statementTarget(normalized);
     const key = target.name !== undefined ? `${target.database ?? ''}.${target.name}` : '';
     const isKafkaCreate = target.verb === 'CREATE' && target.objectKind === 'TABLE' && /\nENGINE = Kafka\b/.test(normalized);
@@ -161,6 +200,27 @@ export class Scratch {
       await this.exec(sql, normalized);
       this.kafkaTables.delete(key);
     }
+  }
+
+  /** Cluster mode: a statement as one node runs it; a Replicated table created as its plain engine (see `cluster`). */
+  private async runLocal(sql: string, local: string): Promise<void> {
+    const target = statementTarget(local);
+    if (target.verb !== 'CREATE' || target.name === undefined || target.objectKind === 'DATABASE') return this.runNormalized(sql, local);
+    const engineAt = target.objectKind === 'TABLE' ? local.indexOf('\nENGINE = ') : -1;
+    const start = engineAt + '\nENGINE = '.length;
+    const end = local.indexOf('\n', start) < 0 ? local.length : local.indexOf('\n', start);
+    const { engine, replication } = engineAt < 0 ? { engine: '', replication: undefined } : replicatedEngine(local.slice(start, end));
+    await this.runNormalized(sql, replication ? local.slice(0, start) + engine + local.slice(end) : local);
+    const [row] = await this.engine.query<{ uuid: string }>(`SELECT toString(uuid) AS uuid FROM system.tables WHERE database = ${stringLiteral(target.database ?? 'default')} AND name = ${stringLiteral(target.name)}`);
+    if (!row) return;
+    this.createdOnCluster.add(row.uuid);
+    if (replication) this.replicated.set(row.uuid, replication);
+  }
+
+  /** Cluster mode: the chpipe-owned objects of `database` that were created on one server (not ON CLUSTER), by name. */
+  async singleServerObjects(database: string): Promise<string[]> {
+    const rows = await this.engine.query<{ name: string; uuid: string; comment: string }>(`SELECT name, toString(uuid) AS uuid, comment FROM system.tables WHERE database = ${stringLiteral(database)} ORDER BY name`);
+    return rows.filter((r) => parseOwnership(r.comment).owner && !this.createdOnCluster.has(r.uuid)).map((r) => r.name);
   }
 
   /**
@@ -212,7 +272,16 @@ export class Scratch {
   }
 
   async inspect(placement: Placement): Promise<Inspection> {
-    return inspectDatabase(this.engine, placement, { kafkaSideDatabase: KAFKA_SIDE_DATABASE });
+    const inspection = await inspectDatabase(this.engine, placement, { kafkaSideDatabase: KAFKA_SIDE_DATABASE });
+    if (!this.replicated.size) return inspection;
+    // Cluster mode: the tables created Replicated get their replication back (see `cluster`).
+    const rows = await this.engine.query<{ name: string; uuid: string }>(`SELECT name, toString(uuid) AS uuid FROM system.tables WHERE database = ${stringLiteral(placement.database)}`);
+    const byName = new Map(rows.map((r) => [r.name, this.replicated.get(r.uuid)]));
+    const objects = inspection.model.objects.map((o) => {
+      const replication = o.kind === 'table' ? byName.get(o.name) : undefined;
+      return replication ? Object.freeze({ ...o, replication }) : o;
+    });
+    return { model: makeModel(inspection.model, objects), queries: inspection.queries + 1 };
   }
 
   async close(): Promise<void> {

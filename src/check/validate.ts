@@ -74,7 +74,7 @@ export async function validateProject(
   /** Called as the statements of each pipeline have run: pipelines checked, of those with statements. */
   onProgress?: (pipelinesDone: number, pipelinesTotal: number) => void,
 ): Promise<ValidationResult> {
-  const engine = scratch ?? (await Scratch.open(memo));
+  const engine = scratch ?? (await Scratch.open(memo, spec.cluster !== undefined ? { cluster: spec.cluster } : {}));
   try {
     if (spec.cluster !== undefined) {
       // Cluster mode (cluster/validate.ts): the engine runs the single-server rendering and parses the cluster one.
@@ -83,7 +83,20 @@ export async function validateProject(
       const cluster = await parseClusterStatements(spec, engine);
       if (cluster.diagnostics.length) return { statements: cluster.statements, diagnostics: [...cluster.diagnostics].sort(compareDiagnostics) };
       const model = compileProject(spec, engine.oracle()).model;
-      return { ...(model ? { model } : {}), statements: cluster.statements, diagnostics: [] };
+      if (!model || engine.cluster !== spec.cluster) return { ...(model ? { model } : {}), statements: cluster.statements, diagnostics: [] };
+      // A scratch in cluster mode runs the cluster statements as one node would: the declared state is what it reads back.
+      await engine.reset(model, spec.kafka.namedCollection);
+      await engine.prepare(cluster.statements.map((s) => s.sql));
+      for (const s of cluster.statements) {
+        try {
+          await engine.run(s.sql);
+        } catch (e) {
+          if (!(e instanceof EngineError)) throw e;
+          return { statements: cluster.statements, diagnostics: [diagnostic(locate(spec.source, ['cluster']), 'engine-rejected', `ClickHouse rejected the cluster statement for ${s.object?.name ?? spec.database}: ${e.engineMessage}`)] };
+        }
+      }
+      const declared = (await engine.inspect(model)).model;
+      return { model, declared, statements: cluster.statements, diagnostics: [] };
     }
     const compiled = compileProject(spec, engine.oracle());
     // The pipelines that compiled are checked even when others did not, so one run reports every problem.

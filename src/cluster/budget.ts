@@ -9,7 +9,10 @@
  * the partition counts come from the caller (declared, or read from a broker
  * by a command that may contact one; never by plan or validate).
  */
+import type { Driver } from '../engine/driver.js';
 import type { KafkaTable, Model } from '../model/model.js';
+import type { ProjectSpec } from '../spec/types.js';
+import { stringLiteral } from '../sql/quote.js';
 
 export interface ConsumerBudget {
   readonly queue: string;
@@ -44,4 +47,28 @@ export function consumerBudget(model: Model, nodes: number, partitions: Readonly
     }
     return { ...base, partitions: total, verdict: 'balanced', message: `${q.name}: ${who}, ${total / consumers} of ${total} partitions each` };
   });
+}
+
+/** The partitions each source topic declares (`source.partitions` in a pipeline's YAML). */
+export function declaredPartitions(spec: ProjectSpec): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const p of spec.pipelines) {
+    if (p.kind === 'publish' || p.source.partitions === undefined) continue;
+    for (const t of p.source.topics) out.set(t, p.source.partitions);
+  }
+  return out;
+}
+
+/** The hosts of `cluster` in the server's `<remote_servers>` (system.clusters), or undefined when it has none. */
+export async function clusterNodeCount(driver: Driver, cluster: string): Promise<number | undefined> {
+  const [row] = await driver.query<{ n: number | string }>(`SELECT count() AS n FROM system.clusters WHERE cluster = ${stringLiteral(cluster)}`);
+  const n = Number(row?.n ?? 0);
+  return n > 0 ? n : undefined;
+}
+
+/** The budget's warnings: one sentence per queue whose consumers would sit idle or read unevenly (declared partitions only). */
+export function budgetWarnings(model: Model, spec: ProjectSpec, nodes: number): string[] {
+  return consumerBudget(model, nodes, declaredPartitions(spec))
+    .filter((b) => b.verdict === 'idle' || b.verdict === 'uneven')
+    .map((b) => b.message);
 }

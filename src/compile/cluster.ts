@@ -43,7 +43,8 @@ export function toCluster(model: Model, cluster: string, layout: ClusterLayout):
     const distributed: DistributedTable = Object.freeze({
       kind: 'distributed',
       name: o.name,
-      columns: o.columns,
+      // What it reads back as: a Distributed table has no key of its own.
+      columns: o.columns.map(({ inKey: _inKey, ...c }) => c),
       cluster,
       local: local.name,
       shardingKey: layout.shardingKey,

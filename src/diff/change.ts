@@ -3,7 +3,7 @@
  * changes): the planner reads what differs from the value, never by
  * re-comparing objects.
  */
-import type { Column, DbObject, KafkaTable, MaterializedView, NullTable, Settings, Table, View } from '../model/model.js';
+import type { Column, DbObject, DistributedTable, KafkaTable, MaterializedView, NullTable, Settings, Table, View } from '../model/model.js';
 
 /** What differs in a modified column. */
 export interface ColumnChangeFlags {
@@ -48,7 +48,8 @@ export interface QueueChangeFlags {
   readonly settings: readonly string[];
 }
 
-export type ColumnTable = Table | NullTable;
+/** A table whose columns are altered in place; a Distributed table (cluster mode) stores nothing, like a hub. */
+export type ColumnTable = Table | NullTable | DistributedTable;
 
 export type Change =
   | { readonly kind: 'createObject'; readonly object: DbObject }

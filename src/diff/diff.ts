@@ -42,8 +42,11 @@ function diffObject(from: DbObject, to: DbObject, renames: ReadonlyMap<string, s
     case 'distributed': {
       // Stores nothing: any difference recreates it (cluster mode, compile/cluster.ts).
       const t = to as typeof from;
-      const same = from.cluster === t.cluster && from.local === t.local && from.shardingKey === t.shardingKey && from.comment === t.comment && JSON.stringify(from.columns) === JSON.stringify(t.columns);
-      return same ? [] : [{ kind: 'replaceObject', from, to: t }];
+      if (from.cluster !== t.cluster || from.local !== t.local || from.shardingKey !== t.shardingKey) return [{ kind: 'replaceObject', from, to: t }];
+      // Its columns follow its local table's, altered in place (ALTER on a Distributed table is metadata only).
+      const alters = columnAlters(from, t, renames);
+      if (from.comment !== t.comment) alters.push({ kind: 'modifyComment', comment: t.comment });
+      return alters.length ? [{ kind: 'alterTable', from, to: t, alters }] : [];
     }
   }
 }

@@ -17,7 +17,7 @@
  * and only ever through a Session (a call on chdb's default connection before
  * `new Session(...)` breaks Kafka tables in the process).
  */
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -171,13 +171,21 @@ export class EmbeddedDriver implements Driver {
     return EmbeddedDriver.scratchSync();
   }
 
-  /** As `scratch()`, synchronously: chdb loads and answers in process. */
-  static scratchSync(): EmbeddedDriver {
+  /**
+   * As `scratch()`, synchronously: chdb loads and answers in process.
+   * `config` (a server configuration's XML) is written into the scratch
+   * folder and given to the engine when this call opens it (cluster mode:
+   * the cluster in `<remote_servers>`); an engine already open keeps its own.
+   */
+  static scratchSync(config?: string): EmbeddedDriver {
     if (current?.role === 'scratch') return new EmbeddedDriver(current.path, openSession(current.path, 'scratch'), true);
     if (processRole) claimRole('scratch', '');
     const dir = mkdtempSync(join(tmpdir(), 'chpipe-scratch-'));
     try {
-      return new EmbeddedDriver(dir, openSession(dir, 'scratch'), true);
+      if (config === undefined) return new EmbeddedDriver(dir, openSession(dir, 'scratch'), true);
+      const configFile = join(dir, 'scratch-config.xml');
+      writeFileSync(configFile, config);
+      return new EmbeddedDriver(dir, openSession(dir, 'scratch', { configFile }), true);
     } catch (e) {
       rmSync(dir, { recursive: true, force: true });
       throw e;

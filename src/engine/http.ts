@@ -480,7 +480,7 @@ export class HttpDriver implements Driver {
   // SELECT of a rebuild, a long read) is an HTTP error with its code, never a tail on a 200 answer.
 
   async exec(sql: string): Promise<void> {
-    this.check(sql, await this.send(sql, { wait_end_of_query: 1 }));
+    this.check(sql, await this.send(sql, { wait_end_of_query: 1, distributed_ddl_task_timeout: ddlTaskTimeout(this.timeouts.requestTimeoutMs) }));
   }
 
   async query<T = Record<string, unknown>>(sql: string): Promise<T[]> {
@@ -505,4 +505,14 @@ export class HttpDriver implements Driver {
       this.agent.destroy();
     }
   }
+}
+
+/**
+ * `distributed_ddl_task_timeout` for every statement chpipe runs (only ON CLUSTER statements use it): how long
+ * the initiator waits for every host. It stays below the HTTP request timeout, so a host that does not finish is
+ * reported by the server (TIMEOUT_EXCEEDED, naming the unfinished hosts; the task stays queued and runs there
+ * later) instead of chpipe giving up on the request first. At most the server's default, 180 s.
+ */
+export function ddlTaskTimeout(requestTimeoutMs: number): number {
+  return Math.max(1, Math.min(180, Math.floor(requestTimeoutMs / 1000) - 5));
 }

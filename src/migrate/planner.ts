@@ -9,7 +9,7 @@ import { Scratch } from '../check/scratch.js';
 import { validateProject } from '../check/validate.js';
 import { EngineError } from '../engine/driver.js';
 import { diffModels, type RenameHints } from '../diff/diff.js';
-import { pipelineObjectName, type Model } from '../model/model.js';
+import { localName, makeModel, pipelineObjectName, type Model } from '../model/model.js';
 import { planSteps, type Step } from '../plan/plan.js';
 import { diagnostic, type Diagnostic } from '../spec/diagnostic.js';
 import { locate } from '../spec/source.js';
@@ -38,26 +38,27 @@ export function renameHints(spec: ProjectSpec): RenameHints {
   for (const p of spec.pipelines) {
     if (p.kind !== 'ingest') continue;
     const renames = new Map(p.columns.filter((c) => c.renamedFrom !== undefined).map((c) => [c.name, c.renamedFrom as string]));
-    if (renames.size) hints.set(pipelineObjectName(p, 'table'), renames);
+    if (!renames.size) continue;
+    hints.set(pipelineObjectName(p, 'table'), renames);
+    // Cluster mode: the rows are in the per-node table under the Distributed one.
+    if (spec.cluster !== undefined) hints.set(localName(pipelineObjectName(p, 'table')), renames);
   }
   return hints;
 }
 
 export async function computePlan(spec: ProjectSpec, migrations: readonly MigrationFile[], migrationsDisplay: string, memo: Memo = Memo.none()): Promise<PlanResult> {
-  const scratch = await Scratch.open(memo);
+  // Cluster mode: the scratch engine runs ON CLUSTER statements as each node would (check/scratch.ts).
+  const scratch = await Scratch.open(memo, spec.cluster !== undefined ? { cluster: spec.cluster } : {});
   try {
     const validation = await validateProject(spec, scratch);
-    if (spec.cluster !== undefined && validation.diagnostics.length === 0) {
-      // Cluster mode (docs/cluster.md): the scratch engine cannot replay ON CLUSTER statements (no Keeper, no DDL worker), so no migrated state to plan from yet.
-      const at = locate(spec.source, ['cluster']);
-      return { steps: [], diagnostics: [diagnostic(at, 'unsupported', `plan in cluster mode is not supported yet: the migrated state of cluster statements cannot be replayed on the embedded engine`, { hint: '`chpipe compile` prints the cluster DDL; docs/cluster.md says what runs on a cluster today' })], stateQueries: 0 };
-    }
     if (!validation.model || !validation.declared) return { steps: [], diagnostics: validation.diagnostics, stateQueries: 0 };
     const compiled = validation.model;
     const declared = validation.declared;
 
     const migratedKey = migratedStateKey(memo, spec, migrations);
-    let migrated = memo.getState(migratedKey);
+    // Cluster mode replays every time: which objects the history created on one server only is read from the scratch engine.
+    let migrated = spec.cluster === undefined ? memo.getState(migratedKey) : undefined;
+    let singleServer: string[] = [];
     let stateQueries = 0;
     /** Whether the scratch engine now holds the migrated state (replayed, not remembered). */
     let replayedHere = false;
@@ -69,11 +70,11 @@ export async function computePlan(spec: ProjectSpec, migrations: readonly Migrat
       const inspection = await scratch.inspect(compiled);
       migrated = inspection.model;
       stateQueries = inspection.queries;
+      if (spec.cluster !== undefined) singleServer = await scratch.singleServerObjects(spec.database);
       replayedHere = true;
       memo.putState(migratedKey, migrated);
     }
-    const changes = diffModels(migrated, declared, renameHints(spec));
-    const steps = planSteps({ changes, from: migrated, to: declared, compiled });
+    const steps = singleServer.length ? toClusterSteps(spec, migrated, declared, compiled, singleServer) : planSteps({ changes: diffModels(migrated, declared, renameHints(spec)), from: migrated, to: declared, compiled });
     const result = { steps, migrated, declared, stateQueries };
     if (steps.length === 0) return { ...result, diagnostics: [] };
 
@@ -103,6 +104,35 @@ export async function computePlan(spec: ProjectSpec, migrations: readonly Migrat
   } finally {
     await scratch.close();
   }
+}
+
+/**
+ * Cluster mode over a history that created objects on one server: switching a project to a cluster is a rebuild.
+ * Every migrated object is dropped (ON CLUSTER, IF EXISTS: on the server that has it, a no-op elsewhere), then
+ * every declared object is created ON CLUSTER on every node. The tables' rows are not copied (docs/cluster.md says
+ * how to keep them): their drops are destructive.
+ */
+function toClusterSteps(spec: ProjectSpec, migrated: Model, declared: Model, compiled: Model, singleServer: readonly string[]): Step[] {
+  const cluster = spec.cluster as string;
+  const none = makeModel({ database: declared.database, cluster }, []);
+  const why = `switch to cluster ${cluster}, a rebuild (${singleServer.length} object${singleServer.length === 1 ? ' was' : 's were'} created on one server; every object is recreated ON CLUSTER on every node)`;
+  // The drops, in the order a removal would take (flows first), each said as part of the rebuild.
+  const drops = planSteps({ changes: diffModels(migrated, none), from: migrated, to: none }).map((s): Step => {
+    if (s.op.kind !== 'drop') return { ...s, reason: `${why}: ${s.reason}` };
+    const o = migrated.objects.find((x) => x.name === (s.op.kind === 'drop' ? s.op.object.name : '')) ?? s.op.object;
+    switch (o.kind) {
+      case 'table':
+        return { ...s, risk: 'destructive', reason: `${why}: drop table ${o.name} and its rows; they are not copied (docs/cluster.md says how to keep them)` };
+      case 'mv':
+        return { ...s, risk: 'safe', reason: `${why}: stop the flow ${o.name}; it is created again on every node below and resumes from its group's committed offsets` };
+      case 'kafka':
+        return { ...s, risk: 'safe', reason: `${why}: drop queue ${o.name} (${'group' in o ? `group ${o.group}` : 'its group'} keeps its offsets in Kafka; the queues created below on every node use the same group)` };
+      default:
+        return { ...s, risk: 'safe', reason: `${why}: drop ${o.kind === 'view' ? 'view' : o.kind === 'null' ? 'hub' : 'table'} ${o.name} (it stores nothing; created again below)` };
+    }
+  });
+  const creates = planSteps({ changes: diffModels(none, declared), from: none, to: declared, compiled }).map((s) => ({ ...s, reason: `${why}: ${s.reason}`, ...(s.rerunFrom !== undefined ? { rerunFrom: s.rerunFrom + drops.length } : {}) }));
+  return [...drops, ...creates];
 }
 
 /**

@@ -104,7 +104,7 @@ export async function migrationStatuses(driver: Driver, placement: Placement, fi
 }
 
 /** A file with its environment references filled in, as apply ran it. */
-function filled(file: MigrationFile, env: Readonly<Record<string, string | undefined>>): MigrationFile {
+export function filled(file: MigrationFile, env: Readonly<Record<string, string | undefined>>): MigrationFile {
   const { variables } = migrationEnvironment(file.text);
   return { ...file, text: fillReferences(file.text, variables, env).value };
 }

@@ -388,6 +388,10 @@ function alterRisk(a: TableAlter, table: ColumnTable): Assessment {
     // A hub stores nothing: its columns follow the queue's; what that means for messages is said at the queue.
     return { risk: 'safe', reason: `hub ${table.name}: ${a.kind === 'addColumn' ? `add column ${a.column.name}` : a.kind === 'dropColumn' ? `drop column ${a.column.name}` : 'columns change'} (it stores nothing)` };
   }
+  if (table.kind === 'distributed') {
+    // Cluster mode: it stores nothing; its local table's alter says what happens to the rows.
+    return { risk: 'safe', reason: `Distributed table ${table.name} over ${table.local}: ${a.kind === 'addColumn' ? `add column ${a.column.name}` : a.kind === 'dropColumn' ? `drop column ${a.column.name}` : a.kind === 'modifyComment' ? 'description changes' : 'columns change'} (it stores nothing; metadata only)` };
+  }
   switch (a.kind) {
     case 'addColumn':
       if ((table.owner?.role === 'state' || table.owner?.role === 'state_local') && isAggregateStateType(a.column.type)) {

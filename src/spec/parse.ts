@@ -568,6 +568,7 @@ function toSource(src: SourceFile, raw: Raw, database: string, name: string, kaf
     format,
     group: String(raw.group ?? defaultGroup(database, name)),
     ...(raw.consumers !== undefined ? { consumers: Number(raw.consumers) } : {}),
+    ...(raw.partitions !== undefined ? { partitions: Number(raw.partitions) } : {}),
     onError,
     ...(brokers ? { brokers } : {}),
     ...(raw.schema !== undefined ? { schema: String(raw.schema) } : {}),

@@ -47,6 +47,8 @@ export interface SourceSpec {
   readonly format: string;
   readonly group: string;
   readonly consumers?: number;
+  /** Declared partitions of each source topic (`source.partitions`), for cluster mode's consumer budget. */
+  readonly partitions?: number;
   readonly onError: OnError;
   readonly brokers?: string;
   readonly schema?: string;

@@ -72,16 +72,34 @@ const COLUMNS: readonly [keyof RevisionRow, string][] = [
 ];
 
 export function createHistoryTable(p: Placement): string {
+  return historyTable(p, '', 'MergeTree');
+}
+
+function historyTable(p: Placement, onCluster: string, engine: string): string {
   return [
-    `CREATE TABLE IF NOT EXISTS ${qualified(p.database, HISTORY_TABLE)}`,
+    `CREATE TABLE IF NOT EXISTS ${qualified(p.database, HISTORY_TABLE)}${onCluster}`,
     '(',
     COLUMNS.map(([name, type]) => `    ${ident(name)} ${type}`).join(',\n'),
     ')',
-    'ENGINE = MergeTree',
+    `ENGINE = ${engine}`,
     'ORDER BY (version, attempt, seq)',
     `COMMENT ${stringLiteral('chpipe migration history: one row per event; a migration\'s state is its latest row')}`,
   ].join('\n');
 }
+
+/**
+ * Cluster mode's history, shared by the whole cluster: created ON CLUSTER as one Replicated table whose replicas,
+ * one per host, meet at one Keeper path (`{uuid}`, no `{shard}`: every shard's hosts share it), each named
+ * `{shard}-{replica}` so replica names that repeat per shard stay apart. Any host then reads every run's rows.
+ * Not yet used by apply: the test cluster's embedded engines keep Replicated tables read-only, so the executor's
+ * writes to it cannot be verified here (docs/cluster.md).
+ */
+export function createClusterHistoryTable(p: Placement & { readonly cluster: string }): string {
+  return historyTable(p, ` ON CLUSTER ${ident(p.cluster)}`, `ReplicatedMergeTree(${stringLiteral(CLUSTER_HISTORY_PATH)}, ${stringLiteral(CLUSTER_HISTORY_REPLICA)})`);
+}
+
+export const CLUSTER_HISTORY_PATH = '/clickhouse/chpipe/{uuid}';
+export const CLUSTER_HISTORY_REPLICA = '{shard}-{replica}';
 
 export function insertRevision(p: Placement, row: RevisionRow): string {
   const values = COLUMNS.map(([name, type]) => (type.startsWith('UInt') ? String(Math.max(0, Math.trunc(row[name] as number))) : stringLiteral(String(row[name]))));

@@ -112,12 +112,6 @@ describe('the cluster DDL of the examples', () => {
     expect(ok.diagnostics).toEqual([]);
     expect(createStatements(ok.model as Model).find((s) => s.object?.name === 'api_latency_local')?.sql).toContain('ENGINE = ReplicatedMergeTree\nORDER BY api_id');
   });
-
-  it('plan says plainly that cluster mode cannot be planned yet (no silent "no changes")', () => {
-    const r = chpipe(['plan'], clusterProject('prod'));
-    expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/plan in cluster mode is not supported yet/);
-  });
 });
 
 describe('on 2 shards × 2 replicas sharing one ZooKeeper', () => {

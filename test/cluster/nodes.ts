@@ -26,6 +26,9 @@ export interface ClusterNode {
   readonly shard: number;
   readonly macros: Readonly<Record<string, string>>;
   readonly driver: ProcessDriver;
+  /** The node's data folder and server config (to start it again after `stopNode`). */
+  readonly dataDir: string;
+  readonly configFile: string;
 }
 
 export interface HostFailure {
@@ -41,6 +44,10 @@ export interface TestCluster {
   onCluster(sql: string): Promise<HostFailure[]>;
   /** Run a statement on one node. */
   on(node: ClusterNode, sql: string): Promise<HostFailure | undefined>;
+  /** Stop the engine process of node `index` (0-based): its statements fail until `startNode`. */
+  stopNode(index: number): Promise<void>;
+  /** Start node `index` again on its data folder and config; `nodes[index]` is the new one. */
+  startNode(index: number): Promise<ClusterNode>;
   stop(): Promise<void>;
 }
 
@@ -84,7 +91,8 @@ ${remote}
 </clickhouse>
 `,
       );
-      nodes.push({ host: `${h.host}:${h.port}`, shard: h.shard, macros, driver: await openTarget(join(dir, `node${h.index}`), { configFile: config }) });
+      const dataDir = join(dir, `node${h.index}`);
+      nodes.push({ host: `${h.host}:${h.port}`, shard: h.shard, macros, dataDir, configFile: config, driver: await openTarget(dataDir, { configFile: config }) });
     }
   } catch (e) {
     await Promise.allSettled(nodes.map((n) => n.driver.close()));
@@ -116,6 +124,15 @@ ${remote}
         if (f) failures.push(f);
       }
       return failures;
+    },
+    async stopNode(index) {
+      await nodes[index]?.driver.close();
+    },
+    async startNode(index) {
+      const n = nodes[index] as ClusterNode;
+      const started = { ...n, driver: await openTarget(n.dataDir, { configFile: n.configFile }) };
+      nodes[index] = started;
+      return started;
     },
     async stop() {
       await Promise.allSettled(nodes.map((n) => n.driver.close()));

@@ -5,6 +5,7 @@ import { readMigrationDir, sameHistory, writeMigration } from '../../migrate/dir
 import { reviewHistory } from '../../migrate/history.js';
 import { acquireMigrationLock, LockBusyError, type LockHolder, type MigrationLock } from '../../migrate/lock.js';
 import { computePlan, migratedStateKey } from '../../migrate/planner.js';
+import { compileProject } from '../../compile/compile.js';
 import { worstRisk } from '../../plan/plan.js';
 import { diagnosticsJson, renderDiagnostics } from '../../report/diagnostics.js';
 import type { Diagnostic } from '../../spec/diagnostic.js';
@@ -132,13 +133,20 @@ async function targetView(g: GlobalOptions, io: Awaited<ReturnType<typeof makeIo
     if (statuses.problems.length) throw new UserError(statuses.problems[0] as string);
     const { drift } = await driftOf({
       driver: connection.driver,
-      scratch: await Scratch.open(memo),
+      scratch: await Scratch.open(memo, project.cluster !== undefined ? { cluster: project.cluster } : {}),
       placement,
       applied: statuses.applied,
       dirDisplay: display,
       env: process.env,
       ...(project.kafka.namedCollection ? { namedCollection: project.kafka.namedCollection } : {}),
     });
+    if (project.cluster !== undefined) {
+      // The consumer budget: the target's hosts in the cluster × each queue's consumers, against the declared partitions.
+      const { clusterNodeCount, budgetWarnings } = await import('../../cluster/budget.js');
+      const nodes = await clusterNodeCount(connection.driver, project.cluster);
+      const model = compileProject(project, (await Scratch.open(memo)).oracle()).model;
+      if (nodes !== undefined && model) for (const w of budgetWarnings(model, project, nodes)) io.err(`warning[consumer-budget]: ${w}`);
+    }
     return { target: connection.description, pending: statuses.migrations.filter((m) => m.state !== 'applied').map((m) => ({ version: m.version, name: m.name })), drift };
   } finally {
     await connection.release();

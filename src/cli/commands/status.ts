@@ -18,7 +18,9 @@ export default async function status(g: GlobalOptions, options: StatusOptions): 
   if (Array.isArray(p)) return failWith(io, p);
   const connection = await openProjectTarget(g, io, p, 'status', parseLockTimeout(options.lockTimeout));
   try {
-    const scratch = await Scratch.open(await projectMemo(g, p.root));
+    const cluster = p.project.cluster;
+    // Cluster mode: the scratch engine replays ON CLUSTER migrations as one node (check/scratch.ts).
+    const scratch = await Scratch.open(await projectMemo(g, p.root), cluster !== undefined ? { cluster } : {});
     const s = await targetStatus({
       driver: connection.driver,
       scratch,
@@ -33,6 +35,14 @@ export default async function status(g: GlobalOptions, options: StatusOptions): 
     const shown = { ...s, target: connection.description };
     if (io.json) io.out(JSON.stringify(statusJson(shown), null, 2));
     else io.out(renderStatus(shown, io.paint));
+    if (cluster !== undefined) {
+      // The consumer budget: the target's hosts in the cluster × each queue's consumers, against the declared partitions.
+      const { clusterNodeCount, budgetWarnings } = await import('../../cluster/budget.js');
+      const { compileProject } = await import('../../compile/compile.js');
+      const nodes = await clusterNodeCount(connection.driver, cluster);
+      const model = compileProject(p.project, scratch.oracle()).model;
+      if (nodes !== undefined && model) for (const w of budgetWarnings(model, p.project, nodes)) io.err(`warning[consumer-budget]: ${w}`);
+    }
     if (s.problems.length) return 1;
     const open = s.drift.length > 0 || s.migrations.some((m) => m.state !== 'applied');
     return options.detailedExitcode && open ? 2 : 0;

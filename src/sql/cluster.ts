@@ -1,0 +1,97 @@
+/**
+ * Cluster mode: reading statements and engines the way a server's DDL worker
+ * and `system.tables` present them. Pure.
+ *
+ * - `onClusterClause` finds the `ON CLUSTER name` clause of a statement the
+ *   engine has normalized (`formatQuery`): the engine prints it once, in the
+ *   statement's head line, as the words ON CLUSTER and the cluster's name
+ *   (quoted when it needs quoting). The head is scanned token by token
+ *   (quoted names skipped), and the name read as an identifier and compared
+ *   with the project's cluster: a clause for another cluster is not this one's.
+ * - `replicatedEngine` splits `ReplicatedX('path', 'replica', args…)` into X
+ *   and its replication (what compile/cluster.ts built, read back).
+ * - `distributedEngine` reads `Distributed('cluster', 'db', 'local', key)`.
+ */
+import type { Replication } from '../model/model.js';
+import { readIdentifier, skipQuoted } from './parse.js';
+
+/** Where the ` ON CLUSTER name` clause of a normalized statement is (offsets of its leading space and its end), and the cluster it names. */
+export function onClusterClause(normalized: string): { start: number; end: number; cluster: string } | undefined {
+  const head = normalized.indexOf('\n') < 0 ? normalized.length : normalized.indexOf('\n');
+  for (let i = 0; i < head; i++) {
+    const ch = normalized[i];
+    if (ch === "'" || ch === '`' || ch === '"') {
+      i = skipQuoted(normalized, i) - 1;
+      continue;
+    }
+    if (ch !== ' ' || !normalized.startsWith(' ON CLUSTER ', i)) continue;
+    const name = readIdentifier(normalized, i + ' ON CLUSTER '.length);
+    if (name) return { start: i, end: name.end, cluster: name.name };
+  }
+  return undefined;
+}
+
+/** The statement without its `ON CLUSTER` clause for `cluster` (what each node's DDL worker runs), or undefined when it has none. */
+export function withoutOnCluster(normalized: string, cluster: string): string | undefined {
+  const clause = onClusterClause(normalized);
+  if (!clause || clause.cluster !== cluster) return undefined;
+  return normalized.slice(0, clause.start) + normalized.slice(clause.end);
+}
+
+/** The top-level arguments of `Name(a, b, …)`, as written; `[]` without parentheses. */
+export function engineArguments(engine: string): { name: string; args: string[] } {
+  const open = engine.indexOf('(');
+  if (open < 0) return { name: engine.trim(), args: [] };
+  const args: string[] = [];
+  let depth = 0;
+  let start = open + 1;
+  for (let i = open + 1; i < engine.length; i++) {
+    const ch = engine[i];
+    if (ch === "'" || ch === '`' || ch === '"') {
+      i = skipQuoted(engine, i) - 1;
+      continue;
+    }
+    if (ch === '(') depth++;
+    else if (ch === ')') {
+      if (depth === 0) {
+        const last = engine.slice(start, i).trim();
+        if (last) args.push(last);
+        break;
+      }
+      depth--;
+    } else if (ch === ',' && depth === 0) {
+      args.push(engine.slice(start, i).trim());
+      start = i + 1;
+    }
+  }
+  return { name: engine.slice(0, open).trim(), args };
+}
+
+/** `'it''s'` → `it's`; undefined when the text is not one string literal. */
+function stringValue(literal: string | undefined): string | undefined {
+  if (literal === undefined || literal[0] !== "'" || skipQuoted(literal, 0) !== literal.length) return undefined;
+  return literal.slice(1, -1).replace(/\\(.)|''/gs, (m, c: string | undefined) => (c !== undefined ? c : "'"));
+}
+
+/**
+ * `ReplicatedReplacingMergeTree('/p', '{replica}', v)` → `ReplacingMergeTree(v)` with `{ path, replica }`;
+ * `ReplicatedMergeTree` (the server's default path and name) → `MergeTree` with `{}`; any other engine as it is.
+ */
+export function replicatedEngine(engine: string): { engine: string; replication?: Replication } {
+  const { name, args } = engineArguments(engine);
+  if (!name.startsWith('Replicated') || !name.endsWith('MergeTree')) return { engine };
+  const base = name.slice('Replicated'.length);
+  const path = stringValue(args[0]);
+  const replica = stringValue(args[1]);
+  const rest = path !== undefined && replica !== undefined ? args.slice(2) : args;
+  return { engine: rest.length ? `${base}(${rest.join(', ')})` : base, replication: path !== undefined && replica !== undefined ? { path, replica } : {} };
+}
+
+/** `Distributed('c', 'db', 'local', key)` → its parts; undefined for anything else. */
+export function distributedEngine(engine: string): { cluster: string; database: string; local: string; shardingKey: string } | undefined {
+  const { name, args } = engineArguments(engine);
+  if (name !== 'Distributed') return undefined;
+  const [cluster, database, local] = args.slice(0, 3).map((a) => stringValue(a) ?? readIdentifier(a, 0)?.name);
+  if (cluster === undefined || database === undefined || local === undefined) return undefined;
+  return { cluster, database, local, shardingKey: args[3] ?? 'rand()' };
+}
