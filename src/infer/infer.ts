@@ -195,17 +195,23 @@ function jsonNotes(used: readonly SampledMessage[], columns: readonly DescribedC
   return new Map(columns.map((c) => [c.name, notesOf(stats.get(c.name) as ColumnStats, rows, c.type, 'sampled rows')]));
 }
 
+/** One column over rows the engine returned: its nulls and empty strings; with `kindOf`, the kinds of the other values. */
+function columnStats<V>(rows: readonly Record<string, V | null | undefined>[], name: string, kindOf?: (v: V) => string): ColumnStats {
+  const s: ColumnStats = { present: rows.length, nulls: 0, empty: 0, kinds: new Map() };
+  for (const r of rows) {
+    const v = r[name];
+    if (v === null || v === undefined) s.nulls++;
+    else if (v === '') s.empty++;
+    else if (kindOf) s.kinds.set(kindOf(v), (s.kinds.get(kindOf(v)) ?? 0) + 1);
+  }
+  return s;
+}
+
 async function textNotes(engine: Engine, format: InferFormat, data: string, columns: readonly DescribedColumn[]): Promise<Map<string, string[]>> {
   const rows = await engine.query<Record<string, string | null>>(sampleAsTextQuery(format, columns.map((c) => c.name), data));
   const out = new Map<string, string[]>();
   for (const c of columns) {
-    const s: ColumnStats = { present: rows.length, nulls: 0, empty: 0, kinds: new Map() };
-    for (const r of rows) {
-      const v = r[c.name];
-      if (v === null || v === undefined) s.nulls++;
-      else if (v === '') s.empty++;
-      else s.kinds.set(textKind(v), (s.kinds.get(textKind(v)) ?? 0) + 1);
-    }
+    const s = columnStats(rows, c.name, textKind);
     // An integer column that also holds fractions is one kind of number.
     if (s.kinds.has('integer') && s.kinds.has('number')) {
       s.kinds.set('number', (s.kinds.get('number') ?? 0) + (s.kinds.get('integer') ?? 0));
@@ -264,12 +270,7 @@ async function inferAvroConfluent(engine: Engine, messages: readonly SampledMess
   try {
     const rows = await engine.query<Record<string, unknown>>(selectAvroConfluentQuery(data, registry));
     for (const c of columns) {
-      const s: ColumnStats = { present: rows.length, nulls: 0, empty: 0, kinds: new Map() };
-      for (const r of rows) {
-        const v = r[c.name];
-        if (v === null || v === undefined) s.nulls++;
-        else if (v === '') s.empty++;
-      }
+      const s = columnStats(rows, c.name);
       const n = notesOf(s, rows.length, c.type, 'sampled messages');
       if (/^Nullable\b/.test(c.type) && s.nulls === 0) n.push("Nullable: the schema's union with null, though no sampled message holds a null");
       notes.set(c.name, n);

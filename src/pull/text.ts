@@ -4,27 +4,13 @@
  * Used once, where a target's query text comes in; the result is only a
  * proposal that pull.ts proves by compiling it and comparing on the engine.
  */
-import { skipQuoted } from '../sql/parse.js';
-
-function walk(text: string, visit: (i: number, depth: number) => void): void {
-  let depth = 0;
-  for (let i = 0; i < text.length; i++) {
-    const ch = text[i] as string;
-    if (ch === "'" || ch === '"' || ch === '`') {
-      i = skipQuoted(text, i) - 1;
-      continue;
-    }
-    if (ch === '(' || ch === '[') depth++;
-    else if (ch === ')' || ch === ']') depth--;
-    visit(i, depth);
-  }
-}
+import { scanTopLevel } from '../sql/parse.js';
 
 /** `a, f(b, c)` by ',' → [a, f(b, c)]; `(x) AND (y OR z)` by 'AND' → [(x), (y OR z)]. */
 export function splitTopLevel(text: string, separator: ',' | 'AND'): string[] {
   const parts: string[] = [];
   let start = 0;
-  walk(text, (i, depth) => {
+  scanTopLevel(text, (i, depth) => {
     if (depth !== 0 || i < start) return;
     if (separator === ',' && text[i] === ',') {
       parts.push(text.slice(start, i).trim());
@@ -44,7 +30,7 @@ export function stripOuterParens(text: string): string {
   for (;;) {
     if (!t.startsWith('(') || !t.endsWith(')')) return t;
     let closesAt = -1;
-    walk(t, (i, depth) => {
+    scanTopLevel(t, (i, depth) => {
       if (closesAt < 0 && depth === 0 && t[i] === ')') closesAt = i;
     });
     if (closesAt !== t.length - 1) return t;

@@ -6,7 +6,7 @@
  * normalized (`formatQuerySingleLine`) and on the `.sql` files an engine keeps
  * in its metadata folder (`ATTACH TABLE _ UUID '…' (…) ENGINE = … COMMENT '…'`). Pure.
  */
-import { readIdentifier, skipQuoted, statementTarget, stripComments } from './parse.js';
+import { readIdentifier, scanTopLevel, skipQuoted, statementTarget, stripComments } from './parse.js';
 
 export interface CreatedTable {
   /** Absent: the statement does not name one (the request's current database). */
@@ -78,20 +78,10 @@ function collapseSpace(sql: string): string {
 
 /** Offset of the keyword as a whole word outside quotes and brackets, at or after `from`. */
 function topLevelKeyword(text: string, from: number, keyword: string): number | undefined {
-  let depth = 0;
-  for (let i = from; i < text.length; i++) {
-    const ch = text[i] as string;
-    if (ch === "'" || ch === '"' || ch === '`') {
-      i = skipQuoted(text, i) - 1;
-      continue;
-    }
-    if (ch === '(' || ch === '[') depth++;
-    else if (ch === ')' || ch === ']') depth--;
-    else if (depth === 0 && /[A-Za-z_]/.test(ch) && !/[A-Za-z0-9_]/.test(text[i - 1] ?? ' ')) {
-      const word = readIdentifier(text, i);
-      if (word?.name.toUpperCase() === keyword) return i;
-      if (word) i = word.end - 1;
-    }
-  }
-  return undefined;
+  return scanTopLevel(
+    text,
+    // A word is read at its first letter only.
+    (i, depth) => depth === 0 && /[A-Za-z_]/.test(text[i] as string) && !/[A-Za-z0-9_]/.test(text[i - 1] ?? ' ') && readIdentifier(text, i)?.name.toUpperCase() === keyword,
+    from,
+  );
 }

@@ -79,6 +79,26 @@ export function skipQuoted(text: string, open: number): number {
   return text.length;
 }
 
+/**
+ * Walks `text` from `from` on, outside quoted strings and names: calls `visit` for every other character with
+ * the depth of parentheses and brackets after it (`(` and `[` open, `)` and `]` close), so depth 0 is the top
+ * level. `visit` returns true to stop there: the result is that index (undefined when it never stopped).
+ */
+export function scanTopLevel(text: string, visit: (i: number, depth: number) => boolean | void, from = 0): number | undefined {
+  let depth = 0;
+  for (let i = from; i < text.length; i++) {
+    const ch = text[i] as string;
+    if (ch === "'" || ch === '"' || ch === '`') {
+      i = skipQuoted(text, i) - 1;
+      continue;
+    }
+    if (ch === '(' || ch === '[') depth++;
+    else if (ch === ')' || ch === ']') depth--;
+    if (visit(i, depth) === true) return i;
+  }
+  return undefined;
+}
+
 /** The text between quotes: backslash escapes, and a doubled quote (`a``b`, 'it''s') stands for one. */
 function unescape(body: string, quote: string): string {
   return body.replace(/\\(.)|(['"`])\2/gs, (m, c: string | undefined, doubled: string | undefined) => {

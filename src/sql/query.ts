@@ -7,25 +7,10 @@
  * of it as a change of meaning.
  */
 import type { SelectParts } from '../model/model.js';
-import { readIdentifier, skipQuoted } from './parse.js';
+import { readIdentifier, scanTopLevel } from './parse.js';
 
 const CLAUSES = ['FROM', 'WHERE', 'GROUP BY'] as const;
 const UNSUPPORTED = ['JOIN', 'UNION', 'HAVING', 'ORDER BY', 'LIMIT', 'SETTINGS', 'WITH', 'ARRAY JOIN', 'QUALIFY', 'WINDOW', 'INTERSECT', 'EXCEPT', 'PREWHERE', 'SAMPLE', 'FINAL'];
-
-/** Top-level pieces of `text`: positions of keywords and commas outside quotes and parentheses. */
-function topLevel(text: string, visit: (i: number, depth: number) => boolean | void): void {
-  let depth = 0;
-  for (let i = 0; i < text.length; i++) {
-    const ch = text[i] as string;
-    if (ch === "'" || ch === '"' || ch === '`') {
-      i = skipQuoted(text, i) - 1;
-      continue;
-    }
-    if (ch === '(' || ch === '[') depth++;
-    else if (ch === ')' || ch === ']') depth--;
-    if (visit(i, depth) === true) return;
-  }
-}
 
 function keywordAt(text: string, i: number, keyword: string): boolean {
   if (!/\s/.test(text[i - 1] ?? ' ')) return false;
@@ -36,7 +21,7 @@ function keywordAt(text: string, i: number, keyword: string): boolean {
 function splitItems(list: string): string[] {
   const items: string[] = [];
   let start = 0;
-  topLevel(list, (i, depth) => {
+  scanTopLevel(list, (i, depth) => {
     if (depth === 0 && list[i] === ',') {
       items.push(list.slice(start, i).trim());
       start = i + 1;
@@ -49,7 +34,7 @@ function splitItems(list: string): string[] {
 /** `expr AS name` → name and expr; a bare column → its name. */
 function item(text: string): { name: string; expr: string } {
   let as = -1;
-  topLevel(text, (i, depth) => {
+  scanTopLevel(text, (i, depth) => {
     if (depth === 0 && keywordAt(text, i, 'AS')) as = i;
   });
   if (as > 0) {
@@ -65,7 +50,7 @@ export function parseSelect(sql: string): SelectParts | undefined {
   if (!/^SELECT /i.test(text) || /^SELECT DISTINCT /i.test(text)) return undefined;
   const marks: { at: number; keyword: string }[] = [];
   let unsupported = false;
-  topLevel(text, (i, depth) => {
+  scanTopLevel(text, (i, depth) => {
     if (depth !== 0) return;
     for (const k of UNSUPPORTED) if (keywordAt(text, i, k)) unsupported = true;
     for (const k of CLAUSES) if (keywordAt(text, i, k)) marks.push({ at: i, keyword: k });

@@ -1,43 +1,19 @@
 /**
  * Headless Chromium for the graph tests: Debian's `chromium` package,
- * installed with apt-get when its binary is missing (root only; `apt-get
- * update` once if the package is unknown), like test/server installs
- * clickhouse-server. Anything missing throws with the reason: never a skip.
+ * installed with apt-get when its binary is missing (test/helpers/apt.ts),
+ * like test/server installs clickhouse-server. Anything missing throws with
+ * the reason: never a skip.
  */
-import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { PNG } from 'pngjs';
 import { readFileSync } from 'node:fs';
+import { aptInstall, lastLines, run } from '../helpers/apt.js';
 
 const PACKAGE = 'chromium';
 export const CHROMIUM_BIN = '/usr/bin/chromium';
 
-function run(cmd: string, args: string[], env: Record<string, string> = {}, timeout = 900_000): { ok: boolean; out: string } {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', env: { ...process.env, ...env }, timeout });
-  const out = `${r.stdout ?? ''}${r.stderr ?? ''}`;
-  if (r.error) return { ok: false, out: `${r.error.message}\n${out}` };
-  return { ok: r.status === 0, out };
-}
-
-const lastLines = (text: string, n = 25) => text.trim().split('\n').slice(-n).join('\n');
-
 export function ensureChromium(log: (line: string) => void = () => {}): void {
-  if (existsSync(CHROMIUM_BIN)) return;
-  if (process.getuid?.() !== 0) throw new Error(`${CHROMIUM_BIN} is missing and installing ${PACKAGE} with apt-get needs root; run as root or install it first (apt-get install --no-install-recommends ${PACKAGE})`);
-  const started = Date.now();
-  log(`installing ${PACKAGE} with apt-get (once)`);
-  const env = { DEBIAN_FRONTEND: 'noninteractive' };
-  // Wait for another apt/dpkg (another test run) instead of failing on its lock.
-  const install = () => run('apt-get', ['install', '-y', '--no-install-recommends', '-o', 'DPkg::Lock::Timeout=600', PACKAGE], env);
-  let r = install();
-  if (!r.ok) {
-    const update = run('apt-get', ['update', '-o', 'DPkg::Lock::Timeout=600'], env);
-    if (!update.ok) throw new Error(`apt-get update failed:\n${lastLines(update.out)}`);
-    r = install();
-  }
-  if (!r.ok) throw new Error(`apt-get install ${PACKAGE} failed:\n${lastLines(r.out)}`);
-  if (!existsSync(CHROMIUM_BIN)) throw new Error(`apt-get installed ${PACKAGE} but ${CHROMIUM_BIN} is not there`);
-  log(`installed ${PACKAGE} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  aptInstall({ name: PACKAGE, binary: CHROMIUM_BIN }, log);
 }
 
 /** Open `file` in headless Chromium and save a PNG screenshot of the window. */

@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -18,6 +18,27 @@ export interface CliResult {
 export function chpipe(args: string[], cwd = ROOT, env: Record<string, string> = {}): CliResult {
   const r = spawnSync(process.execPath, [BIN, ...args], { cwd, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', ...env }, timeout: 120_000 });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+/**
+ * The real CLI in a subprocess without blocking this process: `chpipe()` uses
+ * spawnSync, which would stop a producer, a server or a timer running on the
+ * same event loop. Killed (SIGKILL) when it runs longer than `killAfterMs`.
+ */
+export function chpipeAsync(args: string[], cwd: string, env: Record<string, string> = {}, killAfterMs = 120_000): Promise<CliResult> {
+  return new Promise((ok, fail) => {
+    const child = spawn(process.execPath, [BIN, ...args], { cwd, env: { ...process.env, NO_COLOR: '1', ...env } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), killAfterMs);
+    child.on('error', fail);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      ok({ code: code ?? -1, stdout, stderr });
+    });
+  });
 }
 
 type Main = (argv: readonly string[], streams: { stdout: { write(s: string): unknown }; stderr: { write(s: string): unknown } }) => Promise<number>;

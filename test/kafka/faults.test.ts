@@ -15,29 +15,18 @@
  * kill the at-least-once contract allows them), and consumption resumed within
  * a stated time after each fault (printed, and bounded).
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HttpDriver } from '../../src/engine/http.js';
-import { BIN, tempDir, tempProject, type CliResult } from '../helpers/cli.js';
+import { chpipeAsync, tempDir, tempProject } from '../helpers/cli.js';
 import { createTopic, endOffsets, ingestGaps, produceContinuously, produceProbe, uniqueTopic, waitCommitted, type ProducedMessage } from '../helpers/kafka.js';
 import { isAlive } from '../helpers/processes.js';
 import { startServe, type Server } from '../migrate/target.js';
 import { startBroker, type Broker } from './broker.js';
+import { events } from './zero-loss.js';
 
 const sleep = (ms: number) => new Promise((ok) => setTimeout(ok, ms));
-
-function chpipeAsync(args: string[], cwd: string, env: Record<string, string>): Promise<CliResult> {
-  return new Promise((ok, fail) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd, env: { ...process.env, NO_COLOR: '1', ...env } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', fail);
-    child.on('close', (code) => ok({ code: code ?? -1, stdout, stderr }));
-  });
-}
 
 /** The PIDs of a process's children (`ps --ppid`). */
 function childPids(pid: number): number[] {
@@ -88,20 +77,7 @@ describe('faults under load: the broker stopped for 10 s, chpipe serve killed wi
     await createTopic(bootstrap, topic, PARTITIONS);
     const dir = tempProject(
       {
-        'schemas/events.yaml': [
-          'name: events',
-          'source:',
-          `  topic: ${topic}`,
-          '  format: JSONEachRow',
-          '  on_error: stream',
-          'columns:',
-          '  id: UInt64',
-          '  value: Int32',
-          '  ingested_at: { type: DateTime64(3), expr: now64(3) }',
-          'table:',
-          '  order_by: [id]',
-          '',
-        ].join('\n'),
+        'schemas/events.yaml': events(topic, 1),
       },
       `version: 1\ndatabase: ${db}\nkafka:\n  brokers: \${KAFKA_BROKERS}\n  settings: { kafka_flush_interval_ms: 500 }\n`,
     );

@@ -38,11 +38,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadProject } from '../../src/cli/project.js';
 import { HttpDriver } from '../../src/engine/http.js';
 import { qualified, stringLiteral } from '../../src/sql/quote.js';
-import { tempProject, type CliResult } from '../helpers/cli.js';
+import { chpipeAsync, tempProject, type CliResult } from '../helpers/cli.js';
 import { generateCase, messageFields, messagesFor, renderSchemas, type Case, type PipelineDraft, type ProjectDraft } from '../helpers/generator.js';
 import { createTopic, endOffsets, kafkaBootstrap, produceContinuously, waitCommitted, type ProducedMessage } from '../helpers/kafka.js';
 import { startServe, type Server } from '../migrate/target.js';
-import { accountForIds, chpipeAsync, type IdCounts } from './zero-loss.js';
+import { accountForIds, type IdCounts } from './zero-loss.js';
 
 /**
  * The seeds, each with the change kind it draws (checked, so a generator change shows here):

@@ -9,7 +9,6 @@
  * The registry URL also comes from chpipe.yaml's `kafka.schema_registry`; no
  * registry, an unreachable one and messages that are not framed: one sentence.
  */
-import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import avro from 'avsc';
@@ -17,32 +16,14 @@ import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Driver } from '../../src/engine/driver.js';
 import { HttpDriver } from '../../src/engine/http.js';
-import { BIN, tempDir, type CliResult } from '../helpers/cli.js';
+import { chpipeAsync, tempDir } from '../helpers/cli.js';
 import { createTopic, kafkaBootstrap, produceValues, uniqueTopic } from '../helpers/kafka.js';
 import { freePort } from '../helpers/processes.js';
+import { until } from '../helpers/wait.js';
 import { startServe, type Server } from '../migrate/target.js';
 import { startRegistry, type Registry } from './registry.js';
 
 const DATABASE = 'infer_avro_test';
-const sleep = (ms: number) => new Promise((ok) => setTimeout(ok, ms));
-
-/** The built CLI in `cwd`, without blocking this process. */
-function cli(args: string[], cwd: string): Promise<CliResult> {
-  const child = spawn(process.execPath, [BIN, ...args], { cwd, env: { ...process.env, NO_COLOR: '1' } });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-  return new Promise((resolve) => child.once('close', (code) => resolve({ code: code ?? -1, stdout, stderr })));
-}
-
-async function until(what: string, check: () => Promise<boolean>, timeoutMs = 90_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(300);
-  }
-}
 
 const SCHEMA = {
   type: 'record',
@@ -121,7 +102,7 @@ describe('chpipe infer for Avro through a real schema registry', () => {
   });
 
   it('detects the Confluent framing, reads the columns through the registry, writes YAML that validates', async () => {
-    const r = await cli(['infer', topics.avro, '--name', 'orders', '--schema-registry', registry.url, '--json'], dir);
+    const r = await chpipeAsync(['infer', topics.avro, '--name', 'orders', '--schema-registry', registry.url, '--json'], dir);
     expect(r.code, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout) as { format: string; formatDetected: boolean; sampled: number; valid: boolean; notes: string[]; columns: { name: string; type: string; notes: string[] }[] };
     expect(out).toMatchObject({ format: 'AvroConfluent', formatDetected: true, sampled: N, valid: true });
@@ -136,18 +117,18 @@ describe('chpipe infer for Avro through a real schema registry', () => {
       columns: Object.fromEntries(COLUMNS),
       table: { order_by: ['id'] },
     });
-    const validate = await cli(['validate'], dir);
+    const validate = await chpipeAsync(['validate'], dir);
     expect(validate.code, validate.stderr).toBe(0);
   });
 
   it('the inferred pipeline, planned and applied, ingests the same messages exactly', async () => {
-    const saved = await cli(['plan', '--save', 'inferred_avro'], dir);
+    const saved = await chpipeAsync(['plan', '--save', 'inferred_avro'], dir);
     expect(saved.code, saved.stderr).toBe(0);
     expect(readFileSync(join(dir, 'migrations', readdirOne(join(dir, 'migrations'))), 'utf8')).toContain(`format_avro_schema_registry_url = '${registry.url}'`);
-    const applied = await cli(['apply', '--url', server.url], dir);
+    const applied = await chpipeAsync(['apply', '--url', server.url], dir);
     expect(applied.code, applied.stderr).toBe(0);
     const count = async () => Number((await driver.query<{ n: string }>(`SELECT toString(count()) AS n FROM ${DATABASE}.orders`))[0]?.n);
-    await until('every Avro message in the table', async () => (await count()) === N);
+    await until('every Avro message in the table', async () => (await count()) === N, 90_000);
     const rows = await driver.query<Record<string, unknown>>(`SELECT toString(id) AS id, name, amount, paid, qty, tags, note FROM ${DATABASE}.orders ORDER BY toInt64(id)`);
     expect(rows).toEqual(ids.map((i) => ({ ...order(i), id: String(i) })));
   });
@@ -155,19 +136,19 @@ describe('chpipe infer for Avro through a real schema registry', () => {
   it('takes the registry from chpipe.yaml (kafka.schema_registry), and then writes none into the pipeline', async () => {
     const project = tempDir('chpipe-infer-avro-project-');
     writeFileSync(join(project, 'chpipe.yaml'), `version: 1\ndatabase: ${DATABASE}\nkafka:\n  brokers: ${bootstrap}\n  schema_registry: ${registry.url}\n`);
-    const r = await cli(['infer', topics.avro, '--name', 'orders', '--format', 'avroconfluent'], project);
+    const r = await chpipeAsync(['infer', topics.avro, '--name', 'orders', '--format', 'avroconfluent'], project);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain(`pipeline orders, 7 columns from ${N} sampled messages (AvroConfluent); valid`);
     const doc = parse(readFileSync(join(project, 'schemas', 'orders.yaml'), 'utf8')) as { source: Record<string, unknown> };
     expect(doc.source).toEqual({ topic: topics.avro, format: 'AvroConfluent' });
-    const plan = await cli(['plan', '--sql'], project);
+    const plan = await chpipeAsync(['plan', '--sql'], project);
     expect(plan.code, plan.stderr).toBe(0);
     expect(plan.stdout).toContain(`format_avro_schema_registry_url = '${registry.url}'`);
   });
 
   it('init --from-topic --schema-registry writes the registry into the new chpipe.yaml, not into the pipeline', async () => {
     const parent = tempDir('chpipe-init-avro-');
-    const r = await cli(['init', 'shop', '--from-topic', topics.avro, '--name', 'orders', '--brokers', bootstrap, '--schema-registry', registry.url], parent);
+    const r = await chpipeAsync(['init', 'shop', '--from-topic', topics.avro, '--name', 'orders', '--brokers', bootstrap, '--schema-registry', registry.url], parent);
     expect(r.code, r.stderr).toBe(0);
     const project = parse(readFileSync(join(parent, 'shop', 'chpipe.yaml'), 'utf8')) as { kafka: Record<string, unknown> };
     expect(project.kafka.schema_registry).toBe(registry.url);
@@ -186,7 +167,7 @@ describe('chpipe infer for Avro through a real schema registry', () => {
       [['infer', topics.text, '--name', 'a6', '--format', 'JSONEachRow', '--schema-registry', registry.url], /^error: --schema-registry is for AvroConfluent messages, not JSONEachRow; drop it, or pass --format AvroConfluent$/],
     ];
     for (const [args, message] of cases) {
-      const r = await cli(args, dir);
+      const r = await chpipeAsync(args, dir);
       expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(1);
       expect(r.stderr.trim().split('\n'), args.join(' ')).toHaveLength(1);
       expect(r.stderr.trim(), args.join(' ')).toMatch(message);

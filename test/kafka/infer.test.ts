@@ -8,38 +8,19 @@
  * an unreachable broker end in one sentence and exit 1; `init --from-topic`
  * scaffolds a project around the inferred pipeline.
  */
-import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Driver } from '../../src/engine/driver.js';
 import { HttpDriver } from '../../src/engine/http.js';
-import { BIN, tempDir, type CliResult } from '../helpers/cli.js';
+import { chpipeAsync, tempDir } from '../helpers/cli.js';
 import { createTopic, groupsTouching, kafkaBootstrap, produceValues, uniqueTopic } from '../helpers/kafka.js';
 import { freePort } from '../helpers/processes.js';
+import { until } from '../helpers/wait.js';
 import { startServe, type Server } from '../migrate/target.js';
 
 const DATABASE = 'infer_test';
-const sleep = (ms: number) => new Promise((ok) => setTimeout(ok, ms));
-
-/** The built CLI in `cwd`, without blocking this process. */
-function cli(args: string[], cwd: string): Promise<CliResult> {
-  const child = spawn(process.execPath, [BIN, ...args], { cwd, env: { ...process.env, NO_COLOR: '1' } });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-  return new Promise((resolve) => child.once('close', (code) => resolve({ code: code ?? -1, stdout, stderr })));
-}
-
-async function until(what: string, check: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(300);
-  }
-}
 
 /** Every consumer group on the broker with its state and members, sorted: what must not change. */
 
@@ -82,7 +63,7 @@ describe('chpipe infer on a real broker', () => {
 
   it('writes YAML with the messages’ columns and the engine’s types, valid, without touching any consumer group', async () => {
     const before = await touching();
-    const json = await cli(['infer', topics.json, '--name', 'orders', '--json'], dir);
+    const json = await chpipeAsync(['infer', topics.json, '--name', 'orders', '--json'], dir);
     expect(json.code, json.stderr).toBe(0);
     const out = JSON.parse(json.stdout) as { file: string; format: string; formatDetected: boolean; sampled: number; valid: boolean; columns: { name: string; type: string; notes: string[] }[] };
     expect(out).toMatchObject({ file: join('schemas', 'orders.yaml'), format: 'JSONEachRow', formatDetected: true, sampled: N, valid: true });
@@ -106,12 +87,12 @@ describe('chpipe infer on a real broker', () => {
     });
     expect(yaml).toContain('# received_at: { type: DateTime, from: _timestamp }');
 
-    const csv = await cli(['infer', topics.csv, '--name', 'visits'], dir);
+    const csv = await chpipeAsync(['infer', topics.csv, '--name', 'visits'], dir);
     expect(csv.code, csv.stderr).toBe(0);
     expect(csv.stdout).toContain(`wrote ${join('schemas', 'visits.yaml')}: pipeline visits, 4 columns from ${N} sampled messages (CSVWithNames, detected); valid`);
     expect((parse(readFileSync(join(dir, 'schemas', 'visits.yaml'), 'utf8')) as { columns: unknown }).columns).toEqual({ id: 'Int64', city: 'String', score: 'Float64', day: 'Date' });
 
-    const tsv = await cli(['infer', topics.tsv, '--name', 'events', '--format', 'TSVWithNames', '--sample', '25', '--timeout', '10s'], dir);
+    const tsv = await chpipeAsync(['infer', topics.tsv, '--name', 'events', '--format', 'TSVWithNames', '--sample', '25', '--timeout', '10s'], dir);
     expect(tsv.code, tsv.stderr).toBe(0);
     const events = parse(readFileSync(join(dir, 'schemas', 'events.yaml'), 'utf8')) as { source: { format: string }; columns: unknown; table: { order_by: string[] } };
     expect(events.source.format).toBe('TSVWithNames');
@@ -120,23 +101,23 @@ describe('chpipe infer on a real broker', () => {
     expect(events.table.order_by).toEqual(['event_id']);
     expect(tsv.stdout).toContain('from 25 sampled messages');
 
-    const validate = await cli(['validate'], dir);
+    const validate = await chpipeAsync(['validate'], dir);
     expect(validate.code, validate.stderr).toBe(0);
     expect(await touching()).toEqual(before);
   });
 
   it('refuses to overwrite without --force', async () => {
-    const again = await cli(['infer', topics.json, '--name', 'orders'], dir);
+    const again = await chpipeAsync(['infer', topics.json, '--name', 'orders'], dir);
     expect(again.code).toBe(1);
     expect(again.stderr.trim()).toBe(`error: ${join('schemas', 'orders.yaml')} already exists; pass --force to overwrite it, or -o FILE / --name NAME to write another`);
-    const forced = await cli(['infer', topics.json, '--name', 'orders', '--force'], dir);
+    const forced = await chpipeAsync(['infer', topics.json, '--name', 'orders', '--force'], dir);
     expect(forced.code, forced.stderr).toBe(0);
   });
 
   it('the inferred pipelines, planned and applied, ingest the same messages exactly', async () => {
-    const saved = await cli(['plan', '--save', 'inferred'], dir);
+    const saved = await chpipeAsync(['plan', '--save', 'inferred'], dir);
     expect(saved.code, saved.stderr).toBe(0);
-    const applied = await cli(['apply', '--url', server.url], dir);
+    const applied = await chpipeAsync(['apply', '--url', server.url], dir);
     expect(applied.code, applied.stderr).toBe(0);
     const rows = <T>(sql: string) => driver.query<T>(sql);
     const count = async (t: string) => Number((await rows<{ n: string }>(`SELECT toString(count()) AS n FROM ${DATABASE}.${t}`))[0]?.n);
@@ -164,7 +145,7 @@ describe('chpipe infer on a real broker', () => {
       [['infer', topics.json, '--format', 'Parquet'], /^error: --format "Parquet" is not one infer reads; expected one of JSONEachRow, CSV, CSVWithNames, TSV, TSVWithNames/],
     ];
     for (const [args, message] of cases) {
-      const r = await cli(args, dir);
+      const r = await chpipeAsync(args, dir);
       expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(1);
       expect(r.stderr.trim().split('\n'), args.join(' ')).toHaveLength(1);
       expect(r.stderr.trim(), args.join(' ')).toMatch(message);
@@ -178,19 +159,19 @@ describe('chpipe infer on a real broker', () => {
     const topic = uniqueTopic('infer_mixed');
     await createTopic(bootstrap, topic, 1);
     await produceValues(bootstrap, topic, ['{"id": 1}', '{"id": 2, "extra": "x"}', 'this is not json'], 1);
-    const r = await cli(['infer', topic], dir);
+    const r = await chpipeAsync(['infer', topic], dir);
     expect(r.code).toBe(1);
     expect(r.stderr.trim()).toMatch(/^error: cannot tell the format of the messages \(the first reads "\{\\"id\\": 1\}"\): not JSON objects, and not lines with tabs or commas; pass --format$/);
   });
 
   it('init --from-topic scaffolds a project around the inferred pipeline', async () => {
     const root = join(tempDir('chpipe-init-from-'), 'proj');
-    const r = await cli(['init', root, '--from-topic', topics.csv, '--brokers', bootstrap, '--name', 'visits'], dir);
+    const r = await chpipeAsync(['init', root, '--from-topic', topics.csv, '--brokers', bootstrap, '--name', 'visits'], dir);
     expect(r.code, r.stderr).toBe(0);
     expect(readFileSync(join(root, 'chpipe.yaml'), 'utf8')).toContain(`brokers: \${KAFKA_BROKERS:-${bootstrap}}`);
     expect(existsSync(join(root, 'schemas', 'api_latency.yaml'))).toBe(false);
     expect((parse(readFileSync(join(root, 'schemas', 'visits.yaml'), 'utf8')) as { source: { format: string } }).source.format).toBe('CSVWithNames');
-    const failed = await cli(['init', join(root, '..', 'other'), '--from-topic', topics.empty, '--brokers', bootstrap], dir);
+    const failed = await chpipeAsync(['init', join(root, '..', 'other'), '--from-topic', topics.empty, '--brokers', bootstrap], dir);
     expect(failed.code).toBe(1);
     expect(existsSync(join(root, '..', 'other', 'chpipe.yaml'))).toBe(false);
   });

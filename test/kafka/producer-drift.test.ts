@@ -6,24 +6,14 @@
  * whose brokers cannot be reached is a note, status still exit 0. The sample
  * joins no consumer group.
  */
-import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, tempDir, type CliResult } from '../helpers/cli.js';
+import { chpipeAsync, tempDir } from '../helpers/cli.js';
 import { createTopic, groupsTouching, kafkaBootstrap, produceValues, uniqueTopic } from '../helpers/kafka.js';
 import { project } from '../helpers/plan.js';
 import { freePort } from '../helpers/processes.js';
 import { startServe, type Server } from '../migrate/target.js';
 
 const DATABASE = 'producer_drift';
-
-function cli(args: string[], cwd: string): Promise<CliResult> {
-  const child = spawn(process.execPath, [BIN, ...args], { cwd, env: { ...process.env, NO_COLOR: '1' } });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-  return new Promise((resolve) => child.once('close', (code) => resolve({ code: code ?? -1, stdout, stderr })));
-}
 
 interface Producers {
   pipeline: string | null;
@@ -58,7 +48,7 @@ describe('chpipe status --producers', () => {
     await p.save('initial');
     dir = p.dir;
     server = await startServe(tempDir('chpipe-drift-served-'));
-    const applied = await cli(['apply', '--url', server.url], dir);
+    const applied = await chpipeAsync(['apply', '--url', server.url], dir);
     expect(applied.code, applied.stderr).toBe(0);
     // orders: producers added `country` (older messages lack it); visits: producers stopped sending `score`.
     await produceValues(bootstrap, topics.orders, [...Array.from({ length: 10 }, (_, i) => JSON.stringify({ id: i, amount: i })), ...Array.from({ length: 20 }, (_, i) => JSON.stringify({ id: 100 + i, amount: i, country: 'FR' }))], 2, 5);
@@ -73,7 +63,7 @@ describe('chpipe status --producers', () => {
   it('names fields no column reads and columns no message carries; an unreachable broker is a note', async () => {
     const touching = () => groupsTouching(bootstrap, Object.values(topics), 'chpipe-sample-never-joined');
     const before = await touching();
-    const r = await cli(['status', '--json', '--producers', '--url', server.url], dir);
+    const r = await chpipeAsync(['status', '--json', '--producers', '--url', server.url], dir);
     expect(r.code, r.stderr).toBe(0);
     const producers = new Map((JSON.parse(r.stdout) as { producers: Producers[] }).producers.map((p) => [p.pipeline, p]));
     expect([...producers.keys()].sort()).toEqual(['clicks', 'dead', 'orders', 'visits']);
@@ -84,7 +74,7 @@ describe('chpipe status --producers', () => {
     expect(dead).toMatchObject({ sampled: 0, unread: null, missing: null });
     expect(dead.notes.join(' ')).toMatch(/^producer drift unknown for topic dead_topic: the Kafka brokers 127\.0\.0\.1:\d+ (cannot be reached|did not answer)/);
 
-    const human = await cli(['status', '--producers', '--url', server.url], dir);
+    const human = await chpipeAsync(['status', '--producers', '--url', server.url], dir);
     expect(human.code, human.stderr).toBe(0);
     expect(human.stdout).toContain('producers: 2 Kafka tables out of step with their messages');
     expect(human.stdout).toContain(`  orders_queue (pipeline orders), topic ${topics.orders}, 30 messages sampled\n    + fields no column reads (dropped): country`);
@@ -92,7 +82,7 @@ describe('chpipe status --producers', () => {
     expect(human.stdout).toContain('in step: every field is read and every column is carried');
 
     // Without the flag, status samples nothing and says nothing about producers.
-    const plain = await cli(['status', '--json', '--url', server.url], dir);
+    const plain = await chpipeAsync(['status', '--json', '--url', server.url], dir);
     expect(plain.code, plain.stderr).toBe(0);
     expect(JSON.parse(plain.stdout)).not.toHaveProperty('producers');
     // The sample joined no group: the only groups that may have appeared are the target's own consumers'.

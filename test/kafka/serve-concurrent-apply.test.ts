@@ -21,11 +21,10 @@ import { cpSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { HttpDriver } from '../../src/engine/http.js';
-import { tempDir, type CliResult } from '../helpers/cli.js';
+import { chpipeAsync, tempDir, type CliResult } from '../helpers/cli.js';
 import { createTopic, kafkaBootstrap, produceContinuously, uniqueTopic } from '../helpers/kafka.js';
 import { project, type Project } from '../helpers/plan.js';
 import { startServe, type Server } from '../migrate/target.js';
-import { chpipeAsync } from './zero-loss.js';
 
 const sleep = (ms: number) => new Promise((ok) => setTimeout(ok, ms));
 

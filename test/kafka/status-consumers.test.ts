@@ -5,7 +5,6 @@
  * what was produced while the flow was detached, and a table whose brokers
  * cannot be reached gives `lag: null` with a note, status still exit 0.
  */
-import { spawn } from 'node:child_process';
 import { createServer, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Driver } from '../../src/engine/driver.js';
@@ -13,14 +12,14 @@ import { HttpDriver } from '../../src/engine/http.js';
 import { inspectDatabase } from '../../src/inspect/inspect.js';
 import { readLag } from '../../src/kafka/lag.js';
 import { consumerHealth } from '../../src/migrate/status.js';
-import { BIN, tempDir, type CliResult } from '../helpers/cli.js';
+import { chpipeAsync, tempDir, type CliResult } from '../helpers/cli.js';
 import { committedOffsets, createTopic, kafkaBootstrap, stringProducer, uniqueTopic } from '../helpers/kafka.js';
 import { project } from '../helpers/plan.js';
 import { freePort } from '../helpers/processes.js';
+import { until } from '../helpers/wait.js';
 import { startServe, type Server } from '../migrate/target.js';
 
 const DATABASE = 'status_consumers';
-const sleep = (ms: number) => new Promise((ok) => setTimeout(ok, ms));
 
 interface Queue {
   pipeline: string | null;
@@ -31,24 +30,6 @@ interface Queue {
   lag: { topic: string; partition: number; committed: number | null; end: number; lag: number }[] | null;
   lagTotal: number | null;
   notes: string[];
-}
-
-/** The built CLI in `cwd`, without blocking this process (the broker client and timers keep running). */
-function cli(args: string[], cwd: string): Promise<CliResult> {
-  const child = spawn(process.execPath, [BIN, ...args], { cwd, env: { ...process.env, NO_COLOR: '1' } });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-  return new Promise((resolve) => child.once('close', (code) => resolve({ code: code ?? -1, stdout, stderr })));
-}
-
-async function until(what: string, check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(250);
-  }
 }
 
 describe('chpipe status: consumers and lag', () => {
@@ -71,7 +52,7 @@ describe('chpipe status: consumers and lag', () => {
   };
   const status = async (json = true): Promise<{ r: CliResult; ms: number }> => {
     const started = Date.now();
-    const r = await cli(['status', ...(json ? ['--json'] : []), '--url', server.url], dir);
+    const r = await chpipeAsync(['status', ...(json ? ['--json'] : []), '--url', server.url], dir);
     return { r, ms: Date.now() - started };
   };
   const queues = (r: CliResult): Map<string, Queue> => new Map((JSON.parse(r.stdout) as { consumers: Queue[] }).consumers.map((q) => [q.table, q]));
@@ -93,7 +74,7 @@ describe('chpipe status: consumers and lag', () => {
     dir = p.dir;
     server = await startServe(tempDir('chpipe-status-served-'));
     driver = await HttpDriver.connect(server.url);
-    const applied = await cli(['apply', '--url', server.url], dir);
+    const applied = await chpipeAsync(['apply', '--url', server.url], dir);
     expect(applied.code, applied.stderr).toBe(0);
   });
 
@@ -104,8 +85,8 @@ describe('chpipe status: consumers and lag', () => {
 
   it('shows the consumer, its assignments and lag 0 once consumed; lag = what was produced while the flow was detached; an unreachable broker gives lag null', async () => {
     await produce([12, 8], 1);
-    await until('20 rows in orders', async () => (await rows()) === 20);
-    await until('the group to commit 20 messages', async () => (await committedTotal()) === 20n);
+    await until('20 rows in orders', async () => (await rows()) === 20, 30_000, 250);
+    await until('the group to commit 20 messages', async () => (await committedTotal()) === 20n, 30_000, 250);
 
     const first = await status();
     expect(first.r.code, first.r.stderr).toBe(0);
@@ -139,7 +120,7 @@ describe('chpipe status: consumers and lag', () => {
     await driver.exec(`DETACH TABLE ${DATABASE}.${flow!.name}`);
     // A stream that started before the DETACH runs to its end (it holds the view): wait until no stream uses the consumers.
     const inUse = async () => Number((await driver.query<{ n: string }>(`SELECT toString(max(is_currently_used)) AS n FROM system.kafka_consumers WHERE database = '${DATABASE}' AND table = 'orders_queue'`))[0]?.n);
-    await until('the queue’s stream to end', async () => (await inUse()) === 0);
+    await until('the queue’s stream to end', async () => (await inUse()) === 0, 30_000, 250);
     expect(await committedTotal()).toBe(20n);
     await produce([4, 3], 100);
 

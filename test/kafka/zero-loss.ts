@@ -5,15 +5,15 @@
  * real CLI, in a subprocess) and the migration's statements are run in order on
  * the target, mid-stream. Afterwards every message is accounted for.
  */
-import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
+import type { Driver } from '../../src/engine/driver.js';
 import { EmbeddedDriver } from '../../src/engine/embedded.js';
 import { splitStatements } from '../../src/sql/parse.js';
-import { BIN, chpipe, tempProject, type CliResult } from '../helpers/cli.js';
-import { committedOffsets, createTopic, endOffsets, kafkaBootstrap, produceContinuously, uniqueTopic, type ProducedMessage } from '../helpers/kafka.js';
+import { chpipe, chpipeAsync, tempProject, type CliResult } from '../helpers/cli.js';
+import { committedOffsets, createTopic, endOffsets, kafkaBootstrap, produceContinuously, uniqueTopic, waitCommitted, type ProducedMessage } from '../helpers/kafka.js';
 
 const sleep = (ms: number) => new Promise((ok) => setTimeout(ok, ms));
 
@@ -58,26 +58,6 @@ export function useKafkaTarget(): () => EmbeddedDriver {
     if (!driver) throw new Error('the embedded target is not open (useKafkaTarget() registers beforeAll)');
     return driver;
   };
-}
-
-/**
- * The CLI without blocking this process: `chpipe()` uses spawnSync, which
- * would stop the producer (same event loop) for the whole plan.
- */
-export function chpipeAsync(args: string[], cwd: string, env: Record<string, string> = {}): Promise<CliResult> {
-  return new Promise((ok, fail) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd, env: { ...process.env, NO_COLOR: '1', ...env } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
-    child.on('error', fail);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      ok({ code: code ?? -1, stdout, stderr });
-    });
-  });
 }
 
 /** The statements of a saved migration file, in order (comment-only pieces dropped). */
@@ -431,3 +411,63 @@ export const STAGES = ['initial', 'add_note', 'rename_value', 'block_size', 'agg
 /** Message `id` of the scenario: every MALFORMED_EVERY-th is JSON cut off after a key. */
 export const stagedMessage = (id: number): { value: string; malformed: boolean } =>
   id % MALFORMED_EVERY === 0 ? { value: `{"id":${id},"value":`, malformed: true } : { value: JSON.stringify({ id, value: id % 1000, note: `n${id}` }), malformed: false };
+
+/** The five-change scenario's producer: TOTAL messages (stagedMessage), 100 every 150 ms, over PARTITIONS partitions. */
+export function produceStaged(bootstrap: string, topic: string): Promise<ProducedMessage[]> {
+  return produceContinuously(bootstrap, { topic, partitions: PARTITIONS, total: TOTAL, batch: 100, intervalMs: 150, message: stagedMessage });
+}
+
+/** What the five-change scenario must end with: no id lost or doubled in events, and events_agg agreeing with it. */
+export const NO_STAGED_LOSS = {
+  ...NO_LOSS,
+  wrongAmount: 0,
+  aggBucketsDiffering: 0,
+  aggMissingErrors: 0,
+  aggDuplicateErrors: 0,
+  aggUnexpectedErrors: 0,
+};
+
+/**
+ * Settle the five-change scenario: the topic holds every produced message, both groups (events, events_agg)
+ * committed its end offsets (bounded by SETTLE_BOUND_MS) and the tables' counts stopped growing.
+ */
+export async function settleStaged(driver: Pick<Driver, 'query'>, bootstrap: string, topic: string, db: string, produced: readonly ProducedMessage[]): ReturnType<typeof waitCommitted> {
+  const ends = await endOffsets(bootstrap, topic);
+  const inTopic = [...ends.values()].reduce((s, o) => s + o, 0n);
+  if (inTopic !== BigInt(produced.length)) throw new Error(`the topic holds ${inTopic} messages but ${produced.length} were produced`);
+  return waitCommitted({
+    bootstrap,
+    topic,
+    groups: [`chpipe_${db}_events`, `chpipe_${db}_events_agg`],
+    ends,
+    boundMs: SETTLE_BOUND_MS,
+    quietMs: 2500,
+    counts: async () => {
+      const [r] = await driver.query<{ c: string }>(`SELECT concat(toString((SELECT count() FROM ${db}.events)), '/', toString((SELECT count() FROM ${db}.events_errors)), '/', toString((SELECT sum(n) FROM ${db}.events_agg)), '/', toString((SELECT count() FROM ${db}.events_agg_errors))) AS c`);
+      return r?.c ?? '';
+    },
+  });
+}
+
+/**
+ * events and events_agg of the five-change scenario side by side: rows whose amount is not id % 1000, buckets
+ * (id / 1000) whose count in events_agg differs from the good rows in events, and events_agg's total.
+ */
+export function stagedAggregateCounts(
+  good: ReadonlyMap<number, ProducedMessage>,
+  rows: readonly { id: string; amount: string }[],
+  agg: readonly { bucket: string; n: string }[],
+): { wrongAmount: number; aggBucketsDiffering: number; aggTotal: number } {
+  let wrongAmount = 0;
+  const perBucket = new Map<number, number>();
+  for (const r of rows) {
+    const id = Number(r.id);
+    if (!good.has(id)) continue;
+    perBucket.set(Math.floor(id / 1000), (perBucket.get(Math.floor(id / 1000)) ?? 0) + 1);
+    if (Number(r.amount) !== id % 1000) wrongAmount++;
+  }
+  const aggBuckets = new Map(agg.map((a) => [Number(a.bucket), Number(a.n)]));
+  const aggBucketsDiffering = [...new Set([...aggBuckets.keys(), ...perBucket.keys()])].filter((b) => (aggBuckets.get(b) ?? 0) !== (perBucket.get(b) ?? 0)).length;
+  const aggTotal = [...aggBuckets.values()].reduce((s, n) => s + n, 0);
+  return { wrongAmount, aggBucketsDiffering, aggTotal };
+}

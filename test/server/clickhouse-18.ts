@@ -20,10 +20,11 @@
  * Anything missing (not root, apt-get failing) throws with the reason: the
  * tests fail, they never skip.
  */
-import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { aptInstall, lastLines } from '../helpers/apt.js';
 import { freePort, isAlive, reapLeftovers as reapRecorded } from '../helpers/processes.js';
 
 export const PACKAGE = 'clickhouse-server';
@@ -37,45 +38,10 @@ export const USERS = { default: '', tester: 's3cr3t-pass', nogrants: 'n0-grants-
 const ROOT = resolve(import.meta.dirname, '../..');
 /** Servers started by this harness, one file per server: `<pid> <owner pid> <dir>`; a later run reaps leftovers of a killed run. */
 const PIDS = join(ROOT, 'node_modules/.cache/chpipe-ch18/running');
-const POLICY_RC = '/usr/sbin/policy-rc.d';
-
-function run(cmd: string, args: string[], env: Record<string, string> = {}): { ok: boolean; out: string } {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 900_000 });
-  const out = `${r.stdout ?? ''}${r.stderr ?? ''}`;
-  if (r.error) return { ok: false, out: `${r.error.message}\n${out}` };
-  return { ok: r.status === 0, out };
-}
-
-function lastLines(text: string, n = 25): string {
-  return text.trim().split('\n').slice(-n).join('\n');
-}
 
 /** Install Debian's clickhouse-server when its binary is missing; fast when it is there. */
 export function ensureClickHouse18(log: (line: string) => void = () => {}): void {
-  if (existsSync(SERVER_BIN)) return;
-  if (process.getuid?.() !== 0) throw new Error(`${SERVER_BIN} is missing and installing ${PACKAGE} with apt-get needs root; run as root or install it first (apt-get install --no-install-recommends ${PACKAGE})`);
-  const started = Date.now();
-  log(`installing ${PACKAGE} with apt-get (once)`);
-  // A policy-rc.d that exits 101 tells invoke-rc.d and deb-systemd-invoke not to start the package's service.
-  const ownPolicy = !existsSync(POLICY_RC);
-  if (ownPolicy) writeFileSync(POLICY_RC, '#!/bin/sh\n# written by chpipe test/server/clickhouse-18.ts for the duration of an install\nexit 101\n', { mode: 0o755 });
-  try {
-    const env = { DEBIAN_FRONTEND: 'noninteractive' };
-    // Wait for another apt/dpkg (another test run, another engineer) instead of failing on its lock.
-    const install = () => run('apt-get', ['install', '-y', '--no-install-recommends', '-o', 'DPkg::Lock::Timeout=600', PACKAGE], env);
-    let r = install();
-    if (!r.ok) {
-      // A fresh machine may have no package lists yet.
-      const update = run('apt-get', ['update', '-o', 'DPkg::Lock::Timeout=600'], env);
-      if (!update.ok) throw new Error(`apt-get update failed:\n${lastLines(update.out)}`);
-      r = install();
-    }
-    if (!r.ok) throw new Error(`apt-get install ${PACKAGE} failed:\n${lastLines(r.out)}`);
-    if (!existsSync(SERVER_BIN)) throw new Error(`apt-get installed ${PACKAGE} but ${SERVER_BIN} is not there`);
-  } finally {
-    if (ownPolicy) rmSync(POLICY_RC, { force: true });
-  }
-  log(`installed ${PACKAGE} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  aptInstall({ name: PACKAGE, binary: SERVER_BIN, denyServiceStart: true }, log);
 }
 
 
