@@ -25,7 +25,7 @@ import { filled } from '../migrate/status.js';
 import { EngineError, type Driver } from '../engine/driver.js';
 import { inspectDatabase } from '../inspect/inspect.js';
 import type { Model, Placement } from '../model/model.js';
-import { withoutOnCluster } from '../sql/cluster.js';
+import { selectClusterMacros, withoutOnCluster } from '../sql/cluster.js';
 import { statementTarget } from '../sql/parse.js';
 import { stringLiteral } from '../sql/quote.js';
 import { MigrationError } from '../migrate/errors.js';
@@ -134,6 +134,22 @@ export async function readHosts(nodes: readonly ClusterNodeConnection[]): Promis
     hosts.push({ host: n.host, shard: n.shard, macros: Object.fromEntries(rows.map((r) => [r.macro, r.substitution])) });
   }
   return hosts;
+}
+
+/**
+ * Every node's topology in one query over one connection to a real server (`clusterAllReplicas` over
+ * system.macros): what `readHosts` reads node by node on the harness. A host is `hostName():tcpPort()`.
+ */
+export async function readClusterHosts(driver: Driver, cluster: string): Promise<ClusterHost[]> {
+  const rows = await driver.query<{ host: string; port: number | string; shard: number | string; macro: string; substitution: string }>(selectClusterMacros(cluster));
+  const hosts = new Map<string, ClusterHost & { macros: Record<string, string> }>();
+  for (const r of rows) {
+    const host = `${r.host}:${r.port}`;
+    const h = hosts.get(host) ?? { host, shard: Number(r.shard), macros: {} };
+    h.macros[r.macro] = r.substitution;
+    hosts.set(host, h);
+  }
+  return [...hosts.values()];
 }
 
 /** Refuse, before any statement runs, a model whose Replicated tables the cluster's macros would lay out wrong. */

@@ -17,7 +17,7 @@ import { EngineError, TargetError, type Driver } from '../engine/driver.js';
 import type { Placement } from '../model/model.js';
 import { createDatabase } from '../sql/ddl.js';
 import { holderAlive } from './lock.js';
-import { createLockTable, dropOwnTable, LOCK_TABLE, retireLockTable, selectLocks, updateLockHolder } from '../sql/history.js';
+import { clusterLockPath, createClusterLockTable, createLockTable, dropLockTableSync, dropOwnTable, LOCK_TABLE, retireLockTable, selectLocks, updateLockHolder } from '../sql/history.js';
 
 export interface TargetLockHolder {
   readonly id: string;
@@ -84,17 +84,30 @@ export async function acquireTargetLock(driver: Driver, p: Placement, options: T
   let holder: TargetLockHolder = { id: randomUUID(), host: hostname(), pid: process.pid, user: osUser(), command: options.command, since, heartbeat: since };
   const deadline = Date.now() + options.waitMs;
   let waited = false;
+  // Cluster mode: the lock is a Replicated table at one Keeper path for the whole cluster (sql/history.ts); a
+  // holder on another host shows as REPLICA_ALREADY_EXISTS, its details on that host only.
+  // Two hosts creating it at the same moment race on its Keeper nodes: the loser may get KEEPER_EXCEPTION (a node
+  // exists, measured) instead; its CREATE is tried again, when the winner's replica answers REPLICA_ALREADY_EXISTS.
+  const cluster = p.cluster;
+  let keeperRaces = 0;
   for (;;) {
+    let elsewhere: boolean;
     try {
-      await driver.exec(createLockTable(p, JSON.stringify(holder)));
+      await driver.exec(cluster !== undefined ? createClusterLockTable(p, JSON.stringify(holder)) : createLockTable(p, JSON.stringify(holder)));
       break;
     } catch (e) {
-      if (!(e instanceof EngineError) || e.codeName !== 'TABLE_ALREADY_EXISTS') throw e;
+      if (cluster !== undefined && e instanceof EngineError && e.codeName === 'KEEPER_EXCEPTION' && keeperRaces++ < 3) {
+        await new Promise((r) => setTimeout(r, 100));
+        continue;
+      }
+      if (!(e instanceof EngineError) || (e.codeName !== 'TABLE_ALREADY_EXISTS' && !(cluster !== undefined && e.codeName === 'REPLICA_ALREADY_EXISTS'))) throw e;
+      elsewhere = e.codeName === 'REPLICA_ALREADY_EXISTS';
     }
-    const lock = (await currentLocks(driver, p)).find((l) => l.name === LOCK_TABLE);
-    if (!lock) continue;
-    const current = parseHolder(lock.comment);
-    if (current && isStaleHolder(current, options.ttlMs, Date.now())) {
+    const lock = elsewhere ? undefined : (await currentLocks(driver, p)).find((l) => l.name === LOCK_TABLE);
+    if (!lock && !elsewhere) continue;
+    const current = lock ? parseHolder(lock.comment) : undefined;
+    // A stale holder is taken over on one server only: a cluster's lock is released by its holder (or by hand).
+    if (cluster === undefined && current && isStaleHolder(current, options.ttlMs, Date.now())) {
       try {
         await driver.exec(retireLockTable(p, current.id));
       } catch (e) {
@@ -105,7 +118,9 @@ export async function acquireTargetLock(driver: Driver, p: Placement, options: T
     }
     if (Date.now() >= deadline) {
       throw new TargetError(
-        current
+        cluster !== undefined && !current
+          ? `the target's database ${p.database} is locked by a chpipe connected to another host of cluster ${cluster} (the Replicated table ${LOCK_TABLE} at Keeper path ${clusterLockPath(p)}); waited ${Math.round(options.waitMs / 1000)} s (--lock-timeout). Run again when it has finished; if no chpipe runs, drop that table with SYNC on the host that has it`
+          : current
           ? `the target's database ${p.database} is locked by ${describe(current)}; waited ${Math.round(options.waitMs / 1000)} s (--lock-timeout). Run again when it has finished; a lock whose holder is gone is taken over once its process has exited (same host) or after ${Math.round(options.ttlMs / 1000)} s without a heartbeat`
           : `the target's database ${p.database} is locked (table ${LOCK_TABLE}, holder unreadable); if no chpipe runs against it, drop that table`,
       );
@@ -152,7 +167,7 @@ export async function acquireTargetLock(driver: Driver, p: Placement, options: T
       stopped = true;
       if (timer) clearTimeout(timer);
       const mine = (await currentLocks(driver, p)).find((l) => l.name === LOCK_TABLE);
-      if (parseHolder(mine?.comment ?? '')?.id === holder.id) await driver.exec(dropOwnTable(p, LOCK_TABLE));
+      if (parseHolder(mine?.comment ?? '')?.id === holder.id) await driver.exec(cluster !== undefined ? dropLockTableSync(p) : dropOwnTable(p, LOCK_TABLE));
     },
   };
 }

@@ -14,6 +14,7 @@
  */
 import type { Replication } from '../model/model.js';
 import { readIdentifier, skipQuoted } from './parse.js';
+import { stringLiteral } from './quote.js';
 
 /** Where the ` ON CLUSTER name` clause of a normalized statement is (offsets of its leading space and its end), and the cluster it names. */
 export function onClusterClause(normalized: string): { start: number; end: number; cluster: string } | undefined {
@@ -94,4 +95,28 @@ export function distributedEngine(engine: string): { cluster: string; database: 
   const [cluster, database, local] = args.slice(0, 3).map((a) => stringValue(a) ?? readIdentifier(a, 0)?.name);
   if (cluster === undefined || database === undefined || local === undefined) return undefined;
   return { cluster, database, local, shardingKey: args[3] ?? 'rand()' };
+}
+
+/**
+ * A normalized statement as a node without replication runs it: a `ReplicatedX(path, replica, args…)` engine
+ * replaced by `X(args…)`, anything else unchanged (what the scratch engine does, check/scratch.ts, for a
+ * non-replicated copy of the cluster DDL).
+ */
+export function withPlainEngine(normalized: string): string {
+  const at = normalized.indexOf('\nENGINE = ');
+  if (at < 0) return normalized;
+  const start = at + '\nENGINE = '.length;
+  const end = normalized.indexOf('\n', start) < 0 ? normalized.length : normalized.indexOf('\n', start);
+  const { engine, replication } = replicatedEngine(normalized.slice(start, end));
+  return replication ? normalized.slice(0, start) + engine + normalized.slice(end) : normalized;
+}
+
+/**
+ * Every node's macros in one query on a real server: one row per host and macro, with the host (`hostName()`,
+ * `tcpPort()`) and its shard (`shardNum()`), each evaluated on the host that answers. Needs every node's TCP port
+ * (`clusterAllReplicas` connects to each; the embedded engine serves none, so on it only a cluster of the local
+ * node answers).
+ */
+export function selectClusterMacros(cluster: string): string {
+  return `SELECT hostName() AS host, tcpPort() AS port, shardNum() AS shard, macro, substitution FROM clusterAllReplicas(${stringLiteral(cluster)}, system.macros) ORDER BY shard, host, port, macro`;
 }

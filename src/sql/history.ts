@@ -115,6 +115,28 @@ export function createLockTable(p: Placement, holder: string): string {
   return `CREATE TABLE ${qualified(p.database, LOCK_TABLE)} (holder String) ENGINE = Memory COMMENT ${stringLiteral(holder)}`;
 }
 
+/**
+ * Cluster mode's lock, shared by the whole cluster: a Replicated table at one fixed Keeper path for the database
+ * with one fixed replica name, created on the host chpipe is connected to (no ON CLUSTER). Keeper lets one replica
+ * of that name exist at that path: a second CREATE on the same host fails with TABLE_ALREADY_EXISTS, on any other
+ * host of the cluster with REPLICA_ALREADY_EXISTS. `dropLockTableSync` releases it (SYNC: the replica leaves
+ * Keeper before the DROP returns).
+ */
+export function createClusterLockTable(p: Placement, holder: string): string {
+  return `CREATE TABLE ${qualified(p.database, LOCK_TABLE)} (holder String) ENGINE = ReplicatedMergeTree(${stringLiteral(clusterLockPath(p))}, ${stringLiteral(CLUSTER_LOCK_REPLICA)}) ORDER BY tuple() COMMENT ${stringLiteral(holder)}`;
+}
+
+/** The lock's Keeper path: one per database (a `{` or `}` in the name would read as a macro, so they are replaced). */
+export function clusterLockPath(p: Placement): string {
+  return `/clickhouse/chpipe/${p.database.replace(/[{}/]/g, '_')}/lock`;
+}
+
+export const CLUSTER_LOCK_REPLICA = 'holder';
+
+export function dropLockTableSync(p: Placement): string {
+  return `DROP TABLE IF EXISTS ${qualified(p.database, LOCK_TABLE)} SYNC`;
+}
+
 export function updateLockHolder(p: Placement, holder: string): string {
   return `ALTER TABLE ${qualified(p.database, LOCK_TABLE)} MODIFY COMMENT ${stringLiteral(holder)}`;
 }

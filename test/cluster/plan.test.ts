@@ -35,7 +35,8 @@ function migration(dir: string, n: number): string {
   return readFileSync(join(dir, 'migrations', files[n - 1] as string), 'utf8');
 }
 
-describe.concurrent('plan on a cluster project', () => {
+// Each test runs the CLI synchronously (several runs of about 10 s each): under a loaded machine the first took over 60 s.
+describe.concurrent('plan on a cluster project', { timeout: 180_000 }, () => {
   it('plans the examples, saves migration files with ON CLUSTER on every statement, replays them to "no changes", and check passes', () => {
     const dir = project('prod');
     const first = planJson(dir);
