@@ -9,6 +9,8 @@
  * the partition counts come from the caller (declared, or read from a broker
  * by a command that may contact one; never by plan or validate).
  */
+import { compileProject } from '../compile/compile.js';
+import type { Oracle } from '../compile/oracle.js';
 import type { Driver } from '../engine/driver.js';
 import type { KafkaTable, Model } from '../model/model.js';
 import type { ProjectSpec } from '../spec/types.js';
@@ -71,4 +73,14 @@ export function budgetWarnings(model: Model, spec: ProjectSpec, nodes: number): 
   return consumerBudget(model, nodes, declaredPartitions(spec))
     .filter((b) => b.verdict === 'idle' || b.verdict === 'uneven')
     .map((b) => b.message);
+}
+
+/**
+ * The warnings `plan` (with a target) and `status` print for a cluster project: the target's hosts in the
+ * cluster × each declared queue's consumers, against the declared partitions (none when the server has no such cluster).
+ */
+export async function targetBudgetWarnings(driver: Driver, spec: ProjectSpec, cluster: string, oracle: Oracle): Promise<string[]> {
+  const nodes = await clusterNodeCount(driver, cluster);
+  const model = compileProject(spec, oracle).model;
+  return nodes !== undefined && model ? budgetWarnings(model, spec, nodes) : [];
 }

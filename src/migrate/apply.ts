@@ -15,7 +15,7 @@ import { hostname } from 'node:os';
 import { EngineError, type Driver } from '../engine/driver.js';
 import type { Placement } from '../model/model.js';
 import { fillReferences } from '../spec/env.js';
-import { explainAst } from '../sql/dev.js';
+import { explainAst } from '../sql/query.js';
 import { CURRENT_USER, type RevisionRow } from '../sql/history.js';
 import { statementShape } from '../sql/statement.js';
 import { fileHash, migrationEnvironment, parseMigration, statementsHash, type MigrationFile, type MigrationStatement } from './files.js';

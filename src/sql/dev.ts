@@ -62,11 +62,6 @@ export function mergeConsumers(present: readonly KafkaConsumerFacts[], declared:
 /** Every Kafka table of the engine, one row each (one read, whatever the number of tables): what `kafkaTableFromEngine` reads. */
 export const KAFKA_TABLES_QUERY = "SELECT database, name, engine_full FROM system.tables WHERE engine = 'Kafka' AND NOT is_temporary";
 
-/** A statement parsed by the engine, never run (a migration's preflight of its CREATE statements). */
-export function explainAst(statement: string): string {
-  return `EXPLAIN AST ${statement}`;
-}
-
 /** A statement as the engine normalizes it, on one line (the statement rides as the parameter `statement`). */
 export const NORMALIZE_STATEMENT_QUERY = 'SELECT formatQuerySingleLine({statement:String}) AS statement';
 

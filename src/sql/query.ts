@@ -71,7 +71,10 @@ export function parseSelect(sql: string): SelectParts | undefined {
   return { items, from: part('FROM') as string, ...(where !== undefined ? { where } : {}), ...(groupBy !== undefined ? { groupBy } : {}) };
 }
 
-/** The engine's syntax tree of a query: two texts that differ only in redundant parentheses give the same tree. */
-export function explainAst(select: string): string {
-  return `EXPLAIN AST ${select}`;
+/**
+ * The engine's syntax tree of a statement, parsed and never run: two queries that differ only in redundant
+ * parentheses give the same tree; a migration's preflight has the target parse its CREATE statements with it.
+ */
+export function explainAst(statement: string): string {
+  return `EXPLAIN AST ${statement}`;
 }

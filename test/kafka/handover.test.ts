@@ -30,7 +30,7 @@ import { mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, describe, expect, it } from 'vitest';
-import { engineInstanceId, writeEngineConfig } from '../../src/cli/commands/serve.js';
+import { engineInstanceId, writeEngineConfig } from '../../src/engine/engine-config.js';
 import { HttpDriver } from '../../src/engine/http.js';
 import { openTarget } from '../../src/engine/target.js';
 import { DEV_STREAM_FLUSH_INTERVAL_MS, staticMembershipConflicts, staticMembershipTopics } from '../../src/sql/dev.js';

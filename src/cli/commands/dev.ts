@@ -20,7 +20,8 @@ import { diagnostic, type Diagnostic } from '../../spec/diagnostic.js';
 import { locate } from '../../spec/source.js';
 import type { ProjectSpec } from '../../spec/types.js';
 import { staticMembershipConflicts } from '../../sql/dev.js';
-import { declaredConsumers, holdAndServe, readPort, stopSignal, writeEngineConfig, type EngineConfig, type Serving } from './serve.js';
+import { declaredConsumers, writeEngineConfig, type EngineConfig } from '../../engine/engine-config.js';
+import { holdAndServe, readPort, stopSignal, type Serving } from './serve.js';
 
 const require = createRequire(import.meta.url);
 const { version: chpipeVersion } = require('../../../package.json') as { version: string };

@@ -5,7 +5,6 @@ import { readMigrationDir, sameHistory, writeMigration } from '../../migrate/dir
 import { reviewHistory } from '../../migrate/history.js';
 import { acquireMigrationLock, LockBusyError, type LockHolder, type MigrationLock } from '../../migrate/lock.js';
 import { computePlan, migratedStateKey } from '../../migrate/planner.js';
-import { compileProject } from '../../compile/compile.js';
 import { worstRisk } from '../../plan/plan.js';
 import { diagnosticsJson, renderDiagnostics } from '../../report/diagnostics.js';
 import type { Diagnostic } from '../../spec/diagnostic.js';
@@ -131,9 +130,10 @@ async function targetView(g: GlobalOptions, io: Awaited<ReturnType<typeof makeIo
     const { migrationStatuses, driftOf } = await import('../../migrate/status.js');
     const statuses = await migrationStatuses(connection.driver, placement, dir.files, display);
     if (statuses.problems.length) throw new UserError(statuses.problems[0] as string);
+    const scratch = await Scratch.open(memo, project.cluster !== undefined ? { cluster: project.cluster } : {});
     const { drift } = await driftOf({
       driver: connection.driver,
-      scratch: await Scratch.open(memo, project.cluster !== undefined ? { cluster: project.cluster } : {}),
+      scratch,
       placement,
       applied: statuses.applied,
       dirDisplay: display,
@@ -141,11 +141,8 @@ async function targetView(g: GlobalOptions, io: Awaited<ReturnType<typeof makeIo
       ...(project.kafka.namedCollection ? { namedCollection: project.kafka.namedCollection } : {}),
     });
     if (project.cluster !== undefined) {
-      // The consumer budget: the target's hosts in the cluster × each queue's consumers, against the declared partitions.
-      const { clusterNodeCount, budgetWarnings } = await import('../../cluster/budget.js');
-      const nodes = await clusterNodeCount(connection.driver, project.cluster);
-      const model = compileProject(project, (await Scratch.open(memo)).oracle()).model;
-      if (nodes !== undefined && model) for (const w of budgetWarnings(model, project, nodes)) io.err(`warning[consumer-budget]: ${w}`);
+      const { targetBudgetWarnings } = await import('../../cluster/budget.js');
+      for (const w of await targetBudgetWarnings(connection.driver, project, project.cluster, scratch.oracle())) io.err(`warning[consumer-budget]: ${w}`);
     }
     return { target: connection.description, pending: statuses.migrations.filter((m) => m.state !== 'applied').map((m) => ({ version: m.version, name: m.name })), drift };
   } finally {

@@ -27,8 +27,6 @@ export interface ServeOptions {
 const DEFAULT_PORT = 8123;
 /** serve's engine gets consumer threads for at least this many Kafka tables (plus the margin). */
 const SERVE_KAFKA_TABLES = 16;
-// The engine configuration moved to src/engine/engine-config.ts (one-shot commands use it too).
-export { declaredConsumers, engineInstanceId, ENGINE_CONFIG_FILE, ENGINE_USERS_FILE, writeEngineConfig, type EngineConfig, type EngineConfigInput } from '../../engine/engine-config.js';
 
 /** The declared pipelines of the project whose `.chpipe/` serve runs, when it reads (an invalid project: none). */
 function projectConsumers(config: string): KafkaConsumerFacts[] {

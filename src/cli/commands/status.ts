@@ -36,12 +36,8 @@ export default async function status(g: GlobalOptions, options: StatusOptions): 
     if (io.json) io.out(JSON.stringify(statusJson(shown), null, 2));
     else io.out(renderStatus(shown, io.paint));
     if (cluster !== undefined) {
-      // The consumer budget: the target's hosts in the cluster × each queue's consumers, against the declared partitions.
-      const { clusterNodeCount, budgetWarnings } = await import('../../cluster/budget.js');
-      const { compileProject } = await import('../../compile/compile.js');
-      const nodes = await clusterNodeCount(connection.driver, cluster);
-      const model = compileProject(p.project, scratch.oracle()).model;
-      if (nodes !== undefined && model) for (const w of budgetWarnings(model, p.project, nodes)) io.err(`warning[consumer-budget]: ${w}`);
+      const { targetBudgetWarnings } = await import('../../cluster/budget.js');
+      for (const w of await targetBudgetWarnings(connection.driver, p.project, cluster, scratch.oracle())) io.err(`warning[consumer-budget]: ${w}`);
     }
     if (s.problems.length) return 1;
     const open = s.drift.length > 0 || s.migrations.some((m) => m.state !== 'applied');
