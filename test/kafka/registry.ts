@@ -110,6 +110,8 @@ export async function startRegistry(log: (line: string) => void = () => {}, read
       '-Xmx384m',
       '-XX:+UseSerialGC',
       '-XX:TieredStopAtLevel=1',
+      // Vert.x's file cache in the registry's own folder, which stop() removes (by default: /tmp/vertx-cache, left behind).
+      `-Dvertx.cacheDirBase=${join(dir, 'vertx-cache')}`,
       `-Dchpipe.registry.dir=${dir}`,
       `-Dquarkus.http.port=${port}`,
       '-Dquarkus.http.host=127.0.0.1',
