@@ -253,6 +253,7 @@ function networkCode(e: unknown): string | undefined {
 const UNTRUSTED_CERT = new Set(['DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'CERT_UNTRUSTED', 'CERT_SIGNATURE_FAILURE']);
 const DNS_CODES = new Set(['ENOTFOUND', 'EAI_AGAIN', 'EAI_NONAME', 'EAI_NODATA', 'EAI_FAIL']);
 const CONNECT_TIMEOUT = 'CHPIPE_CONNECT_TIMEOUT';
+const TLS_TIMEOUT = 'CHPIPE_TLS_TIMEOUT';
 /** The message `@clickhouse/client` rejects with when the request timeout passes. */
 const CLIENT_TIMEOUT_MESSAGE = 'Timeout error.';
 
@@ -279,6 +280,7 @@ export function networkProblem(e: unknown, ctx: NetworkContext): TargetError {
   if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') return new TargetError(`the TLS certificate of ${at} is not valid for the host name ${host}; connect with a name the certificate lists`);
   if (code === 'CERT_HAS_EXPIRED') return new TargetError(`the TLS certificate of ${at} has expired`);
   if (code === 'CERT_NOT_YET_VALID') return new TargetError(`the TLS certificate of ${at} is not valid yet (check the clocks)`);
+  if (code === TLS_TIMEOUT) return new TargetError(`the TLS handshake with ${at} failed: no answer within ${seconds(ctx.connectTimeoutMs)} (does that port speak https, or plain http?)`);
   if (code === 'EPROTO' || code === 'ERR_SSL_WRONG_VERSION_NUMBER' || (code !== undefined && code.startsWith('ERR_SSL_'))) {
     return new TargetError(`the TLS handshake with ${at} failed (does that port speak https, or plain http?)`);
   }
@@ -322,14 +324,21 @@ function scrubError<E extends Error>(e: E, secrets: readonly string[]): E {
 // ---------------------------------------------------------------------------------------------
 // The agent: keep-alive sockets, the CA, and a connect timeout (the client has none of its own)
 
-function armConnectTimeout(socket: Duplex | null | undefined, ms: number): void {
+/**
+ * Bound the connection by `ms`: the TCP connect, and for https the TLS handshake too (a server that reads a
+ * ClientHello on a plain port and never answers would otherwise hold the request until the request timeout).
+ */
+function armConnectTimeout(socket: Duplex | null | undefined, ms: number, tls: boolean): void {
   if (!socket || !('connecting' in socket)) return;
   const s = socket as Socket;
   if (!s.connecting) return;
-  const timer = setTimeout(() => s.destroy(Object.assign(new Error(`no connection within ${ms} ms`), { code: CONNECT_TIMEOUT })), ms);
+  const timer = setTimeout(() => {
+    const connected = !s.connecting;
+    s.destroy(Object.assign(new Error(connected ? `no TLS handshake within ${ms} ms` : `no connection within ${ms} ms`), { code: connected ? TLS_TIMEOUT : CONNECT_TIMEOUT }));
+  }, ms);
   timer.unref();
   const clear = () => clearTimeout(timer);
-  s.once('connect', clear);
+  s.once(tls ? 'secureConnect' : 'connect', clear);
   s.once('close', clear);
 }
 
@@ -342,7 +351,7 @@ class TimedHttpAgent extends HttpAgent {
   }
   override createConnection(options: ClientRequestArgs, callback?: (err: Error | null, stream: Duplex) => void): Duplex | null | undefined {
     const socket = super.createConnection(options, callback);
-    armConnectTimeout(socket, this.connectTimeoutMs);
+    armConnectTimeout(socket, this.connectTimeoutMs, false);
     return socket;
   }
 }
@@ -356,7 +365,7 @@ class TimedHttpsAgent extends HttpsAgent {
   }
   override createConnection(options: ClientRequestArgs, callback?: (err: Error | null, stream: Duplex) => void): Duplex | null | undefined {
     const socket = super.createConnection(options, callback);
-    armConnectTimeout(socket, this.connectTimeoutMs);
+    armConnectTimeout(socket, this.connectTimeoutMs, true);
     return socket;
   }
 }

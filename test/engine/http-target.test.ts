@@ -173,6 +173,24 @@ describe('timeouts (servers that never answer)', () => {
     expect(Date.now() - started).toBeLessThan(5_000);
   });
 
+  it('https to a port that takes the connection and never answers the TLS handshake: the connect timeout covers it', async () => {
+    const sockets: Socket[] = [];
+    const server: Server = createServer((s) => void sockets.push(s));
+    await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+    cleanups.push(() => {
+      for (const s of sockets) s.destroy();
+      return new Promise<void>((ok) => server.close(() => ok()));
+    });
+    const port = (server.address() as AddressInfo).port;
+    const e = await HttpDriver.connect(`https://127.0.0.1:${port}`, { connectTimeoutMs: 700, requestTimeoutMs: 60_000 }).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    expect(e).toBeInstanceOf(TargetError);
+    expect((e as Error).message).toBe(`the TLS handshake with the target at https://127.0.0.1:${port} failed: no answer within 0.7 s (does that port speak https, or plain http?)`);
+    expect(sockets.length).toBeGreaterThan(0);
+  });
+
   it('a port whose connections are never completed: the connect timeout, well before the request timeout', async () => {
     // A listener with a backlog of 0 that never accepts: once one connection waits in its queue, the kernel
     // drops further SYNs, so a connect hangs as it does to a firewalled host.
