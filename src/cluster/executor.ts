@@ -29,7 +29,7 @@ import { selectClusterMacros, withoutOnCluster } from '../sql/cluster.js';
 import { statementTarget } from '../sql/parse.js';
 import { stringLiteral } from '../sql/quote.js';
 import { MigrationError } from '../migrate/errors.js';
-import { checkLayout, type ClusterHost } from './layout.js';
+import { checkLayout, type ClusterHost, type LayoutProblem } from './layout.js';
 
 export interface ClusterNodeConnection {
   /** `host:port`, as system.clusters names it. */
@@ -154,8 +154,33 @@ export async function readClusterHosts(driver: Driver, cluster: string): Promise
 
 /** Refuse, before any statement runs, a model whose Replicated tables the cluster's macros would lay out wrong. */
 export async function checkClusterLayout(model: Model, nodes: readonly ClusterNodeConnection[]): Promise<void> {
-  const problems = checkLayout(model, await readHosts(nodes));
+  refuseLayout(checkLayout(model, await readHosts(nodes)));
+}
+
+function refuseLayout(problems: readonly LayoutProblem[]): void {
   if (problems.length) throw new MigrationError(`the cluster's layout is wrong for these tables, so nothing was applied: ${problems.map((p) => p.message).join('; ')}`);
+}
+
+/**
+ * The same check over one connection to a server of the cluster (apply's first step in cluster mode): every host's
+ * macros in one query (`readClusterHosts`). A server that does not know the cluster is refused in one sentence.
+ */
+export async function checkTargetLayout(driver: Driver, cluster: string, model: Model): Promise<ClusterHost[]> {
+  let hosts: ClusterHost[];
+  try {
+    hosts = await readClusterHosts(driver, cluster);
+  } catch (e) {
+    if (e instanceof EngineError && e.codeName === 'CLUSTER_DOESNT_EXIST') throw new MigrationError(`${unknownClusterMessage(driver.target, cluster)}; nothing was applied`);
+    throw e;
+  }
+  if (!hosts.length) throw new MigrationError(`${unknownClusterMessage(driver.target, cluster)}; nothing was applied`);
+  refuseLayout(checkLayout(model, hosts));
+  return hosts;
+}
+
+/** One sentence for a target whose servers do not define the project's cluster. */
+export function unknownClusterMessage(target: string, cluster: string): string {
+  return `${target} has no cluster ${JSON.stringify(cluster)} (system.clusters): define it in the servers' <remote_servers> (with a <macros> section on every host), or set \`cluster:\` in chpipe.yaml to one the servers have`;
 }
 
 export interface HostDrift {

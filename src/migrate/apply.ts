@@ -85,6 +85,11 @@ export interface ApplyOptions {
   readonly progressIntervalMs?: number;
   readonly onEvent?: (e: ApplyEvent) => void;
   readonly fault?: Fault;
+  /**
+   * Cluster mode: keep the history in the table every host shares (the default) or on the host chpipe is
+   * connected to (`false`: the test cluster, whose Replicated tables the engine keeps read-only).
+   */
+  readonly sharedHistory?: boolean;
 }
 
 export interface AppliedMigration {
@@ -123,7 +128,7 @@ export async function applyMigrations(options: ApplyOptions): Promise<ApplyResul
   const { driver, placement, dirDisplay, env } = options;
   const lock = await acquireTargetLock(driver, placement, { ...options.lock, onWait: (h) => options.onEvent?.({ kind: 'lock-wait', holder: h ? `chpipe ${h.command} (pid ${h.pid} on ${h.host})` : 'another chpipe' }) });
   try {
-    await ensureHistoryTable(driver, placement);
+    await ensureHistoryTable(driver, placement, options.sharedHistory);
     // Every pending file gets its environment (or the run stops) before any statement runs.
     const { pending, applied } = await pendingMigrations(driver, placement, options.files, dirDisplay, env);
     const dbUser = (await driver.query<{ user: string }>(CURRENT_USER))[0]?.user ?? '';

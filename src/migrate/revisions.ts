@@ -5,7 +5,8 @@
  */
 import { EngineError, type Driver } from '../engine/driver.js';
 import type { Placement } from '../model/model.js';
-import { createHistoryTable, insertRevision, selectRevisions, type RevisionRow } from '../sql/history.js';
+import { createDatabase } from '../sql/ddl.js';
+import { createClusterHistoryTable, createHistoryTable, historyTableExists, insertRevision, selectRevisions, type RevisionRow } from '../sql/history.js';
 import { fileHash, parseMigration, statementsHash, type MigrationFile } from './files.js';
 
 /** A migration's state on the target: its latest history row. */
@@ -30,7 +31,21 @@ export async function readRevisions(driver: Driver, p: Placement): Promise<Revis
   return [...latest.values()].sort((a, b) => Number(a.version) - Number(b.version));
 }
 
-export async function ensureHistoryTable(driver: Driver, p: Placement): Promise<void> {
+/**
+ * Create the history table if it is missing. In cluster mode it is shared by default: the database and the
+ * table are created ON CLUSTER, the table Replicated at one Keeper path with a replica on every host
+ * (src/sql/history.ts), so an apply through any host reads what an apply through another wrote. `shared: false`
+ * keeps it on the host chpipe is connected to (the test cluster's embedded engines, whose Replicated tables
+ * are read-only: docs/cluster.md).
+ */
+export async function ensureHistoryTable(driver: Driver, p: Placement, shared = p.cluster !== undefined): Promise<void> {
+  if (shared && p.cluster !== undefined) {
+    // Already here: no ON CLUSTER statement, which would wait on every host (a host down would stop each apply).
+    if ((await driver.query(historyTableExists(p))).length) return;
+    await driver.exec(createDatabase(p));
+    await driver.exec(createClusterHistoryTable({ ...p, cluster: p.cluster }));
+    return;
+  }
   await driver.exec(createHistoryTable(p));
 }
 

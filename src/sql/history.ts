@@ -91,11 +91,16 @@ function historyTable(p: Placement, onCluster: string, engine: string): string {
  * Cluster mode's history, shared by the whole cluster: created ON CLUSTER as one Replicated table whose replicas,
  * one per host, meet at one Keeper path (`{uuid}`, no `{shard}`: every shard's hosts share it), each named
  * `{shard}-{replica}` so replica names that repeat per shard stay apart. Any host then reads every run's rows.
- * Not yet used by apply: the test cluster's embedded engines keep Replicated tables read-only, so the executor's
- * writes to it cannot be verified here (docs/cluster.md).
+ * Apply and pull create and write it in cluster mode (migrate/revisions.ts); the test cluster's embedded engines
+ * keep Replicated tables read-only, so its writes are not verified here (docs/cluster.md).
  */
 export function createClusterHistoryTable(p: Placement & { readonly cluster: string }): string {
   return historyTable(p, ` ON CLUSTER ${ident(p.cluster)}`, `ReplicatedMergeTree(${stringLiteral(CLUSTER_HISTORY_PATH)}, ${stringLiteral(CLUSTER_HISTORY_REPLICA)})`);
+}
+
+/** One row when the history table exists on the host queried. */
+export function historyTableExists(p: Placement): string {
+  return `SELECT 1 FROM system.tables WHERE database = ${stringLiteral(p.database)} AND name = ${stringLiteral(HISTORY_TABLE)}`;
 }
 
 export const CLUSTER_HISTORY_PATH = '/clickhouse/chpipe/{uuid}';

@@ -19,7 +19,7 @@ import { appliedState, checkClusterLayout, ClusterDriver, clusterDrift, type Clu
 import { applyMigrations, MigrationError, MigrationFailed, type ApplyOptions } from '../../src/migrate/apply.js';
 import { readMigrationDir } from '../../src/migrate/dir.js';
 import { computePlan } from '../../src/migrate/planner.js';
-import { createClusterHistoryTable } from '../../src/sql/history.js';
+import { ensureHistoryTable, readRevisions } from '../../src/migrate/revisions.js';
 import type { Model } from '../../src/model/model.js';
 import { chpipe, ROOT, tempDir } from '../helpers/cli.js';
 import { startCluster, type TestCluster } from './nodes.js';
@@ -35,8 +35,12 @@ function connections(): ClusterNodeConnection[] {
   return cluster.nodes.map((n) => ({ host: n.host, shard: n.shard, driver: n.driver }));
 }
 
+/**
+ * The history stays on the initiator (`sharedHistory: false`): these engines keep Replicated tables read-only,
+ * so the shared history's rows could not be written (its creation is tested below).
+ */
 function applyOptions(driver: ClusterDriver, onEvent?: ApplyOptions['onEvent']): ApplyOptions {
-  return { driver, placement: PLACEMENT, files: readMigrationDir(join(dir, 'migrations')).files, dirDisplay: 'migrations', env: {}, chpipeVersion: 'test', lock: LOCK, ...(onEvent ? { onEvent } : {}) };
+  return { driver, placement: PLACEMENT, files: readMigrationDir(join(dir, 'migrations')).files, dirDisplay: 'migrations', env: {}, chpipeVersion: 'test', lock: LOCK, sharedHistory: false, ...(onEvent ? { onEvent } : {}) };
 }
 
 /** The project's compiled model and the declared state the plan reads back (the scratch engine in cluster mode). */
@@ -212,16 +216,19 @@ describe('the consumer budget from the declared partitions and the cluster\'s ho
   });
 });
 
-describe('the cluster-wide history table (rendered; created, not yet written by apply)', () => {
-  it('created ON CLUSTER, its 4 replicas — one per host, across both shards — meet at one Keeper path', async () => {
+describe('the cluster-wide history table (what apply and pull create in cluster mode; its rows are not written here)', () => {
+  it('created ON CLUSTER with its database, its 4 replicas — one per host, across both shards — meet at one Keeper path; any host reads it', async () => {
     const driver = new ClusterDriver('prod', connections());
     const placement = { database: 'chpipe_history_check', cluster: 'prod' };
-    await driver.exec('CREATE DATABASE IF NOT EXISTS chpipe_history_check ON CLUSTER prod');
-    await driver.exec(createClusterHistoryTable(placement));
+    // What applyMigrations runs first in cluster mode (sharedHistory defaults to true there).
+    await ensureHistoryTable(driver, placement);
+    await ensureHistoryTable(driver, placement);
     const replicas = await Promise.all(cluster.nodes.map(async (n) => (await n.driver.query<{ zookeeper_path: string; replica_name: string; total_replicas: number }>("SELECT zookeeper_path, replica_name, total_replicas FROM system.replicas WHERE database = 'chpipe_history_check'"))[0]));
     expect(new Set(replicas.map((r) => r?.zookeeper_path)).size).toBe(1);
     expect(replicas.map((r) => r?.replica_name)).toEqual(cluster.nodes.map((n) => `${n.macros.shard}-${n.macros.replica}`));
     expect(replicas.map((r) => Number(r?.total_replicas))).toEqual([4, 4, 4, 4]);
+    // Every host reads the same (empty) history from it.
+    for (const n of cluster.nodes) expect(await readRevisions(n.driver, placement)).toEqual([]);
     // Writing to it is not tried: on these engines an INSERT into a Replicated table blocks (over 60 s measured) instead of failing.
   });
 });

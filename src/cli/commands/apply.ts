@@ -3,8 +3,9 @@ import type { ApplyEvent, ApplyResult, Fault, PreparedMigration } from '../../mi
 import { inspectDatabase } from '../../inspect/inspect.js';
 import { makeProgress } from '../../report/progress.js';
 import { renderObjectsByPipeline } from '../../report/target.js';
-import { makeIo, UserError, type GlobalOptions, type Io } from '../context.js';
-import { failWith, openProjectTarget, parseLockTimeout, readTargetProject } from '../target.js';
+import type { Driver } from '../../engine/driver.js';
+import { makeIo, projectMemo, UserError, type GlobalOptions, type Io } from '../context.js';
+import { failWith, openProjectTarget, parseLockTimeout, readTargetProject, type TargetProject } from '../target.js';
 
 const require = createRequire(import.meta.url);
 const { version: chpipeVersion } = require('../../../package.json') as { version: string };
@@ -47,6 +48,8 @@ export default async function apply(g: GlobalOptions, options: ApplyOptions): Pr
   try {
     const { driver } = connection;
     const serverVersion = await driver.version();
+    // Cluster mode: every host's macros checked against the tables the migrations build, before anything runs.
+    if (p.project.cluster !== undefined) await checkClusterTarget(g, p, driver, p.project.cluster);
     if (options.dryRun) {
       const { pending } = await pendingMigrations(driver, p.placement, p.dir.files, p.display, process.env);
       reportDryRun(io, connection.description, serverVersion, pending);
@@ -95,6 +98,18 @@ export default async function apply(g: GlobalOptions, options: ApplyOptions): Pr
   } finally {
     await connection.release();
   }
+}
+
+/**
+ * The tables all the migrations build (replayed on the scratch engine in cluster mode, which keeps their
+ * replication) checked against every host of the cluster (src/cluster/executor.ts): a layout that would fail on
+ * some host, or silently merge two replicas, is refused with nothing applied.
+ */
+async function checkClusterTarget(g: GlobalOptions, p: TargetProject, driver: Driver, cluster: string): Promise<void> {
+  const [{ Scratch }, { appliedState, checkTargetLayout }] = await Promise.all([import('../../check/scratch.js'), import('../../cluster/executor.js')]);
+  const scratch = await Scratch.open(await projectMemo(g, p.root), { cluster });
+  const model = await appliedState(scratch, p.placement, p.dir.files, process.env, p.display);
+  await checkTargetLayout(driver, cluster, model);
 }
 
 function reportEvent(io: Io, progress: ReturnType<typeof makeProgress>, e: ApplyEvent): void {
