@@ -8,7 +8,10 @@
  * at once when the holder ran on this host and its process no longer exists,
  * otherwise when its heartbeat is older than the TTL. Taking over renames the
  * stale lock to a name made of the stale holder's id, which only one process
- * can do, then creates the lock again. After Atlas's `Locker`: a named lock,
+ * can do, then creates the lock again. In cluster mode (a Replicated table at
+ * one Keeper path) only a holder on this host whose process is gone is taken
+ * over, and the retired table is dropped with SYNC to free the Keeper
+ * replica. After Atlas's `Locker`: a named lock,
  * a wait, and the release function handed back.
  */
 import { randomUUID } from 'node:crypto';
@@ -17,7 +20,7 @@ import { EngineError, TargetError, type Driver } from '../engine/driver.js';
 import type { Placement } from '../model/model.js';
 import { createDatabase } from '../sql/ddl.js';
 import { holderAlive } from './lock.js';
-import { clusterLockPath, createClusterLockTable, createLockTable, dropLockTableSync, dropOwnTable, LOCK_TABLE, retireLockTable, selectLocks, updateLockHolder } from '../sql/history.js';
+import { clusterLockPath, createClusterLockTable, createLockTable, dropLockTableSync, dropOwnTable, LOCK_TABLE, retiredLockName, retireLockTable, selectLocks, updateLockHolder } from '../sql/history.js';
 
 export interface TargetLockHolder {
   readonly id: string;
@@ -103,13 +106,24 @@ export async function acquireTargetLock(driver: Driver, p: Placement, options: T
       if (!(e instanceof EngineError) || (e.codeName !== 'TABLE_ALREADY_EXISTS' && !(cluster !== undefined && e.codeName === 'REPLICA_ALREADY_EXISTS'))) throw e;
       elsewhere = e.codeName === 'REPLICA_ALREADY_EXISTS';
     }
-    const lock = elsewhere ? undefined : (await currentLocks(driver, p)).find((l) => l.name === LOCK_TABLE);
+    const locks = await currentLocks(driver, p);
+    // Cluster mode: a lock retired on this host by a takeover that died before dropping it still holds the replica
+    // at the lock's Keeper path (REPLICA_ALREADY_EXISTS): retired locks are stale by definition, so free it.
+    const retired = cluster !== undefined && elsewhere ? locks.filter((l) => l.name !== LOCK_TABLE) : [];
+    for (const l of retired) await driver.exec(dropLockTableSync(p, l.name));
+    if (retired.length) continue;
+    const lock = elsewhere ? undefined : locks.find((l) => l.name === LOCK_TABLE);
     if (!lock && !elsewhere) continue;
     const current = lock ? parseHolder(lock.comment) : undefined;
-    // A stale holder is taken over on one server only: a cluster's lock is released by its holder (or by hand).
-    if (cluster === undefined && current && isStaleHolder(current, options.ttlMs, Date.now())) {
+    // A cluster's lock is taken over only from a holder that ran on this host and whose process is gone (one held
+    // through another host shows no holder here; its heartbeat is not read across hosts).
+    const stale = current !== undefined && (cluster === undefined ? isStaleHolder(current, options.ttlMs, Date.now()) : current.pid !== process.pid && !holderAlive(current));
+    if (stale) {
       try {
+        // Of two processes taking over, only one renames it.
         await driver.exec(retireLockTable(p, current.id));
+        // A retired cluster lock still holds the replica at the lock's Keeper path: free it for the next CREATE.
+        if (cluster !== undefined) await driver.exec(dropLockTableSync(p, retiredLockName(current.id)));
       } catch (e) {
         // Another process retired it first, or it was released: try again.
         if (!(e instanceof EngineError)) throw e;

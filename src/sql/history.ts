@@ -138,8 +138,9 @@ export function clusterLockPath(p: Placement): string {
 
 export const CLUSTER_LOCK_REPLICA = 'holder';
 
-export function dropLockTableSync(p: Placement): string {
-  return `DROP TABLE IF EXISTS ${qualified(p.database, LOCK_TABLE)} SYNC`;
+/** Drop the cluster lock (or a retired one) with SYNC: its replica leaves Keeper before the DROP returns. */
+export function dropLockTableSync(p: Placement, name: string = LOCK_TABLE): string {
+  return `DROP TABLE IF EXISTS ${qualified(p.database, name)} SYNC`;
 }
 
 export function updateLockHolder(p: Placement, holder: string): string {

@@ -1,12 +1,15 @@
 /**
  * The cluster-wide lock (src/migrate/target-lock.ts in cluster mode, SQL in src/sql/history.ts) on the harness:
  * 4 embedded engines sharing one real ZooKeeper. The lock is a Replicated table at one Keeper path per database
- * with one fixed replica name, so two applies connected to different hosts never both hold it.
+ * with one fixed replica name, so two applies connected to different hosts never both hold it; a holder that ran
+ * on the same host and exited is taken over.
  */
+import { spawnSync } from 'node:child_process';
+import { hostname } from 'node:os';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { TargetError } from '../../src/engine/driver.js';
 import { acquireTargetLock, type TargetLock } from '../../src/migrate/target-lock.js';
-import { clusterLockPath, LOCK_TABLE } from '../../src/sql/history.js';
+import { clusterLockPath, createClusterLockTable, LOCK_TABLE, retireLockTable } from '../../src/sql/history.js';
 import { startCluster, type TestCluster } from './nodes.js';
 
 const PLACEMENT = { database: 'locked', cluster: 'prod' } as const;
@@ -69,5 +72,36 @@ describe('the cluster-wide lock', () => {
     const second = await waiting;
     expect((await lockTables())[3]).toBe(1);
     await second.release();
+  });
+  it('a lock whose holder ran on this host and exited (kill -9) is taken over there; another host still sees it held', async () => {
+    const dead = spawnSync('true').pid as number;
+    const stale = { id: 'stale-holder', host: hostname(), pid: dead, user: 'u', command: 'apply', since: '2026-01-01T00:00:00.000Z', heartbeat: '2026-01-01T00:00:00.000Z' };
+    const node = cluster.nodes[0]!.driver;
+    await node.exec("CREATE DATABASE IF NOT EXISTS locked");
+    await node.exec(createClusterLockTable(PLACEMENT, JSON.stringify(stale)));
+    // Through another host the holder's details cannot be read: it stays held.
+    expect(await attempt(2)).toBeInstanceOf(TargetError);
+    const taken = await attempt(0);
+    expect(taken).not.toBeInstanceOf(Error);
+    expect((taken as TargetLock).holder.pid).toBe(process.pid);
+    // The retired table left nothing behind: one lock table, one replica at the lock's path.
+    expect(await lockTables()).toEqual([1, 0, 0, 0]);
+    expect(await node.query(`SELECT name FROM system.tables WHERE database = 'locked'`)).toEqual([{ name: LOCK_TABLE }]);
+    expect(await attempt(2)).toBeInstanceOf(TargetError);
+    await (taken as TargetLock).release();
+    expect(await lockTables()).toEqual([0, 0, 0, 0]);
+  });
+
+  it('a takeover that died between retiring the stale lock and dropping it: the retired table is freed and the lock taken', async () => {
+    const node = cluster.nodes[1]!.driver;
+    const stale = { id: 'died-mid-takeover', host: hostname(), pid: spawnSync('true').pid as number, user: 'u', command: 'apply', since: '2026-01-01T00:00:00.000Z', heartbeat: '2026-01-01T00:00:00.000Z' };
+    await node.exec("CREATE DATABASE IF NOT EXISTS locked");
+    await node.exec(createClusterLockTable(PLACEMENT, JSON.stringify(stale)));
+    await node.exec(retireLockTable(PLACEMENT, stale.id));
+    const taken = await attempt(1);
+    expect(taken).not.toBeInstanceOf(Error);
+    expect(await node.query(`SELECT name FROM system.tables WHERE database = 'locked'`)).toEqual([{ name: LOCK_TABLE }]);
+    await (taken as TargetLock).release();
+    expect(await lockTables()).toEqual([0, 0, 0, 0]);
   });
 });
