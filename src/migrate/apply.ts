@@ -170,6 +170,19 @@ async function preflight(options: ApplyOptions, pending: readonly PreparedMigrat
   }
 }
 
+/**
+ * What to do when a statement fails on a cluster, where a server runs it through its distributed DDL queue and its
+ * message names the hosts that failed or did not answer. Every statement chpipe writes may run again on the hosts
+ * that ran it, so the answer is always a rerun; a timeout also means the statement is still queued on the others.
+ */
+export function clusterFailureHint(codeName: string | undefined, cluster: string): string {
+  const rerun = 'then run `chpipe apply` again: it resumes at this statement and runs it on every host again, which is safe for the statements chpipe writes';
+  if (codeName === 'TIMEOUT_EXCEEDED') {
+    return `the statement did not finish on every host of cluster ${cluster} within distributed_ddl_task_timeout (the message names them); they run it from the DDL queue once they can (system.distributed_ddl_queue shows where it stands). Bring those hosts back, ${rerun}`;
+  }
+  return `on cluster ${cluster} the message names the host that failed; fix the cause there, ${rerun}`;
+}
+
 async function runMigration(options: ApplyOptions, m: PreparedMigration, dbUser: string, nextStatement: () => number): Promise<AppliedMigration> {
   const { driver, placement } = options;
   const interval = options.progressIntervalMs ?? 1000;
@@ -218,7 +231,8 @@ async function runMigration(options: ApplyOptions, m: PreparedMigration, dbUser:
       if (!(e instanceof EngineError)) throw e;
       const message = maskValues(e.engineMessage, m, options.env);
       await record(row('failed', i, { failed_statement: i + 1, error: message, finished_at: new Date().toISOString() }));
-      throw new MigrationFailed(`${options.dirDisplay}/${m.file.file}`, m.file.version, i + 1, total, s.line, message, e.hint);
+      const hint = placement.cluster !== undefined ? clusterFailureHint(e.codeName, placement.cluster) : e.hint;
+      throw new MigrationFailed(`${options.dirDisplay}/${m.file.file}`, m.file.version, i + 1, total, s.line, message, hint);
     }
     options.onEvent?.({ kind: 'statement-done', file: m.file.file, index: i, total, label, ms: Date.now() - t0 });
     if (faultHere && !fault?.recorded) process.kill(process.pid, 'SIGKILL');

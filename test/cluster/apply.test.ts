@@ -16,7 +16,7 @@ import { Scratch } from '../../src/check/scratch.js';
 import { loadProject } from '../../src/cli/project.js';
 import { budgetWarnings, clusterNodeCount } from '../../src/cluster/budget.js';
 import { appliedState, checkClusterLayout, ClusterDriver, clusterDrift, type ClusterNodeConnection } from '../../src/cluster/executor.js';
-import { applyMigrations, MigrationError, MigrationFailed, type ApplyOptions } from '../../src/migrate/apply.js';
+import { applyMigrations, clusterFailureHint, MigrationError, MigrationFailed, type ApplyOptions } from '../../src/migrate/apply.js';
 import { readMigrationDir } from '../../src/migrate/dir.js';
 import { computePlan } from '../../src/migrate/planner.js';
 import { ensureHistoryTable, readRevisions } from '../../src/migrate/revisions.js';
@@ -162,6 +162,7 @@ describe('apply on 2 shards × 2 replicas', () => {
     expect(message).toMatch(/failed on 1 of 4 hosts: 127\.0\.0\.1:9104 \(/);
     expect(message).toMatch(/it ran on 127\.0\.0\.1:9101, 127\.0\.0\.1:9102, 127\.0\.0\.1:9103/);
     expect(message).toMatch(/bring the failed hosts back, then run apply again/);
+    expect((failed as MigrationFailed).hint).toMatch(/^on cluster prod the message names the host that failed; fix the cause there, then run `chpipe apply` again: it resumes at this statement/);
     await cluster.startNode(3);
     const drift = await clusterDrift(connections(), PLACEMENT, expected);
     // Half-applied: the three hosts that ran the statements agree with one another; the host that was down does not.
@@ -213,6 +214,16 @@ describe('the consumer budget from the declared partitions and the cluster\'s ho
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/^schemas\/marketing\/campaign_hourly\.yaml:\d+:\d+: error/m);
     expect(bad.stderr).toMatch(/partitions/);
+  });
+});
+
+describe("what apply says when a server's distributed DDL fails", () => {
+  it('a timeout (TIMEOUT_EXCEEDED: hosts that did not finish in distributed_ddl_task_timeout) says the statement stays queued there, and to rerun', () => {
+    const hint = clusterFailureHint('TIMEOUT_EXCEEDED', 'prod');
+    expect(hint).toMatch(/^the statement did not finish on every host of cluster prod within distributed_ddl_task_timeout/);
+    expect(hint).toContain('system.distributed_ddl_queue');
+    expect(hint).toContain('run `chpipe apply` again');
+    expect(clusterFailureHint('UNKNOWN_TABLE', 'prod')).toMatch(/^on cluster prod the message names the host that failed/);
   });
 });
 
