@@ -88,6 +88,28 @@ describe.concurrent('plan on a cluster project', { timeout: 180_000 }, () => {
     expect(chpipe(['plan'], cluster).stdout).toMatch(/^No changes\./m);
   });
 
+  it('renaming a column (renamed_from) plans the single-server steps, ON CLUSTER, plus RENAME COLUMN on the Distributed table; saved, replayed and checked', () => {
+    const single = project();
+    const cluster = project('prod');
+    for (const dir of [single, cluster]) {
+      expect(chpipe(['plan', '--save', 'initial'], dir).code).toBe(0);
+      const file = join(dir, 'schemas', 'api_latency.yaml');
+      writeFileSync(file, readFileSync(file, 'utf8').replace(/^ {2}time_taken: Int32$/m, '  duration_ms: { type: Int32, renamed_from: time_taken }'));
+    }
+    const one = planJson(single).steps;
+    const many = planJson(cluster).steps;
+    const rename = (o: string) => o.replace('analytics.api_latency_local', 'analytics.api_latency');
+    expect(many.filter((s) => s.object !== 'analytics.api_latency' || s.action !== 'alter').map((s) => [rename(s.object), s.action, s.risk])).toEqual(one.map((s) => [s.object, s.action, s.risk]));
+    expect(many.every((s) => s.risk === 'safe')).toBe(true);
+    const distributed = many.find((s) => s.object === 'analytics.api_latency' && s.action === 'alter');
+    expect(distributed?.sql).toBe('ALTER TABLE analytics.api_latency ON CLUSTER prod\n    RENAME COLUMN IF EXISTS time_taken TO duration_ms');
+    expect(many.find((s) => s.object === 'analytics.api_latency_local')?.sql).toBe('ALTER TABLE analytics.api_latency_local ON CLUSTER prod\n    RENAME COLUMN IF EXISTS time_taken TO duration_ms');
+    for (const s of many) expect(s.sql).toContain(' ON CLUSTER prod');
+    expect(chpipe(['plan', '--save', 'rename'], cluster).code).toBe(0);
+    expect(chpipe(['plan'], cluster).stdout).toMatch(/^No changes\./m);
+    expect(chpipe(['check'], cluster).code).toBe(0);
+  });
+
   it('switching a single-server project to a cluster is a rebuild: every object dropped and recreated ON CLUSTER, the tables\' drops destructive and said so', () => {
     const dir = project();
     expect(chpipe(['plan', '--save', 'initial'], dir).code).toBe(0);
