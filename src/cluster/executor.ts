@@ -200,9 +200,10 @@ export async function appliedState(scratch: Scratch, placement: Placement, appli
 }
 
 /**
- * Each node's objects against the migrated state, per host: one inspection per node (two queries), because the
- * one-query read, `clusterAllReplicas(cluster, system.tables)`, needs every node's TCP port, which the embedded
- * engines do not serve (measured: NETWORK_ERROR, connection refused).
+ * Each node's objects against the migrated state, per host, over the harness's per-node connections: one
+ * inspection per node (two queries). Over one connection to a real server, `status` reads every host at once
+ * (cluster/state.ts, `clusterAllReplicas`), which needs every node's TCP port: the embedded engines serve none
+ * (measured: NETWORK_ERROR, connection refused).
  */
 export async function clusterDrift(nodes: readonly ClusterNodeConnection[], placement: Placement, migrated: Model): Promise<HostDrift[]> {
   const out: HostDrift[] = [];

@@ -10,7 +10,8 @@ import { parseSettingsList, readIdentifier, readQualifiedName, splitEngineClause
 import { parseSelect } from '../sql/query.js';
 import { distributedEngine, replicatedEngine } from '../sql/cluster.js';
 
-interface TableRow {
+/** A row of system.tables as inspection reads it (`TABLE_FIELDS`). */
+export interface TableRow {
   database: string;
   name: string;
   engine: string;
@@ -26,7 +27,8 @@ interface TableRow {
   dependencies_table: string[];
 }
 
-interface ColumnRow {
+/** A row of system.columns as inspection reads it (`COLUMN_FIELDS`). */
+export interface ColumnRow {
   database: string;
   table: string;
   name: string;
@@ -39,6 +41,12 @@ interface ColumnRow {
   is_in_partition_key: number;
   is_in_primary_key: number;
 }
+
+/** The system.tables columns inspection reads (one `TableRow` each), in order; also read cluster-wide (cluster/state.ts). */
+export const TABLE_FIELDS = ['database', 'name', 'engine', 'engine_full', 'create_table_query', 'as_select', 'sorting_key', 'partition_key', 'primary_key', 'comment', 'dependencies_database', 'dependencies_table'] as const satisfies readonly (keyof TableRow)[];
+
+/** The system.columns columns inspection reads (one `ColumnRow` each), in order. */
+export const COLUMN_FIELDS = ['database', 'table', 'name', 'type', 'default_kind', 'default_expression', 'comment', 'compression_codec', 'is_in_sorting_key', 'is_in_partition_key', 'is_in_primary_key'] as const satisfies readonly (keyof ColumnRow)[];
 
 export interface InspectOptions {
   /**
@@ -64,10 +72,10 @@ export async function inspectDatabase(driver: Driver, placement: Placement, opti
   };
   const [tables, columns] = await Promise.all([
     query<TableRow>(
-      `SELECT database, name, engine, engine_full, create_table_query, as_select, sorting_key, partition_key, primary_key, comment, dependencies_database, dependencies_table FROM system.tables WHERE database IN (${databases}) AND NOT is_temporary ORDER BY database, name`,
+      `SELECT ${TABLE_FIELDS.join(', ')} FROM system.tables WHERE database IN (${databases}) AND NOT is_temporary ORDER BY database, name`,
     ),
     query<ColumnRow>(
-      `SELECT database, table, name, type, default_kind, default_expression, comment, compression_codec, is_in_sorting_key, is_in_partition_key, is_in_primary_key FROM system.columns WHERE database IN (${databases}) ORDER BY database, table, position`,
+      `SELECT ${COLUMN_FIELDS.join(', ')} FROM system.columns WHERE database IN (${databases}) ORDER BY database, table, position`,
     ),
   ]);
   return { model: modelFromRows(placement, tables, columns, options), queries };

@@ -29,6 +29,7 @@ import { readKafkaConsumers, type KafkaConsumer } from '../inspect/consumers.js'
 import type { LagOptions, PartitionLag } from '../kafka/lag.js';
 import type { SampleOptions } from '../kafka/sample.js';
 import type { ProducerDrift } from '../infer/producers.js';
+import type { HostStatus } from '../cluster/state.js';
 import { OWN_OBJECT_PREFIX } from '../sql/history.js';
 import { MigrationError } from './errors.js';
 import { migrationEnvironment, type MigrationFile } from './files.js';
@@ -67,6 +68,13 @@ export interface TargetStatus {
   readonly consumerQueries: number;
   /** Producer drift per ingest queue (src/infer/producers.ts); absent unless asked for (`producers`). */
   readonly producers?: readonly ProducerDrift[];
+  /**
+   * Cluster mode (`cluster`): every host's drift, read over this one connection (cluster/state.ts); absent on a
+   * single server. Empty when the cluster could not be read (`problems` says why).
+   */
+  readonly hosts?: readonly HostStatus[];
+  /** Cluster mode: queries used to read every host (constant by design, whatever the number of hosts). */
+  readonly clusterQueries?: number;
 }
 
 /** A Kafka table's consumers and its group's lag. */
@@ -109,10 +117,20 @@ export function filled(file: MigrationFile, env: Readonly<Record<string, string 
   return { ...file, text: fillReferences(file.text, variables, env).value };
 }
 
+/** A target's objects without chpipe's own history and lock tables. */
+export function withoutOwnObjects(model: Model): Model {
+  return makeModel(model, model.objects.filter((o) => !o.name.startsWith(OWN_OBJECT_PREFIX)));
+}
+
 /** The target's objects, without chpipe's own history and lock tables. */
 export async function readTarget(driver: Driver, placement: Placement): Promise<{ model: Model; queries: number }> {
   const { model, queries } = await inspectDatabase(driver, placement);
-  return { model: makeModel(placement, model.objects.filter((o) => !o.name.startsWith(OWN_OBJECT_PREFIX))), queries };
+  return { model: withoutOwnObjects(model), queries };
+}
+
+/** What differs on a target (its objects normalized on the scratch engine) from the migrated state, per object; secrets compare as hidden. */
+export function driftAgainst(database: string, migrated: Model, normalized: Model): Drift[] {
+  return describeDrift(database, diffModels(maskSecrets(migrated), maskSecrets(normalized)));
 }
 
 /**
@@ -189,7 +207,7 @@ export interface TargetInput {
   readonly namedCollection?: string;
 }
 
-export async function driftOf(args: TargetInput & { readonly applied: readonly MigrationFile[] }): Promise<{ drift: Drift[]; queries: number; target: Model }> {
+export async function driftOf(args: TargetInput & { readonly applied: readonly MigrationFile[] }): Promise<{ drift: Drift[]; queries: number; target: Model; migrated: Model }> {
   const { driver, scratch, placement } = args;
   const target = await readTarget(driver, placement);
   const replayed = await replayMigrations(scratch, placement, args.applied.map((f) => filled(f, args.env)), args.dirDisplay, args.namedCollection);
@@ -197,19 +215,40 @@ export async function driftOf(args: TargetInput & { readonly applied: readonly M
   if (failed) throw new MigrationError(`${failed.file}:${failed.line}: ${failed.message}`);
   const migrated = (await scratch.inspect(placement)).model;
   const normalized = await normalizeOnScratch(scratch, target.model, migrated, args.namedCollection);
-  return { drift: describeDrift(placement.database, diffModels(maskSecrets(migrated), maskSecrets(normalized))), queries: target.queries, target: target.model };
+  return { drift: driftAgainst(placement.database, migrated, normalized), queries: target.queries, target: target.model, migrated };
 }
 
 export async function targetStatus(
-  args: TargetInput & { readonly files: readonly MigrationFile[]; readonly withConsumers?: boolean; readonly lag?: LagOptions; /** Sample each ingest topic for producer drift. */ readonly producers?: SampleOptions },
+  args: TargetInput & {
+    readonly files: readonly MigrationFile[];
+    readonly withConsumers?: boolean;
+    readonly lag?: LagOptions;
+    /** Sample each ingest topic for producer drift. */
+    readonly producers?: SampleOptions;
+    /** Cluster mode: also read every host of this cluster (drift per host, the layout against the hosts' macros). */
+    readonly cluster?: string;
+  },
 ): Promise<TargetStatus> {
   const { migrations, problems, applied } = await migrationStatuses(args.driver, args.placement, args.files, args.dirDisplay);
-  const { drift, queries, target } = await driftOf({ ...args, applied });
+  const { drift, queries, target, migrated } = await driftOf({ ...args, applied });
+  // Loaded only in cluster mode; after driftOf, which this reuses the migrated state of (each host resets the scratch).
+  const cluster = args.cluster !== undefined ? await (await import('../cluster/state.js')).clusterStatus({ ...args, cluster: args.cluster, migrated }) : undefined;
   const serverVersion = await args.driver.version();
   const health = args.withConsumers ? await consumerHealth(args.driver, args.placement, serverVersion, target, args.lag) : { queues: [], queries: 0 };
   // Loaded only when asked for: sampling needs the Kafka client.
   const producers = args.producers ? await (await import('../infer/producers.js')).producerDrift(args.scratch, target, args.producers) : undefined;
-  return { target: args.driver.target, serverVersion, migrations, drift, problems, stateQueries: queries, consumers: health.queues, consumerQueries: health.queries, ...(producers ? { producers } : {}) };
+  return {
+    target: args.driver.target,
+    serverVersion,
+    migrations,
+    drift,
+    problems: [...problems, ...(cluster?.problems ?? [])],
+    stateQueries: queries,
+    consumers: health.queues,
+    consumerQueries: health.queries,
+    ...(producers ? { producers } : {}),
+    ...(cluster ? { hosts: cluster.hosts, clusterQueries: cluster.queries } : {}),
+  };
 }
 
 /**

@@ -2,6 +2,7 @@
 import type { Drift } from '../diff/drift.js';
 import type { MigrationStatus, QueueHealth, TargetStatus } from '../migrate/status.js';
 import type { ProducerDrift } from '../infer/producers.js';
+import type { HostStatus } from '../cluster/state.js';
 import type { Paint } from './paint.js';
 
 function migrationLine(m: MigrationStatus, paint: Paint): string {
@@ -20,7 +21,23 @@ function migrationLine(m: MigrationStatus, paint: Paint): string {
 
 export function renderDrift(drift: readonly Drift[], paint: Paint): string {
   if (!drift.length) return `drift: ${paint.green('none')} (the target matches its applied migrations)`;
-  return [paint.bold(`drift: ${drift.length} object${drift.length === 1 ? '' : 's'} differ from the applied migrations`), ...drift.map((d) => `  ${paint.yellow('~')} ${d.object}: ${d.detail}`)].join('\n');
+  return [paint.bold(`drift: ${differing(drift)}`), ...driftLines(drift, '  ', paint)].join('\n');
+}
+
+const differing = (drift: readonly Drift[]) => `${drift.length === 1 ? '1 object differs' : `${drift.length} objects differ`} from the applied migrations`;
+
+const driftLines = (drift: readonly Drift[], indent: string, paint: Paint) => drift.map((d) => `${indent}${paint.yellow('~')} ${d.object}: ${d.detail}`);
+
+/** Cluster mode: one line per host (its shard, then "no drift" or how many objects differ), each drifted object under it. */
+export function renderHosts(hosts: readonly HostStatus[], paint: Paint): string[] {
+  const drifted = hosts.filter((h) => h.drift.length).length;
+  if (!hosts.length) return [`hosts: ${paint.dim('not read')} (see the problem above)`];
+  const lines = [paint.bold(`hosts: ${plural(hosts.length, 'host')}, ${drifted ? `${drifted} with drift` : 'none with drift'}`)];
+  for (const h of hosts) {
+    lines.push(`  ${h.host} (shard ${h.shard}): ${h.drift.length ? paint.yellow(differing(h.drift)) : paint.green('no drift')}`);
+    lines.push(...driftLines(h.drift, '    ', paint));
+  }
+  return lines;
 }
 
 const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
@@ -77,6 +94,7 @@ export function renderStatus(s: TargetStatus, paint: Paint): string {
   }
   for (const p of s.problems) lines.push(paint.red(`problem: ${p}`));
   lines.push(renderDrift(s.drift, paint));
+  if (s.hosts) lines.push(...renderHosts(s.hosts, paint));
   lines.push(...renderConsumers(s.consumers, paint));
   if (s.producers) lines.push(...renderProducers(s.producers, paint));
   return lines.join('\n');
@@ -103,7 +121,9 @@ export function statusJson(s: TargetStatus): object {
     consumers: s.consumers.map(queueJson),
     // With --producers: per ingest queue, `unread` message fields and `missing` columns (`null` when the sample could not be read; `notes` says why).
     ...(s.producers ? { producers: s.producers.map((p) => ({ pipeline: p.pipeline, table: p.table, topics: p.topics, format: p.format, sampled: p.sampled, unread: p.unread, missing: p.missing, notes: p.notes })) } : {}),
-    stats: { stateReadQueries: s.stateQueries, consumerReadQueries: s.consumerQueries },
+    // Cluster mode: per host (`host:port`, its shard), its drift from the applied migrations; read in `stats.clusterReadQueries` queries whatever the number of hosts.
+    ...(s.hosts ? { hosts: s.hosts.map((h) => ({ host: h.host, shard: h.shard, drift: h.drift })) } : {}),
+    stats: { stateReadQueries: s.stateQueries, consumerReadQueries: s.consumerQueries, ...(s.clusterQueries !== undefined ? { clusterReadQueries: s.clusterQueries } : {}) },
   };
 }
 

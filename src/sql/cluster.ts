@@ -120,3 +120,33 @@ export function withPlainEngine(normalized: string): string {
 export function selectClusterMacros(cluster: string): string {
   return `SELECT hostName() AS host, tcpPort() AS port, shardNum() AS shard, macro, substitution FROM clusterAllReplicas(${stringLiteral(cluster)}, system.macros) ORDER BY shard, host, port, macro`;
 }
+
+/** What each row of a cluster-wide read carries, evaluated on the host that answers it: the host (`host_name:tcp_port`) and its shard. */
+export interface HostFields {
+  readonly host_name: string;
+  readonly tcp_port: number | string;
+  readonly shard_num: number | string;
+}
+
+const HOST_FIELDS = 'hostName() AS host_name, tcpPort() AS tcp_port, shardNum() AS shard_num';
+
+/** `db1, db2` as string literals, for `database IN (…)`. */
+const databaseList = (databases: readonly string[]) => databases.map(stringLiteral).join(', ');
+
+/**
+ * Every node's rows of system.tables for `databases` in one query (inspection's SELECT over
+ * `clusterAllReplicas`), each with `HostFields`; `fields` are the columns inspect/inspect.ts reads.
+ */
+export function selectClusterTables(cluster: string, fields: readonly string[], databases: readonly string[]): string {
+  return `SELECT ${HOST_FIELDS}, ${fields.join(', ')} FROM clusterAllReplicas(${stringLiteral(cluster)}, system.tables) WHERE database IN (${databaseList(databases)}) AND NOT is_temporary ORDER BY shard_num, host_name, tcp_port, database, name`;
+}
+
+/** Every node's rows of system.columns for `databases` in one query, each with `HostFields`, in column order. */
+export function selectClusterColumns(cluster: string, fields: readonly string[], databases: readonly string[]): string {
+  return `SELECT ${HOST_FIELDS}, ${fields.join(', ')} FROM clusterAllReplicas(${stringLiteral(cluster)}, system.columns) WHERE database IN (${databaseList(databases)}) ORDER BY shard_num, host_name, tcp_port, database, table, position`;
+}
+
+/** One row per node of the cluster (`system.one` on each): the hosts, including those with no objects and no macros. */
+export function selectClusterReplicas(cluster: string): string {
+  return `SELECT ${HOST_FIELDS} FROM clusterAllReplicas(${stringLiteral(cluster)}, system.one) ORDER BY shard_num, host_name, tcp_port`;
+}

@@ -11,7 +11,7 @@ export interface StatusOptions {
   readonly producers?: boolean;
 }
 
-/** Applied, pending and failed migrations of a target, its drift from them, and its Kafka tables' consumers and lag. Exit 1 on an edited or missing applied file; 2 (with --detailed-exitcode) when anything is pending, failed or drifted. */
+/** Applied, pending and failed migrations of a target, its drift from them (in cluster mode also per host), and its Kafka tables' consumers and lag. Exit 1 on an edited or missing applied file, or (cluster mode) a cluster the target lacks or a layout its hosts' macros break; 2 (with --detailed-exitcode) when anything is pending, failed or drifted. */
 export default async function status(g: GlobalOptions, options: StatusOptions): Promise<number> {
   const io = await makeIo(g);
   const p = readTargetProject(g, io, 'read');
@@ -31,6 +31,8 @@ export default async function status(g: GlobalOptions, options: StatusOptions): 
       withConsumers: true,
       ...(options.producers ? { producers: (await import('../../infer/producers.js')).PRODUCER_SAMPLE } : {}),
       ...(p.project.kafka.namedCollection ? { namedCollection: p.project.kafka.namedCollection } : {}),
+      // Cluster mode: every host read over this connection (clusterAllReplicas), drift per host, the layout against the hosts' macros.
+      ...(cluster !== undefined ? { cluster } : {}),
     });
     const shown = { ...s, target: connection.description };
     if (io.json) io.out(JSON.stringify(statusJson(shown), null, 2));
@@ -40,7 +42,7 @@ export default async function status(g: GlobalOptions, options: StatusOptions): 
       for (const w of await targetBudgetWarnings(connection.driver, p.project, cluster, scratch.oracle())) io.err(`warning[consumer-budget]: ${w}`);
     }
     if (s.problems.length) return 1;
-    const open = s.drift.length > 0 || s.migrations.some((m) => m.state !== 'applied');
+    const open = s.drift.length > 0 || (s.hosts ?? []).some((h) => h.drift.length > 0) || s.migrations.some((m) => m.state !== 'applied');
     return options.detailedExitcode && open ? 2 : 0;
   } finally {
     await connection.release();
