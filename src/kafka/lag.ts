@@ -48,7 +48,38 @@ export function brokerList(brokers: string): string[] {
     .filter((b) => b.length > 0);
 }
 
-class Deadline extends Error {}
+/** An admin client for one short read: no retries, every wait within `timeoutMs`. */
+export function shortReadAdmin(clientId: string, brokers: readonly string[], timeoutMs: number): Admin {
+  return new Admin({ clientId, bootstrapBrokers: [...brokers], connectTimeout: timeoutMs, timeout: timeoutMs, retries: 0, metadataMaxAge: timeoutMs });
+}
+
+/** A bounded read's deadline came first. */
+export class Deadline extends Error {}
+
+/**
+ * `work` against a deadline of `timeoutMs` (a `Deadline` rejection), then `close` given 0.5 s: close()
+ * waits for open connections to end, and a broker that never answered must not hold the command.
+ */
+export async function withDeadline<T>(work: Promise<T>, timeoutMs: number, close: () => Promise<unknown>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Deadline()), timeoutMs);
+  });
+  try {
+    return await Promise.race([work, deadline]);
+  } finally {
+    clearTimeout(timer);
+    await Promise.race([close().catch(() => {}), new Promise((ok) => setTimeout(ok, 500).unref())]);
+  }
+}
+
+/** The first line of a client error (of the first inner error that has one), without its final period. */
+export function clientReason(e: unknown): string {
+  const err = e as { message?: string; errors?: { message?: string }[] };
+  const inner = err.errors?.find((x) => x.message)?.message;
+  const text = (inner ?? err.message ?? String(e)).split('\n')[0] ?? '';
+  return text.replace(/\.$/, '') || 'unknown error';
+}
 
 /** Lag of each query, in query order. */
 export async function readLag(queries: readonly LagQuery[], options: LagOptions = {}): Promise<LagResult[]> {
@@ -69,34 +100,16 @@ export async function readLag(queries: readonly LagQuery[], options: LagOptions 
   return results;
 }
 
-function reason(e: unknown): string {
-  const err = e as { message?: string; errors?: { message?: string }[] };
-  const inner = err.errors?.find((x) => x.message)?.message;
-  const text = (inner ?? err.message ?? String(e)).split('\n')[0] ?? '';
-  return text.replace(/\.$/, '') || 'unknown error';
-}
-
 async function lagFromBrokers(brokers: string[], queries: readonly LagQuery[], timeoutMs: number): Promise<LagResult[]> {
-  const admin = new Admin({ clientId: 'chpipe-status', bootstrapBrokers: brokers, connectTimeout: timeoutMs, timeout: timeoutMs, retries: 0, metadataMaxAge: timeoutMs });
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Deadline()), timeoutMs);
-  });
-  const unreachable = (e: unknown): LagResult[] => {
+  const admin = shortReadAdmin('chpipe-status', brokers, timeoutMs);
+  try {
+    return await withDeadline(offsetsOf(admin, queries), timeoutMs, () => admin.close());
+  } catch (e) {
     const note =
       e instanceof Deadline
         ? `lag unknown: the brokers ${brokers.join(',')} did not answer within ${timeoutMs / 1000} s`
-        : `lag unknown: the brokers ${brokers.join(',')} could not be asked (${reason(e)})`;
+        : `lag unknown: the brokers ${brokers.join(',')} could not be asked (${clientReason(e)})`;
     return queries.map(() => ({ lag: null, notes: [note] }));
-  };
-  try {
-    return await Promise.race([offsetsOf(admin, queries), deadline]);
-  } catch (e) {
-    return unreachable(e);
-  } finally {
-    clearTimeout(timer);
-    // close() waits for open connections to end; a broker that never answered must not hold the command.
-    await Promise.race([admin.close().catch(() => {}), new Promise((ok) => setTimeout(ok, 500).unref())]);
   }
 }
 

@@ -10,7 +10,7 @@
  * brokers do not have: a `SampleProblem` (a value, one sentence), never a throw.
  */
 import { Consumer } from '@platformatic/kafka';
-import { brokerList } from './lag.js';
+import { brokerList, clientReason, Deadline, withDeadline } from './lag.js';
 
 export interface SampledMessage {
   readonly topic: string;
@@ -53,17 +53,8 @@ export interface SampleOptions {
 
 export const DEFAULT_SAMPLE: SampleOptions = { maxMessages: 500, timeoutMs: 10_000 };
 
-class Deadline extends Error {}
-
 /** Never used with the broker: the client wants one, and no request that names a group is ever sent. */
 const UNUSED_GROUP = 'chpipe-sample-never-joined';
-
-function reason(e: unknown): string {
-  const err = e as { message?: string; errors?: { message?: string }[] };
-  const inner = err.errors?.find((x) => x.message)?.message;
-  const text = (inner ?? err.message ?? String(e)).split('\n')[0] ?? '';
-  return text.replace(/\.$/, '') || 'unknown error';
-}
 
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
@@ -95,14 +86,10 @@ export async function sampleTopic(brokers: string, topic: string, options: Sampl
     autocommit: false,
   });
   const started = Date.now();
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Deadline()), options.timeoutMs);
-  });
   const collected: SampledMessage[] = [];
   const state = { retained: 0, partitions: 0, listed: false };
   try {
-    await Promise.race([read(consumer, topic, options, started, collected, state), deadline]);
+    await withDeadline(read(consumer, topic, options, started, collected, state), options.timeoutMs, () => consumer.close(true) as unknown as Promise<void>);
     return { ok: true, sample: { messages: newest(collected, options.maxMessages), retained: state.retained, partitions: state.partitions, timedOut: false } };
   } catch (e) {
     if (e instanceof UnknownTopic) return { ok: false, problem: { kind: 'unknown-topic', message: `topic ${topic} does not exist on the brokers ${bootstrap.join(',')}` } };
@@ -111,13 +98,9 @@ export async function sampleTopic(brokers: string, topic: string, options: Sampl
       if (state.listed) return { ok: true, sample: { messages: newest(collected, options.maxMessages), retained: state.retained, partitions: state.partitions, timedOut: true } };
       return { ok: false, problem: { kind: 'unreachable', message: `the Kafka brokers ${bootstrap.join(',')} did not answer within ${options.timeoutMs / 1000} s` } };
     }
-    const r = reason(e);
+    const r = clientReason(e);
     const refused = /ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|ETIMEDOUT|connect/i.test(r);
     return { ok: false, problem: { kind: refused ? 'unreachable' : 'refused', message: refused ? `the Kafka brokers ${bootstrap.join(',')} cannot be reached (${r})` : `the Kafka brokers ${bootstrap.join(',')} refused to read topic ${topic} (${r})` } };
-  } finally {
-    clearTimeout(timer);
-    // close() waits for open connections; a broker that never answered must not hold the command.
-    await Promise.race([(consumer.close(true) as unknown as Promise<void>).catch(() => {}), new Promise((ok) => setTimeout(ok, 500).unref())]);
   }
 }
 
@@ -136,7 +119,7 @@ async function read(
   try {
     meta = await consumer.metadata({ topics: [topic], autocreateTopics: false });
   } catch (e) {
-    if (/UNKNOWN_TOPIC|does not host this topic-partition|unknown topic/i.test(reason(e))) throw new UnknownTopic();
+    if (/UNKNOWN_TOPIC|does not host this topic-partition|unknown topic/i.test(clientReason(e))) throw new UnknownTopic();
     throw e;
   }
   const info = meta.topics.get(topic);
