@@ -133,7 +133,7 @@ function buildProgram(state: RunState): Command {
 
   program
     .command('apply')
-    .description('apply the pending migration files to the target in order, under its lock, recorded in its history table; resumes an interrupted migration')
+    .description('apply the pending migration files to the target in order, under its lock, recorded in its history table; resumes an interrupted migration; on a cluster, first checks every host\'s macros')
     .option('--dry-run', 'print the SQL that would run (environment values filled in, secrets masked); change nothing')
     .option('--detailed-exitcode', 'exit 2 when there were migrations to apply')
     .option('--lock-timeout <seconds>', 'wait this long for another apply on the same target (default 60)')
@@ -141,7 +141,7 @@ function buildProgram(state: RunState): Command {
 
   program
     .command('status')
-    .description('per migration: applied, pending or failed on the target; and drift between the target and its applied migrations')
+    .description('per migration: applied, pending or failed on the target; and drift between the target and its applied migrations (on a cluster: per host)')
     .option('--detailed-exitcode', 'exit 2 when migrations are pending or failed, or the target drifted')
     .option('--lock-timeout <seconds>', 'wait this long for the embedded target held by another command (default 60)')
     .option('--producers', 'also sample each ingest topic (by offset: no group, nothing committed) and name message fields no column reads and columns no message carries')
