@@ -154,7 +154,8 @@ describe('timeouts (servers that never answer)', () => {
     for (const c of cleanups.splice(0).reverse()) await c();
   });
 
-  it('a server that accepts but never answers: the request timeout, one sentence', async () => {
+  /** A TCP server that takes every connection and never writes a byte; closed after the test. */
+  async function silentServer(): Promise<{ port: number; sockets: Socket[] }> {
     const sockets: Socket[] = [];
     const server: Server = createServer((s) => void sockets.push(s));
     await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
@@ -162,7 +163,11 @@ describe('timeouts (servers that never answer)', () => {
       for (const s of sockets) s.destroy();
       return new Promise<void>((ok) => server.close(() => ok()));
     });
-    const port = (server.address() as AddressInfo).port;
+    return { port: (server.address() as AddressInfo).port, sockets };
+  }
+
+  it('a server that accepts but never answers: the request timeout, one sentence', async () => {
+    const { port } = await silentServer();
     const started = Date.now();
     const e = await HttpDriver.connect(`http://u:quiet-pass-1@127.0.0.1:${port}`, { requestTimeoutMs: 600 }).then(
       () => undefined,
@@ -174,14 +179,7 @@ describe('timeouts (servers that never answer)', () => {
   });
 
   it('https to a port that takes the connection and never answers the TLS handshake: the connect timeout covers it', async () => {
-    const sockets: Socket[] = [];
-    const server: Server = createServer((s) => void sockets.push(s));
-    await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
-    cleanups.push(() => {
-      for (const s of sockets) s.destroy();
-      return new Promise<void>((ok) => server.close(() => ok()));
-    });
-    const port = (server.address() as AddressInfo).port;
+    const { port, sockets } = await silentServer();
     const e = await HttpDriver.connect(`https://127.0.0.1:${port}`, { connectTimeoutMs: 700, requestTimeoutMs: 60_000 }).then(
       () => undefined,
       (err: unknown) => err,
