@@ -29,12 +29,13 @@ export interface ScratchOptions {
 }
 
 /**
- * The scratch engine's server config in cluster mode: the cluster as one node (a Distributed table needs its
- * cluster to exist). Nothing listens at its address: the scratch engine never reads through a Distributed table.
+ * The scratch engine's server config in cluster mode: the cluster as one node, itself (a Distributed table needs
+ * its cluster to exist). Nothing listens at its address: with `tcp_port` naming the replica's port the engine
+ * counts the replica as local and answers reads through the cluster (a rebuild's copy, `cluster(...)`) in process.
  */
 export function scratchClusterConfig(cluster: string): string {
   const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-  return `<clickhouse>\n  <remote_servers>\n    <${esc(cluster)}><shard><internal_replication>true</internal_replication><replica><host>localhost</host><port>9000</port></replica></shard></${esc(cluster)}>\n  </remote_servers>\n</clickhouse>\n`;
+  return `<clickhouse>\n  <tcp_port>9000</tcp_port>\n  <remote_servers>\n    <${esc(cluster)}><shard><internal_replication>true</internal_replication><replica><host>localhost</host><port>9000</port></replica></shard></${esc(cluster)}>\n  </remote_servers>\n</clickhouse>\n`;
 }
 
 /** The engine's own databases: a scratch engine leaves them alone. */

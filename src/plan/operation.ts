@@ -16,9 +16,18 @@ export type Operation =
   | { readonly kind: 'comment'; readonly name: string; readonly comment: string }
   | { readonly kind: 'modifyQuery'; readonly view: string; readonly select: string }
   | { readonly kind: 'replaceView'; readonly view: View }
-  /** INSERT INTO `into` (columns) SELECT columns FROM `from`. */
-  | { readonly kind: 'copyRows'; readonly into: string; readonly from: string; readonly columns: readonly string[] }
+  /**
+   * INSERT INTO `into` (columns) SELECT columns FROM `from`. On a cluster (`spread`), the per-node tables of every
+   * shard: read once per shard and written through the cluster by the sharding key.
+   */
+  | { readonly kind: 'copyRows'; readonly into: string; readonly from: string; readonly columns: readonly string[]; readonly spread?: RowSpread }
   | { readonly kind: 'exchange'; readonly a: string; readonly b: string };
+
+/** How a cluster's per-node table spreads rows over its shards: its Distributed table's cluster and sharding key. */
+export interface RowSpread {
+  readonly cluster: string;
+  readonly shardingKey: string;
+}
 
 export type OperationKind = Operation['kind'];
 

@@ -25,10 +25,10 @@
  */
 import { hasFieldChanges, type Change, type ColumnTable, type QueueChangeFlags, type RebuildReason, type TableAlter } from '../diff/change.js';
 import { flowLevels, readersOf, writersOf } from '../model/flows.js';
-import { isAggregateStateType, type DbObject, type KafkaTable, type MaterializedView, type Model, type Placement, type Table } from '../model/model.js';
+import { isAggregateStateType, type DbObject, type DistributedTable, type KafkaTable, type MaterializedView, type Model, type Placement, type Table } from '../model/model.js';
 import { parseOwnership } from '../model/ownership.js';
 import { renderOperation } from '../sql/render.js';
-import type { Operation } from './operation.js';
+import type { Operation, RowSpread } from './operation.js';
 import { flowChangeRisk, isWidening, queueRisk, type Assessment } from './risk.js';
 
 export type Risk = 'safe' | 'caution' | 'destructive';
@@ -242,7 +242,7 @@ export function planSteps(input: PlanInput): Step[] {
         planAlters(c.to, c.alters, add);
         break;
       case 'rebuildTable':
-        planRebuild(c.from, pretty(c.to), c.reasons, c.alters, add);
+        planRebuild(c.from, pretty(c.to), c.reasons, c.alters, add, spreadOf(to, c.to.name));
         break;
       case 'replaceQueue': {
         const next = pretty(c.to);
@@ -444,7 +444,13 @@ function queueWhat(f: QueueChangeFlags): string {
  * After the EXCHANGE a rerun replaces the old table by an empty new one and
  * copies from the rebuilt table: the same rows, once.
  */
-function planRebuild(from: Table, to: Table, reasons: readonly RebuildReason[], alters: readonly TableAlter[], add: Add): void {
+/** Cluster mode: how the Distributed table over per-node table `local` spreads rows (none on one server). */
+function spreadOf(model: Model, local: string): RowSpread | undefined {
+  const d = model.objects.find((o): o is DistributedTable => o.kind === 'distributed' && o.local === local);
+  return d ? { cluster: d.cluster, shardingKey: d.shardingKey } : undefined;
+}
+
+function planRebuild(from: Table, to: Table, reasons: readonly RebuildReason[], alters: readonly TableAlter[], add: Add, spread?: RowSpread): void {
   const temp = `${to.name}${REBUILD_SUFFIX}`;
   const what = reasons.map((r) => REBUILD_WORDS[r]).join(', ');
   const { description } = parseOwnership(to.comment);
@@ -462,7 +468,8 @@ function planRebuild(from: Table, to: Table, reasons: readonly RebuildReason[], 
   }
   const oldNames = new Set(from.columns.map((c) => renamed.get(c.name) ?? c.name));
   const columns = to.columns.map((c) => c.name).filter((n) => oldNames.has(n));
-  add(4, tempRef, { rerunGroup: temp, action: 'copy', risk: 'destructive', reason: `copy the rows of ${from.name} into ${temp} while its flows are stopped (messages wait in Kafka); columns not in the old table take their defaults`, op: { kind: 'copyRows', into: temp, from: from.name, columns } });
+  const where = spread ? ` on every shard of cluster ${spread.cluster} (read once per shard, written back spread by the sharding key ${spread.shardingKey})` : '';
+  add(4, tempRef, { rerunGroup: temp, action: 'copy', risk: 'destructive', reason: `copy the rows of ${from.name}${where} into ${temp} while its flows are stopped (messages wait in Kafka); columns not in the old table take their defaults`, op: { kind: 'copyRows', into: temp, from: from.name, columns, ...(spread ? { spread } : {}) } });
   add(4, to, { rerunGroup: temp, action: 'swap', risk: 'destructive', reason: `swap ${temp} and ${to.name} atomically (EXCHANGE TABLES)`, op: { kind: 'exchange', a: to.name, b: temp } });
   add(4, to, { rerunGroup: temp, action: 'alter', risk: 'destructive', reason: `mark the rebuilt ${to.name} as chpipe's (its ownership comment)`, op: { kind: 'comment', name: to.name, comment: to.comment } });
   add(4, tempRef, { rerunGroup: temp, action: 'drop', risk: 'destructive', reason: `drop the old ${to.name}, now named ${temp}, and its data (the rows were copied)`, op: { kind: 'drop', object: { kind: 'table', name: temp } } });

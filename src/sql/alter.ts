@@ -1,6 +1,7 @@
 /** SQL for changes to existing objects. Every statement is safe to run twice (IF [NOT] EXISTS), so an interrupted migration can be rerun. */
 import type { TableAlter } from '../diff/change.js';
 import type { Column, Placement } from '../model/model.js';
+import type { RowSpread } from '../plan/operation.js';
 import { columnDefinition, settingsList, viewQueryClause } from './ddl.js';
 import { ident, qualified, stringLiteral } from './quote.js';
 
@@ -56,9 +57,17 @@ export function createOrReplaceView(p: Placement, name: string, select: string, 
 }
 
 /** Copy rows into a rebuilt table, the named columns by name; the others take their defaults. */
-export function copyColumnsStatement(p: Placement, into: string, from: string, columns: readonly string[]): string {
+/**
+ * Copy rows between two tables of the database. With `spread` (a cluster's per-node tables) a plain INSERT would
+ * copy only the host that runs it, so the rows are read from every shard once (`cluster(...)`: one replica per
+ * shard) and written through the cluster by the sharding key, synchronously, like an insert through a Distributed
+ * table over `into`.
+ */
+export function copyColumnsStatement(p: Placement, into: string, from: string, columns: readonly string[], spread?: RowSpread): string {
   const list = columns.map(ident).join(', ');
-  return `INSERT INTO ${qualified(p.database, into)} (${list})\nSELECT ${list}\nFROM ${qualified(p.database, from)}`;
+  if (!spread) return `INSERT INTO ${qualified(p.database, into)} (${list})\nSELECT ${list}\nFROM ${qualified(p.database, from)}`;
+  const on = (table: string, key?: string) => `cluster(${[spread.cluster, p.database, table].map(stringLiteral).join(', ')}${key ? `, ${key}` : ''})`;
+  return `INSERT INTO FUNCTION ${on(into, spread.shardingKey)} (${list})\nSELECT ${list}\nFROM ${on(from)}\nSETTINGS distributed_foreground_insert = 1`;
 }
 
 export function exchangeStatement(p: Placement, a: string, b: string): string {

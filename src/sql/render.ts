@@ -23,7 +23,7 @@ export function renderOperation(op: Operation, p: Placement): string {
     case 'replaceView':
       return createOrReplaceView(p, op.view.name, op.view.select, op.view.comment);
     case 'copyRows':
-      return copyColumnsStatement(p, op.into, op.from, op.columns);
+      return copyColumnsStatement(p, op.into, op.from, op.columns, op.spread);
     case 'exchange':
       return exchangeStatement(p, op.a, op.b);
     default:

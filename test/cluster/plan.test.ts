@@ -110,6 +110,26 @@ describe.concurrent('plan on a cluster project', { timeout: 180_000 }, () => {
     expect(chpipe(['check'], cluster).code).toBe(0);
   });
 
+  it("a rebuild (a new ORDER BY) copies every shard's rows, read once per shard and written back through the cluster; saved, replayed and checked", () => {
+    const dir = project('prod');
+    expect(chpipe(['plan', '--save', 'initial'], dir).code).toBe(0);
+    const file = join(dir, 'schemas', 'api_latency.yaml');
+    const before = readFileSync(file, 'utf8');
+    const after = before.replace(/^ {2}order_by: .*$/m, '  order_by: [time_taken, api_id]');
+    expect(after).not.toBe(before);
+    writeFileSync(file, after);
+    const steps = planJson(dir).steps;
+    const copy = steps.find((s) => s.action === 'copy');
+    expect(copy?.object).toBe('analytics.api_latency_local__chpipe_rebuild');
+    expect(copy?.reason).toMatch(/^copy the rows of api_latency_local on every shard of cluster prod \(read once per shard, written back spread by the sharding key rand\(\)\) into api_latency_local__chpipe_rebuild/);
+    expect(copy?.sql).toMatch(/^INSERT INTO FUNCTION cluster\('prod', 'analytics', 'api_latency_local__chpipe_rebuild', rand\(\)\) \(api_id, time_taken\)\nSELECT api_id, time_taken\nFROM cluster\('prod', 'analytics', 'api_latency_local'\)\nSETTINGS distributed_foreground_insert = 1$/);
+    // Every other statement of the rebuild runs on every host.
+    for (const s of steps.filter((x) => x.action !== 'copy')) expect(s.sql).toContain(' ON CLUSTER prod');
+    expect(chpipe(['plan', '--save', 'reorder', '--allow-destructive'], dir).code).toBe(0);
+    expect(chpipe(['plan'], dir).stdout).toMatch(/^No changes\./m);
+    expect(chpipe(['check'], dir).code).toBe(0);
+  });
+
   it('switching a single-server project to a cluster is a rebuild: every object dropped and recreated ON CLUSTER, the tables\' drops destructive and said so', () => {
     const dir = project();
     expect(chpipe(['plan', '--save', 'initial'], dir).code).toBe(0);
