@@ -6,11 +6,15 @@
  *  3. prove it: compile the proposed YAML with the project, create it on the
  *     scratch engine, create the target's objects there too, and compare the
  *     two in the engine's normal form. A pipeline whose objects differ in any
- *     way is not adopted: it is listed, with what differs, as unmanaged;
+ *     way is not adopted: it is listed, with what differs, as unmanaged. On a
+ *     cluster project (`cluster:`) the scratch engine runs in cluster mode:
+ *     the proposal compiles to the cluster layout (Distributed tables over
+ *     Replicated `_local` ones), compared with the target's the same way;
  *  4. the baseline: the steps that create the adopted pipelines from the
- *     migrated state become the next migration file, recorded on the target
- *     as applied without running (Atlas's `--baseline`), so `plan` is empty
- *     and `apply` does nothing;
+ *     migrated state become the next migration file (on a cluster project
+ *     the cluster DDL, ON CLUSTER, as `plan --save` writes it), recorded on
+ *     the target as applied without running (Atlas's `--baseline`), so `plan`
+ *     is empty and `apply` does nothing;
  *  5. ownership: every adopted object gets chpipe's marker in its COMMENT
  *     (`ALTER TABLE … MODIFY COMMENT`, metadata only: no data, no consumer,
  *     no view is touched), so the target reads back as the migrations built it.
@@ -20,6 +24,7 @@ import { hostname } from 'node:os';
 import type { Memo } from '../check/memo.js';
 import { Scratch } from '../check/scratch.js';
 import { validateProject } from '../check/validate.js';
+import { replicationOf } from '../compile/cluster.js';
 import type { Driver } from '../engine/driver.js';
 import { diffModels } from '../diff/diff.js';
 import { describeDrift, maskSecrets } from '../diff/drift.js';
@@ -86,7 +91,8 @@ export async function proposePull(input: PullInput, chpipeVersion: string): Prom
   if (pending.length) throw new PullError(`the target has ${pending.length} migration${pending.length > 1 ? 's' : ''} not applied (${pending.map((m) => m.file.file).join(', ')}); run \`chpipe apply\` first, so the baseline follows them`);
 
   const target = await readTarget(driver, placement);
-  const scratch = await Scratch.open(input.memo);
+  // Cluster mode: the scratch engine runs the ON CLUSTER DDL as one node (check/scratch.ts), as plan and status do.
+  const scratch = await Scratch.open(input.memo, spec.cluster !== undefined ? { cluster: spec.cluster } : {});
   try {
     const defaults = await mergeTreeDefaults(scratch);
     const declaredObjects = new Set<string>();
@@ -102,6 +108,7 @@ export async function proposePull(input: PullInput, chpipeVersion: string): Prom
       declaredPipelines: new Set(spec.pipelines.map((p) => p.name)),
       declaredObjects,
       defaultTableSettings: defaults,
+      ...(spec.cluster !== undefined && spec.clusterLayout ? { cluster: { name: spec.cluster, replication: replicationOf(spec.clusterLayout) } } : {}),
     });
     let candidates = [...recognition.pipelines];
     const unmanaged: Unmanaged[] = [...recognition.unmanaged];
@@ -235,6 +242,12 @@ async function prove(input: PullInput, scratch: Scratch, target: Model, candidat
     const extra = declared.objects.filter((o) => o.owner?.pipeline === c.name && !Object.values(c.objects).includes(o.name)).map((o) => o.name);
     if (extra.length) refused.set(c.name, `chpipe would also create ${extra.join(', ')}, which the target does not have`);
   }
+  // Cluster mode: a Distributed table chpipe would spread rows by another key (both in the engine's normal form).
+  for (const [name, { pipeline, object }] of adopted) {
+    const have = normalized.objects.find((o) => o.name === name);
+    if (object.kind !== 'distributed' || have?.kind !== 'distributed' || refused.has(pipeline)) continue;
+    if (have.shardingKey !== object.shardingKey) refused.set(pipeline, `its Distributed table ${name} shards rows by ${have.shardingKey}, and chpipe.yaml declares cluster.sharding_key ${object.shardingKey}`);
+  }
   const drift = describeDrift(placement.database, diffModels(comparable(declared, names), comparable(normalized, names)));
   for (const d of drift) {
     const name = d.object.slice(placement.database.length + 1);
@@ -244,12 +257,19 @@ async function prove(input: PullInput, scratch: Scratch, target: Model, candidat
   return refused.size ? { refused } : { refused, spec: parsed.project, declared };
 }
 
-/** Step 5 and the record: the baseline as applied on the target, then the ownership comments; under the target's lock. */
-export async function adoptOnTarget(driver: Driver, placement: Placement, proposal: PullProposal, options: { chpipeVersion: string; waitMs: number; onWait?: () => void }): Promise<void> {
+/**
+ * Step 5 and the record: the baseline as applied on the target, then the ownership comments; under the target's
+ * lock. `writeFiles` (the pipeline files and the baseline) runs once the history table is there, before the
+ * record: creating the history is what most often fails (on a cluster it is created ON CLUSTER, on every host),
+ * and then nothing was written.
+ */
+export async function adoptOnTarget(driver: Driver, placement: Placement, proposal: PullProposal, options: { chpipeVersion: string; waitMs: number; onWait?: () => void; writeFiles?: () => void | Promise<void> }): Promise<void> {
   const lock = await acquireTargetLock(driver, placement, { waitMs: options.waitMs, ttlMs: DEFAULT_LOCK_TTL_MS, command: 'pull', ...(options.onWait ? { onWait: options.onWait } : {}) });
   try {
+    // In cluster mode the history is shared by the hosts: a Replicated table created ON CLUSTER (migrate/revisions.ts).
+    if (proposal.baseline) await ensureHistoryTable(driver, placement);
+    await options.writeFiles?.();
     if (proposal.baseline) {
-      await ensureHistoryTable(driver, placement);
       const statements = parseMigration(proposal.baseline.text);
       const now = new Date().toISOString();
       const dbUser = (await driver.query<{ user: string }>('SELECT currentUser() AS user'))[0]?.user ?? '';

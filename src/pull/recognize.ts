@@ -6,12 +6,22 @@
  * (publish). Pure: decisions read the typed model (`kind`, `from`, `to`,
  * settings) and the view queries split once at the edge (`SelectParts`).
  *
+ * On a cluster (compile/cluster.ts) a pipeline's table is a `Distributed`
+ * table over a per-node `NAME_local` on a Replicated engine: each such pair
+ * is read as the one table a single server has, the pipeline recognized as
+ * there, and the pair then checked against the project's `cluster:` (the
+ * cluster the Distributed table names, the `_local` name, the Keeper path and
+ * replica name). A layout that differs, a single-server layout on a cluster
+ * project, or a cluster layout on a single-server one, is refused, never
+ * guessed.
+ *
  * What is recognized here is a proposal: `pull.ts` compiles it and compares
  * what chpipe would create with what the target has, on the scratch engine,
  * and anything that differs is reported as unmanaged, never guessed.
  */
+import { SERVER_DEFAULT_PATH, SERVER_DEFAULT_REPLICA } from '../cluster/layout.js';
 import { KAFKA_STREAM_VIRTUAL_COLUMNS, KAFKA_VIRTUAL_COLUMNS, SKIP_BROKEN_MESSAGES_DEFAULT } from '../model/kafka.js';
-import { objectName, type Column, type DbObject, type KafkaTable, type MaterializedView, type Model, type Role, type SettingValue, type Settings, type Table, type View } from '../model/model.js';
+import { localName, makeModel, objectName, type Column, type DbObject, type DistributedTable, type KafkaTable, type MaterializedView, type Model, type Replication, type Role, type SettingValue, type Settings, type Table, type View } from '../model/model.js';
 import { parseOwnership } from '../model/ownership.js';
 import { SECRET_SETTINGS } from '../plan/operation.js';
 import { defaultGroup, parseMeasure } from '../spec/parse.js';
@@ -36,6 +46,15 @@ export interface RecognizeInput {
   readonly declaredObjects: ReadonlySet<string>;
   /** MergeTree settings at their defaults on the target's engine (`index_granularity: 8192`, ...): not written into YAML. */
   readonly defaultTableSettings: Settings;
+  /** Cluster mode: the cluster chpipe.yaml declares, and how its Replicated tables replicate. */
+  readonly cluster?: ProjectCluster;
+}
+
+/** The project's `cluster:` as recognition needs it (the sharding key is compared by pull.ts's proof, in the engine's normal form). */
+export interface ProjectCluster {
+  readonly name: string;
+  /** The Keeper path and replica name of the per-node tables; `{}`: the servers' defaults (a Replicated engine without arguments). */
+  readonly replication: Replication;
 }
 
 /** A secret setting that read back as `[HIDDEN]`: the YAML references a variable instead. */
@@ -68,6 +87,16 @@ const PIPELINE_NAME = /^[\p{L}_][\p{L}\p{N}_-]*$/u;
 const HIDDEN = '[HIDDEN]';
 
 class Unexpressible extends Error {}
+
+/** A pipeline recognized whole and refused whole: each of its objects is listed with the reason. */
+class RefusedPipeline extends Unexpressible {
+  constructor(
+    reason: string,
+    readonly objects: readonly string[],
+  ) {
+    super(reason);
+  }
+}
 
 function refuse(reason: string): never {
   throw new Unexpressible(reason);
@@ -104,13 +133,60 @@ interface Context {
   readonly flows: readonly MaterializedView[];
   readonly views: readonly View[];
   readonly taken: Set<string>;
+  /** Cluster layouts read as one table: the Distributed table's name → it and its per-node table. */
+  readonly pairs: ReadonlyMap<string, ClusterPair>;
+  /** Views that write into or read a Distributed table itself, not its per-node table. */
+  readonly throughDistributed: ReadonlySet<string>;
 }
 
-export function recognize(input: RecognizeInput): Recognition {
+/** A Distributed table and the per-node table it reads (compile/cluster.ts). */
+interface ClusterPair {
+  readonly distributed: DistributedTable;
+  readonly local: Table;
+}
+
+/**
+ * Each Distributed table over a MergeTree table of this database, and that table, as one table under the
+ * Distributed table's name (the single-server shape chpipe compiles a cluster's from); views retargeted from
+ * the per-node table to it. Pure, on the typed model.
+ */
+function collapseCluster(model: Model): { model: Model; pairs: Map<string, ClusterPair>; throughDistributed: Set<string> } {
+  const byName = new Map(model.objects.map((o) => [o.name, o]));
+  const pairs = new Map<string, ClusterPair>();
+  const distributedOf = new Map<string, string>();
+  for (const o of model.objects) {
+    if (o.kind !== 'distributed') continue;
+    const local = byName.get(o.local);
+    if (local?.kind !== 'table' || distributedOf.has(local.name)) continue;
+    pairs.set(o.name, { distributed: o, local });
+    distributedOf.set(local.name, o.name);
+  }
+  const throughDistributed = new Set<string>();
+  const objects: DbObject[] = [];
+  for (const o of model.objects) {
+    if (distributedOf.has(o.name)) continue;
+    const pair = pairs.get(o.name);
+    if (pair) {
+      const { replication: _replication, ...table } = pair.local;
+      // The description and owner users see are the Distributed table's (the per-node table's when it has none).
+      const comment = parseOwnership(o.comment).description.trim() ? o.comment : pair.local.comment;
+      const owner = o.owner ?? pair.local.owner;
+      objects.push(Object.freeze({ ...table, name: o.name, comment, ...(owner ? { owner } : {}) }));
+    } else if (o.kind === 'mv') {
+      if (pairs.has(o.to) || o.from.some((f) => pairs.has(f))) throughDistributed.add(o.name);
+      objects.push(Object.freeze({ ...o, to: distributedOf.get(o.to) ?? o.to, from: o.from.map((f) => distributedOf.get(f) ?? f) }));
+    } else objects.push(o);
+  }
+  return { model: makeModel(model, objects), pairs, throughDistributed };
+}
+
+export function recognize(target: RecognizeInput): Recognition {
+  const collapsed = collapseCluster(target.model);
+  const input: RecognizeInput = { ...target, model: collapsed.model };
   const byName = new Map(input.model.objects.map((o) => [o.name, o]));
   const flows = input.model.objects.filter((o): o is MaterializedView => o.kind === 'mv');
   const views = input.model.objects.filter((o): o is View => o.kind === 'view');
-  const ctx: Context = { input, byName, flows, views, taken: new Set(input.declaredPipelines) };
+  const ctx: Context = { input, byName, flows, views, taken: new Set(input.declaredPipelines), pairs: collapsed.pairs, throughDistributed: collapsed.throughDistributed };
   const pipelines: PulledPipeline[] = [];
   const unmanaged: Unmanaged[] = [];
   const claimed = new Set<string>(input.declaredObjects);
@@ -130,8 +206,10 @@ export function recognize(input: RecognizeInput): Recognition {
       if (main !== undefined) tables.set(main, p.name);
     } catch (e) {
       if (!(e instanceof Unexpressible)) throw e;
-      unmanaged.push({ object: q.name, reason: e.message });
-      claimed.add(q.name);
+      for (const object of e instanceof RefusedPipeline ? e.objects : [q.name]) {
+        unmanaged.push({ object, reason: e.message });
+        claimed.add(object);
+      }
     }
   }
   for (const q of producers) {
@@ -141,15 +219,22 @@ export function recognize(input: RecognizeInput): Recognition {
       for (const name of Object.values(p.objects)) claimed.add(name);
     } catch (e) {
       if (!(e instanceof Unexpressible)) throw e;
-      unmanaged.push({ object: q.name, reason: e.message });
-      claimed.add(q.name);
+      for (const object of e instanceof RefusedPipeline ? e.objects : [q.name]) {
+        unmanaged.push({ object, reason: e.message });
+        claimed.add(object);
+      }
     }
   }
   for (const o of input.model.objects) {
     if (claimed.has(o.name) || declaredOwner(o)) continue;
     unmanaged.push({ object: o.name, reason: leftReason(ctx, o) });
   }
-  return { pipelines, unmanaged: unmanaged.sort((a, b) => (a.object < b.object ? -1 : a.object > b.object ? 1 : 0)) };
+  // A cluster layout read as one table is listed as its two tables.
+  const listed = unmanaged.flatMap((u) => {
+    const pair = ctx.pairs.get(u.object);
+    return pair ? [u, { object: pair.local.name, reason: u.reason }] : [u];
+  });
+  return { pipelines, unmanaged: listed.sort((a, b) => (a.object < b.object ? -1 : a.object > b.object ? 1 : 0)) };
 }
 
 function leftReason(ctx: Context, o: DbObject): string {
@@ -162,10 +247,12 @@ function leftReason(ctx: Context, o: DbObject): string {
       return 'a view that is not the finalizing view of an aggregate pipeline';
     case 'null':
       return 'a Null table that is not the hub of an on_error: stream pipeline';
-    case 'table':
-      return ctx.flows.some((f) => f.to === o.name) ? 'a table written by a flow chpipe cannot express' : 'a table no Kafka flow writes';
+    case 'table': {
+      const what = ctx.pairs.has(o.name) ? `a Distributed table over ${ctx.pairs.get(o.name)?.local.name}, and that table,` : 'a table';
+      return ctx.flows.some((f) => f.to === o.name) ? `${what} written by a flow chpipe cannot express` : `${what} no Kafka flow writes`;
+    }
     case 'distributed':
-      return 'a Distributed table (pull does not adopt cluster layouts yet)';
+      return [...ctx.pairs.values()].some((p) => p.local.name === o.local) ? `a Distributed table over ${o.local}, which another Distributed table reads too` : `a Distributed table over ${o.local}, which is not a MergeTree table of this database`;
   }
 }
 
@@ -394,7 +481,65 @@ function recognizeConsumer(ctx: Context, q: KafkaTable): PulledPipeline {
   }
   const names = { ...explicitNames(name, objects), ...Object.fromEntries(without.map((r) => [r, null])) };
   if (Object.keys(names).length) doc.objects = names;
-  return { name, kind: isAggregate ? 'aggregate' : 'ingest', doc, objects, secrets };
+  return { name, kind: isAggregate ? 'aggregate' : 'ingest', doc, objects: { ...objects, ...clusterLayout(ctx, objects, errorsMv ? [mv, errorsMv] : [mv]) }, secrets };
+}
+
+/** The roles whose table is, on a cluster, a Distributed table over a per-node one. */
+const CLUSTER_ROLES = [
+  ['table', 'table_local'],
+  ['state', 'state_local'],
+  ['errors', 'errors_local'],
+] as const;
+
+/** Where a Replicated table's replicas meet, in words. */
+function replicationWords(r: Replication): string {
+  return r.path === undefined ? "the servers' default Keeper path and replica name (no engine arguments)" : `Keeper path '${r.path}' as replica '${r.replica ?? ''}'`;
+}
+
+/**
+ * A consumer's tables against the project's layout: on a cluster project each is a Distributed table over its
+ * `NAME_local` on a Replicated engine at the project's path and replica name (the per-node tables are returned
+ * by role); on a single-server project none is. Anything else refuses the whole pipeline.
+ */
+function clusterLayout(ctx: Context, objects: Readonly<Partial<Record<Role, string>>>, writers: readonly MaterializedView[]): Partial<Record<Role, string>> {
+  const cluster = ctx.input.cluster;
+  const all = Object.values(objects);
+  const no: (reason: string) => never = (reason) => {
+    throw new RefusedPipeline(reason, all);
+  };
+  const locals: Partial<Record<Role, string>> = {};
+  for (const [role, localRole] of CLUSTER_ROLES) {
+    const name = objects[role];
+    if (name === undefined) continue;
+    const pair = ctx.pairs.get(name);
+    const table = ctx.byName.get(name);
+    if (!cluster) {
+      if (pair) no(`a cluster layout (${name} is a Distributed table over ${pair.local.name}), and chpipe.yaml declares no cluster: add cluster: to chpipe.yaml to adopt it`);
+      if (table?.kind === 'table' && table.replication) no(`its table ${name} is Replicated${table.engine}, a cluster's engine, and chpipe.yaml declares no cluster: add cluster: to chpipe.yaml to adopt it`);
+      continue;
+    }
+    if (!pair) {
+      no(
+        table?.kind === 'table' && table.replication
+          ? `its table ${name} is Replicated${table.engine} with no Distributed table over it, and on cluster ${cluster.name} chpipe reads ${name} through a Distributed table over ${localName(name)}`
+          : `a single-server layout (${name} is a ${table?.kind === 'table' ? table.engine : 'plain'} table), and chpipe.yaml declares cluster ${cluster.name}, where ${name} is a Distributed table over ${localName(name)} on a Replicated engine`,
+      );
+    }
+    const { distributed, local } = pair;
+    if (distributed.cluster !== cluster.name) no(`its Distributed table ${name} reads cluster ${distributed.cluster}, and chpipe.yaml declares cluster ${cluster.name}`);
+    if (local.name !== localName(name)) no(`its Distributed table ${name} reads ${local.name}, and chpipe names the per-node table under ${name} ${localName(name)}`);
+    if (!local.replication) no(`${local.name} is a ${local.engine} table, not Replicated: on cluster ${cluster.name} chpipe creates it as Replicated${local.engine}`);
+    // A server writes its default path and replica name into the engine of a table created without them: with
+    // `replication_path: default`, a table at ClickHouse's defaults is what chpipe would create.
+    const want = cluster.replication.path === undefined ? { path: SERVER_DEFAULT_PATH, replica: SERVER_DEFAULT_REPLICA } : cluster.replication;
+    if ((local.replication.path ?? null) !== (want.path ?? null) || (local.replication.replica ?? null) !== (want.replica ?? null)) {
+      const declared = cluster.replication.path === undefined ? `leaves them to the servers' defaults (replication_path: default), ${replicationWords(want)} as ClickHouse ships them` : `declares ${replicationWords(want)}`;
+      no(`${local.name} replicates at ${replicationWords(local.replication)}, and chpipe.yaml ${declared} (cluster.replication_path, cluster.replica_name)`);
+    }
+    locals[localRole] = local.name;
+  }
+  for (const w of writers) if (ctx.throughDistributed.has(w.name)) no(`its view ${w.name} writes into the Distributed table ${w.to} itself, where chpipe's views write into each node's ${localName(w.to)}`);
+  return locals;
 }
 
 /** The -State call of a measure back to the aggregate call it stores: `quantileState(0.95)(x)` → `quantile(0.95)(x)`. */
@@ -440,6 +585,7 @@ function recognizePublish(ctx: Context, q: KafkaTable, tables: ReadonlyMap<strin
   const sourcePipeline = tables.get(from) ?? (sourceObject?.owner && ctx.input.declaredPipelines.has(sourceObject.owner.pipeline) ? sourceObject.owner.pipeline : undefined);
   if (sourcePipeline === undefined) refuse(`its view ${mv.name} reads ${from}, which is not the table of a pipeline chpipe manages or adopts`);
   if (sourceObject?.kind !== 'table' || sourceObject.engine === 'AggregatingMergeTree') refuse(`its view ${mv.name} reads ${from}: publishing from an aggregate's state is not recognized yet`);
+  if (ctx.throughDistributed.has(mv.name)) refuse(`its view ${mv.name} reads the Distributed table ${from} itself, where chpipe's publish flow reads each node's ${localName(from)} (so each row is sent once)`);
   const columns = mv.query.items.map((i) => (i.expr.trim() === '*' ? undefined : (columnRef(i.expr) === i.name ? i.name : refuse(`its view ${mv.name} computes ${i.name} (${i.expr}); a publish pipeline sends columns as they are`))));
   if (q.topics.length !== 1) refuse(`it names ${q.topics.length} topics; a publish pipeline writes to one`);
   const owned = q.owner?.pipeline ?? mv.owner?.pipeline;

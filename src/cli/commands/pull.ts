@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, relative, resolve } from 'node:path';
+import { EngineError } from '../../engine/driver.js';
 import { readMigrationDir, sameHistory, writeMigration } from '../../migrate/dir.js';
 import { acquireMigrationLock } from '../../migrate/lock.js';
 import { makeIo, projectMemo, UserError, displayPath, type GlobalOptions } from '../context.js';
@@ -57,15 +58,16 @@ export default async function pull(g: GlobalOptions, options: PullOptions): Prom
       throw new UserError(`${existing.map((f) => shown(f.path)).join(', ')} already exist${existing.length === 1 ? 's' : ''}; nothing was written (run again with --force to overwrite, or move ${existing.length === 1 ? 'it' : 'them'} aside)`);
     }
     let baselineShown: string | undefined;
-    if (!options.dryRun && proposal.files.length) {
-      if (proposal.baseline) {
+    const writeFiles = async (): Promise<void> => {
+      const baseline = proposal.baseline;
+      if (baseline) {
         const migrationsPath = resolve(p.root, p.project.migrationsDir);
         const lock = await acquireMigrationLock(migrationsPath, { waitMs: 30_000, command: 'pull', display: `${p.display}/chpipe.lock` });
         try {
           const current = readMigrationDir(migrationsPath);
           if (!sameHistory(current, p.dir)) throw new UserError(`${p.display}/ changed while pull ran (another save); run pull again`);
-          writeMigration(current, proposal.baseline);
-          baselineShown = `${p.display}/${proposal.baseline.file}`;
+          writeMigration(current, baseline);
+          baselineShown = `${p.display}/${baseline.file}`;
         } finally {
           lock.release();
         }
@@ -76,7 +78,25 @@ export default async function pull(g: GlobalOptions, options: PullOptions): Prom
         writeFileSync(`${path}.tmp-${process.pid}`, f.text);
         renameSync(`${path}.tmp-${process.pid}`, path);
       }
-      await adoptOnTarget(connection.driver, p.placement, proposal, { chpipeVersion, waitMs, onWait: () => io.err("waiting for the target's lock…") });
+    };
+    if (!options.dryRun && proposal.files.length) {
+      // The files are written under the target's lock, once its history table is there (on a cluster: created
+      // ON CLUSTER), and before the baseline is recorded: a target that cannot keep the history gets nothing written.
+      let written = false;
+      try {
+        await adoptOnTarget(connection.driver, p.placement, proposal, {
+          chpipeVersion,
+          waitMs,
+          onWait: () => io.err("waiting for the target's lock…"),
+          writeFiles: async () => {
+            await writeFiles();
+            written = true;
+          },
+        });
+      } catch (e) {
+        if (!written && e instanceof EngineError) throw new UserError(`cannot pull from ${connection.description}: ${e.engineMessage.split('\n')[0] ?? ''}; nothing was written`);
+        throw e;
+      }
     }
     if (io.json) {
       io.out(
