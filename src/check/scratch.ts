@@ -62,6 +62,8 @@ export class Scratch {
    */
   readonly cluster: string | undefined;
   private readonly replicated = new Map<string, Replication>();
+  /** Cluster mode: the engine's default_replica_path and default_replica_name (read once). */
+  private defaultReplication: Promise<Replication> | undefined;
   /** Cluster mode: the UUIDs of the objects created ON CLUSTER (on every node); any other was created on one server. */
   private readonly createdOnCluster = new Set<string>();
   private constructor(
@@ -215,7 +217,24 @@ export class Scratch {
     const [row] = await this.engine.query<{ uuid: string }>(`SELECT toString(uuid) AS uuid FROM system.tables WHERE database = ${stringLiteral(target.database ?? 'default')} AND name = ${stringLiteral(target.name)}`);
     if (!row) return;
     this.createdOnCluster.add(row.uuid);
-    if (replication) this.replicated.set(row.uuid, replication);
+    if (replication) this.replicated.set(row.uuid, replication.path === undefined ? await this.serverDefaultReplication() : replication);
+  }
+
+  /**
+   * A Replicated table created without arguments (`replication_path: default`) gets the server's default path and
+   * replica name, which a server writes into the table's engine as it creates it (measured on 26.7): remembered
+   * as such, so the migrated state compares equal to a target's tables that read back with them.
+   */
+  private serverDefaultReplication(): Promise<Replication> {
+    this.defaultReplication ??= this.engine
+      .query<{ name: string; value: string }>("SELECT name, value FROM system.server_settings WHERE name IN ('default_replica_path', 'default_replica_name')")
+      .then((rows) => {
+        const value = (name: string) => rows.find((r) => r.name === name)?.value;
+        const path = value('default_replica_path');
+        const replica = value('default_replica_name');
+        return path !== undefined && replica !== undefined ? { path, replica } : {};
+      });
+    return this.defaultReplication;
   }
 
   /** Cluster mode: the chpipe-owned objects of `database` that were created on one server (not ON CLUSTER), by name. */

@@ -42,9 +42,9 @@ export interface LayoutProblem {
   readonly message: string;
 }
 
-/** ClickHouse's own defaults, when a host does not say. */
-const SERVER_DEFAULT_PATH = '/clickhouse/tables/{uuid}/{shard}';
-const SERVER_DEFAULT_REPLICA = '{replica}';
+/** ClickHouse's own defaults (default_replica_path, default_replica_name), when a host does not say. */
+export const SERVER_DEFAULT_PATH = '/clickhouse/tables/{uuid}/{shard}';
+export const SERVER_DEFAULT_REPLICA = '{replica}';
 
 /** Expand `{macro}`s the way a server does for a table: `{database}`, `{table}`, `{uuid}` (one per table, the same on every host under ON CLUSTER), then the host's macros. */
 function expand(template: string, host: ClusterHost, database: string, table: string): { value: string; missing: string[] } {
