@@ -110,8 +110,17 @@ export async function acquireTargetLock(driver: Driver, p: Placement, options: T
     // Cluster mode: a lock retired on this host by a takeover that died before dropping it still holds the replica
     // at the lock's Keeper path (REPLICA_ALREADY_EXISTS): retired locks are stale by definition, so free it.
     const retired = cluster !== undefined && elsewhere ? locks.filter((l) => l.name !== LOCK_TABLE) : [];
-    for (const l of retired) await driver.exec(dropLockTableSync(p, l.name));
-    if (retired.length) continue;
+    let freed = 0;
+    for (const l of retired) {
+      try {
+        await driver.exec(dropLockTableSync(p, l.name));
+        freed++;
+      } catch (e) {
+        // The takeover that retired it is dropping it at this moment: wait below, then try again.
+        if (!(e instanceof EngineError)) throw e;
+      }
+    }
+    if (freed) continue;
     const lock = elsewhere ? undefined : locks.find((l) => l.name === LOCK_TABLE);
     if (!lock && !elsewhere) continue;
     const current = lock ? parseHolder(lock.comment) : undefined;
