@@ -46,7 +46,7 @@ import { stringLiteral } from '../../src/sql/quote.js';
 import { statementShape } from '../../src/sql/statement.js';
 import { chpipe, tempDir, tempProject } from '../helpers/cli.js';
 import { createTopic, ingestGaps, kafkaBootstrap, produceContinuously, produceValues, uniqueTopic, type ProducedMessage } from '../helpers/kafka.js';
-import { accountForIds, aggregate, events, NO_STAGED_LOSS, PARTITIONS, SESSION_TIMEOUT_MS, settleStaged, STAGES, stagedAggregateCounts, stagedMessage } from './zero-loss.js';
+import { accountForIds, aggregate, events, NO_STAGED_LOSS, PARTITIONS, SESSION_TIMEOUT_MS, settleStaged, STAGES, stagedAggregateCounts, stagedMessage, waitForAssignments } from './zero-loss.js';
 
 const sleep = (ms: number) => new Promise((ok) => setTimeout(ok, ms));
 const CLUSTER = 'flow';
@@ -190,17 +190,7 @@ describe('zero loss through cluster-mode migrations (ON CLUSTER, one-node non-re
     });
     expect(node.plain).toBeGreaterThanOrEqual(4);
 
-    const created = Date.now();
-    let firstAssignmentMs = -1;
-    while (Date.now() - created < 90_000) {
-      const rows = await d.query<{ table: string; n: string }>(`SELECT table, sum(length(assignments.partition_id)) AS n FROM system.kafka_consumers WHERE database = ${stringLiteral(db)} GROUP BY table`);
-      if (rows.length === 2 && rows.every((r) => Number(r.n) > 0)) {
-        firstAssignmentMs = Date.now() - created;
-        break;
-      }
-      await sleep(200);
-    }
-    if (firstAssignmentMs < 0) throw new Error(`the queues of ${db} had no partitions 90 s after 0001 was applied`);
+    const firstAssignmentMs = await waitForAssignments(d, db);
 
     // 3. Produce; apply 0002…0006 one at a time meanwhile.
     const start = Date.now();

@@ -31,7 +31,7 @@ import { HttpDriver } from '../../src/engine/http.js';
 import { chpipe, chpipeAsync, tempDir, type CliResult } from '../helpers/cli.js';
 import { createTopic, ingestGaps, kafkaBootstrap, uniqueTopic, type ProducedMessage } from '../helpers/kafka.js';
 import { project } from '../helpers/plan.js';
-import { accountForIds, aggregate, events, NO_STAGED_LOSS, PARTITIONS, produceStaged, settleStaged, STAGES, stagedAggregateCounts } from './zero-loss.js';
+import { accountForIds, aggregate, events, NO_STAGED_LOSS, PARTITIONS, produceStaged, settleStaged, STAGES, stagedAggregateCounts, waitForAssignments } from './zero-loss.js';
 import { startServe, type Server } from '../migrate/target.js';
 
 const sleep = (ms: number) => new Promise((ok) => setTimeout(ok, ms));
@@ -94,19 +94,7 @@ describe('zero loss through chpipe apply --url against chpipe serve, five migrat
     await apply(0);
     const driver = await HttpDriver.connect(url);
     try {
-      const created = Date.now();
-      let firstAssignmentMs = -1;
-      while (Date.now() - created < 90_000) {
-        const rows = await driver.query<{ table: string; n: string }>(
-          `SELECT table, sum(length(assignments.partition_id)) AS n FROM system.kafka_consumers WHERE database = '${db}' GROUP BY table`,
-        );
-        if (rows.length === 2 && rows.every((r) => Number(r.n) > 0)) {
-          firstAssignmentMs = Date.now() - created;
-          break;
-        }
-        await sleep(200);
-      }
-      if (firstAssignmentMs < 0) throw new Error(`the queues of ${db} had no partitions 90 s after 0001 was applied`);
+      const firstAssignmentMs = await waitForAssignments(driver, db);
 
       // 3. Produce; apply 0002…0006 one at a time meanwhile.
       const start = Date.now();

@@ -12,6 +12,7 @@ import { afterAll, beforeAll } from 'vitest';
 import type { Driver } from '../../src/engine/driver.js';
 import { EmbeddedDriver } from '../../src/engine/embedded.js';
 import { splitStatements } from '../../src/sql/parse.js';
+import { stringLiteral } from '../../src/sql/quote.js';
 import { chpipe, chpipeAsync, tempProject, type CliResult } from '../helpers/cli.js';
 import { committedOffsets, createTopic, endOffsets, kafkaBootstrap, produceContinuously, uniqueTopic, waitCommitted, type ProducedMessage } from '../helpers/kafka.js';
 
@@ -405,6 +406,17 @@ export const aggregate = (topic: string, stage: number) =>
     ...(stage >= 5 ? ['    total: sum(value)'] : []),
     '',
   ].join('\n');
+
+/** Wait (at most 90 s) until both of `db`'s Kafka tables have partitions assigned; how long it took, in ms. */
+export async function waitForAssignments(driver: Driver, db: string): Promise<number> {
+  const created = Date.now();
+  while (Date.now() - created < 90_000) {
+    const rows = await driver.query<{ table: string; n: string }>(`SELECT table, sum(length(assignments.partition_id)) AS n FROM system.kafka_consumers WHERE database = ${stringLiteral(db)} GROUP BY table`);
+    if (rows.length === 2 && rows.every((r) => Number(r.n) > 0)) return Date.now() - created;
+    await sleep(200);
+  }
+  throw new Error(`the queues of ${db} had no partitions 90 s after 0001 was applied`);
+}
 
 export const STAGES = ['initial', 'add_note', 'rename_value', 'block_size', 'agg_total', 'rebuild'] as const;
 
