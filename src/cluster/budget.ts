@@ -16,6 +16,7 @@ import { compileProject } from '../compile/compile.js';
 import type { Oracle } from '../compile/oracle.js';
 import type { Driver } from '../engine/driver.js';
 import type { KafkaTable, Model } from '../model/model.js';
+import { brokerList } from '../kafka/brokers.js';
 import type { PartitionCounts, PartitionOptions } from '../kafka/partitions.js';
 import { expandEnv } from '../spec/env.js';
 import { locate } from '../spec/source.js';
@@ -106,11 +107,7 @@ export function budgetBrokers(model: Model, env: Readonly<Record<string, string 
       entry = { brokers: '', unaskable: why };
     } else {
       const expanded = expandEnv(q.brokers, env);
-      const brokers = expanded.value
-        .split(',')
-        .map((b) => b.trim())
-        .filter((b) => b.length > 0)
-        .join(',');
+      const brokers = brokerList(expanded.value).join(',');
       const unaskable = expanded.missing.length ? `need ${expanded.missing.map((v) => `\${${v}}`).join(', ')}, which ${expanded.missing.length === 1 ? 'is' : 'are'} not set` : brokers ? undefined : 'are not named';
       key = unaskable ? `\u0000${unaskable}` : brokers;
       entry = unaskable ? { brokers: '', unaskable } : { brokers };

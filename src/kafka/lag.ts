@@ -11,6 +11,7 @@
  * error.
  */
 import { Admin } from '@platformatic/kafka';
+import { brokerList } from './brokers.js';
 
 export interface LagQuery {
   /** `host:port,host:port`, as the Kafka table's kafka_broker_list says. */
@@ -39,14 +40,6 @@ export interface LagOptions {
 
 /** With the 0.5 s allowed for closing the client, the read takes at most 3 s. */
 export const LAG_TIMEOUT_MS = 2500;
-
-/** Broker addresses from a kafka_broker_list value. */
-export function brokerList(brokers: string): string[] {
-  return brokers
-    .split(',')
-    .map((b) => b.trim())
-    .filter((b) => b.length > 0);
-}
 
 /** An admin client for one short read: no retries, every wait within `timeoutMs`. */
 export function shortReadAdmin(clientId: string, brokers: readonly string[], timeoutMs: number): Admin {

@@ -11,7 +11,8 @@
  * cannot be reached, or that refuse, give a reason, never an error.
  */
 import { kGetApi, kGetBootstrapConnection, protocolErrorsCodesById, ResponseError, type Admin } from '@platformatic/kafka';
-import { brokerList, clientReason, Deadline, shortReadAdmin, withDeadline } from './lag.js';
+import { brokerList } from './brokers.js';
+import { clientReason, Deadline, shortReadAdmin, withDeadline } from './lag.js';
 
 export type PartitionCounts =
   /** `absent`: topics the brokers did not give partitions for, with why (`not on the brokers`, or the broker's error name). */

@@ -10,7 +10,8 @@
  * brokers do not have: a `SampleProblem` (a value, one sentence), never a throw.
  */
 import { Consumer } from '@platformatic/kafka';
-import { brokerList, clientReason, Deadline, withDeadline } from './lag.js';
+import { brokerList } from './brokers.js';
+import { clientReason, Deadline, withDeadline } from './lag.js';
 
 export interface SampledMessage {
   readonly topic: string;
