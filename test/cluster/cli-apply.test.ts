@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
 import { openTarget } from '../../src/engine/target.js';
 import { chpipe, ROOT, tempDir } from '../helpers/cli.js';
+import { selfClusterConfig } from '../helpers/cluster.js';
 
 const CLUSTER = 'metrics-prod';
 
@@ -31,19 +32,7 @@ function project(): string {
 function serverConfig(dir: string, options: { cluster?: string; macros: Record<string, string> }): void {
   const conf = join(dir, '.chpipe/engine-config.d');
   mkdirSync(conf, { recursive: true });
-  const macros = Object.entries(options.macros)
-    .map(([k, v]) => `<${k}>${v}</${k}>`)
-    .join('');
-  writeFileSync(
-    join(conf, 'cluster.xml'),
-    `<clickhouse>
-  <tcp_port>9000</tcp_port>
-  <zookeeper><node><host>127.0.0.1</host><port>${inject('zookeeperPort')}</port></node></zookeeper>
-  <macros>${macros}</macros>
-  <remote_servers><${options.cluster ?? CLUSTER}><shard><internal_replication>true</internal_replication><replica><host>127.0.0.1</host><port>9000</port></replica></shard></${options.cluster ?? CLUSTER}></remote_servers>
-</clickhouse>
-`,
-  );
+  writeFileSync(join(conf, 'cluster.xml'), selfClusterConfig([options.cluster ?? CLUSTER], { macros: options.macros, zookeeperPort: inject('zookeeperPort') }));
 }
 
 /** The databases the embedded target holds (opened after the CLI has exited: one process per folder). */

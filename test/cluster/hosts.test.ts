@@ -16,6 +16,7 @@ import { openTarget } from '../../src/engine/target.js';
 import { selectClusterMacros } from '../../src/sql/cluster.js';
 import { stringLiteral } from '../../src/sql/quote.js';
 import { tempDir } from '../helpers/cli.js';
+import { selfClusterConfig } from '../helpers/cluster.js';
 
 let driver: ProcessDriver | undefined;
 beforeAll(async () => {
@@ -23,7 +24,7 @@ beforeAll(async () => {
   const configFile = join(dir, 'config.xml');
   writeFileSync(
     configFile,
-    '<clickhouse>\n  <tcp_port>9000</tcp_port>\n  <macros><shard>01</shard><replica>r1</replica></macros>\n  <remote_servers>\n    <metrics-prod><shard><internal_replication>true</internal_replication><replica><host>127.0.0.1</host><port>9000</port></replica></shard></metrics-prod>\n  </remote_servers>\n</clickhouse>\n',
+    selfClusterConfig(['metrics-prod'], { macros: { shard: '01', replica: 'r1' } }),
   );
   driver = await openTarget(join(dir, 'data'), { configFile });
 }, 60_000);

@@ -26,6 +26,7 @@ import { makeModel, type DbObject, type Model } from '../../src/model/model.js';
 import { proposePull, type PullProposal } from '../../src/pull/pull.js';
 import type { ProjectSpec } from '../../src/spec/types.js';
 import { chpipe, tempDir } from '../helpers/cli.js';
+import { selfClusterConfig } from '../helpers/cluster.js';
 
 const C = 'pulled';
 const DB = 'analytics';
@@ -109,14 +110,7 @@ const PIPELINES = [...SEED, ...AGGREGATE, ...STREAM_HUB, ...PUBLISH, ...SERVER_D
 
 /** A one-node cluster `pulled` (and `second`), this engine itself, with its macros and the test's ZooKeeper. */
 function clusterConfig(): string {
-  const cluster = (name: string) => `<${name}><shard><internal_replication>true</internal_replication><replica><host>127.0.0.1</host><port>9000</port></replica></shard></${name}>`;
-  return `<clickhouse>
-  <tcp_port>9000</tcp_port>
-  <zookeeper><node><host>127.0.0.1</host><port>${inject('zookeeperPort')}</port></node></zookeeper>
-  <macros><shard>01</shard><replica>r1</replica></macros>
-  <remote_servers>${cluster(C)}${cluster('second')}</remote_servers>
-</clickhouse>
-`;
+  return selfClusterConfig([C, 'second'], { macros: { shard: '01', replica: 'r1' }, zookeeperPort: inject('zookeeperPort') });
 }
 
 const CLUSTER_PROJECT = `version: 1\ndatabase: ${DB}\ncluster: ${C}\nkafka:\n  brokers: localhost:9092\nschemas: schemas/\nmigrations: migrations/\n`;

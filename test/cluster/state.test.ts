@@ -32,6 +32,7 @@ import type { Model } from '../../src/model/model.js';
 import { selectClusterColumns, selectClusterReplicas, selectClusterTables } from '../../src/sql/cluster.js';
 import { stringLiteral } from '../../src/sql/quote.js';
 import { chpipe, ROOT, tempDir } from '../helpers/cli.js';
+import { selfClusterConfig } from '../helpers/cluster.js';
 
 const DATABASE = 'state_check';
 const PLACEMENT = { database: DATABASE, cluster: 'prod' };
@@ -47,16 +48,11 @@ const DOWN_PORT = 9;
 
 /** A server config that makes an embedded engine the one host of `cluster` (see the file's comment), and a member of `with_down_host`, whose other host is down. */
 function hostConfig(cluster: string, macros: Record<string, string>): string {
-  return `<clickhouse>
-  <tcp_port>9000</tcp_port>
-  <macros>${Object.entries(macros).map(([k, v]) => `<${k}>${v}</${k}>`).join('')}</macros>
-  <zookeeper><node><host>127.0.0.1</host><port>${inject('zookeeperPort')}</port></node><session_timeout_ms>30000</session_timeout_ms></zookeeper>
-  <remote_servers>
-    <${cluster}><shard><internal_replication>true</internal_replication><replica><host>127.0.0.1</host><port>9000</port></replica></shard></${cluster}>
-    <with_down_host><shard><replica><host>127.0.0.1</host><port>9000</port></replica></shard><shard><replica><host>127.0.0.1</host><port>${DOWN_PORT}</port></replica></shard></with_down_host>
-  </remote_servers>
-</clickhouse>
-`;
+  return selfClusterConfig([cluster], {
+    macros,
+    zookeeperPort: inject('zookeeperPort'),
+    otherClusters: [`<with_down_host><shard><replica><host>127.0.0.1</host><port>9000</port></replica></shard><shard><replica><host>127.0.0.1</host><port>${DOWN_PORT}</port></replica></shard></with_down_host>`],
+  });
 }
 
 /** Open the project's `.chpipe/` in this process as the host (closed again before the CLI opens the folder). */

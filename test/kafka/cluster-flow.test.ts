@@ -21,6 +21,7 @@ import { splitStatements } from '../../src/sql/parse.js';
 import { stringLiteral } from '../../src/sql/quote.js';
 import { chpipe, tempDir, tempProject } from '../helpers/cli.js';
 import { consumeAll, createTopic, kafkaBootstrap, produceValues, uniqueTopic } from '../helpers/kafka.js';
+import { selfClusterConfig } from '../helpers/cluster.js';
 
 const sleep = (ms: number) => new Promise((ok) => setTimeout(ok, ms));
 const PARTITIONS = 2;
@@ -32,7 +33,7 @@ beforeAll(async () => {
   const configFile = join(dataDir, 'config.xml');
   writeFileSync(
     configFile,
-    '<clickhouse>\n  <tcp_port>9000</tcp_port>\n  <remote_servers>\n    <flow><shard><internal_replication>true</internal_replication><replica><host>127.0.0.1</host><port>9000</port></replica></shard></flow>\n  </remote_servers>\n</clickhouse>\n',
+    selfClusterConfig(['flow']),
   );
   driver = await openTarget(join(dataDir, 'data'), { configFile });
 });

@@ -47,6 +47,7 @@ import { statementShape } from '../../src/sql/statement.js';
 import { chpipe, tempDir, tempProject } from '../helpers/cli.js';
 import { createTopic, ingestGaps, kafkaBootstrap, produceContinuously, produceValues, uniqueTopic, type ProducedMessage } from '../helpers/kafka.js';
 import { accountForIds, aggregate, events, NO_STAGED_LOSS, PARTITIONS, SESSION_TIMEOUT_MS, settleStaged, STAGES, stagedAggregateCounts, stagedMessage, waitForAssignments } from './zero-loss.js';
+import { selfClusterConfig } from '../helpers/cluster.js';
 
 const sleep = (ms: number) => new Promise((ok) => setTimeout(ok, ms));
 const CLUSTER = 'flow';
@@ -100,14 +101,7 @@ beforeAll(async () => {
   const configFile = join(dataDir, 'config.xml');
   writeFileSync(
     configFile,
-    [
-      '<clickhouse>',
-      '  <tcp_port>9000</tcp_port>',
-      `  <remote_servers>\n    <${CLUSTER}><shard><internal_replication>true</internal_replication><replica><host>127.0.0.1</host><port>9000</port></replica></shard></${CLUSTER}>\n  </remote_servers>`,
-      `  <kafka>\n    <session_timeout_ms>${SESSION_TIMEOUT_MS}</session_timeout_ms>\n  </kafka>`,
-      '</clickhouse>',
-      '',
-    ].join('\n'),
+    selfClusterConfig([CLUSTER], { sections: [`<kafka><session_timeout_ms>${SESSION_TIMEOUT_MS}</session_timeout_ms></kafka>`] }),
   );
   engine = await openTarget(join(dataDir, 'data'), { configFile });
 });
