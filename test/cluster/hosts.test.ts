@@ -6,27 +6,17 @@
  * server; apply.test.ts shows the NETWORK_ERROR), so several hosts in one answer are not verified here.
  */
 import { hostname } from 'node:os';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readClusterHosts } from '../../src/cluster/executor.js';
 import { checkLayout } from '../../src/cluster/layout.js';
 import type { ProcessDriver } from '../../src/engine/process.js';
-import { openTarget } from '../../src/engine/target.js';
 import { selectClusterMacros } from '../../src/sql/cluster.js';
 import { stringLiteral } from '../../src/sql/quote.js';
-import { tempDir } from '../helpers/cli.js';
-import { selfClusterConfig } from '../helpers/cluster.js';
+import { openSelfClusterEngine } from '../helpers/cluster.js';
 
 let driver: ProcessDriver | undefined;
 beforeAll(async () => {
-  const dir = tempDir('chpipe-cluster-hosts-');
-  const configFile = join(dir, 'config.xml');
-  writeFileSync(
-    configFile,
-    selfClusterConfig(['metrics-prod'], { macros: { shard: '01', replica: 'r1' } }),
-  );
-  driver = await openTarget(join(dir, 'data'), { configFile });
+  driver = await openSelfClusterEngine('chpipe-cluster-hosts-', ['metrics-prod'], { macros: { shard: '01', replica: 'r1' } });
 }, 60_000);
 afterAll(async () => {
   await driver?.close();

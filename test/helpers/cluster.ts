@@ -3,6 +3,11 @@
  * each cluster's one replica at 127.0.0.1:9000, which the engine counts as local, so Distributed tables,
  * `cluster(...)` and `clusterAllReplicas` answer in process (the engine serves no TCP port to others).
  */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { ProcessDriver } from '../../src/engine/process.js';
+import { openTarget } from '../../src/engine/target.js';
+import { tempDir } from './cli.js';
 
 /** The `<remote_servers>` entry of a one-shard, one-replica cluster whose replica is the engine itself. */
 export function selfCluster(name: string): string {
@@ -31,4 +36,12 @@ export function selfClusterConfig(clusters: readonly string[], options: SelfClus
     '</clickhouse>',
     '',
   ].join('\n');
+}
+
+/** An engine process on a fresh folder (removed when the test file ends), the one host of `clusters`. */
+export async function openSelfClusterEngine(prefix: string, clusters: readonly string[], options: SelfClusterOptions = {}): Promise<ProcessDriver> {
+  const dir = tempDir(prefix);
+  const configFile = join(dir, 'config.xml');
+  writeFileSync(configFile, selfClusterConfig(clusters, options));
+  return openTarget(join(dir, 'data'), { configFile });
 }

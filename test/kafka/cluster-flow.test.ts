@@ -11,17 +11,14 @@
  * the aggregate's finalizing view (over the Distributed `events_by_key_state`) equal to the aggregates this
  * file computes from the produced messages; the publish flow's rows on its topic.
  */
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ProcessDriver } from '../../src/engine/process.js';
-import { openTarget } from '../../src/engine/target.js';
 import { withoutOnCluster, withPlainEngine } from '../../src/sql/cluster.js';
 import { splitStatements } from '../../src/sql/parse.js';
 import { stringLiteral } from '../../src/sql/quote.js';
-import { chpipe, tempDir, tempProject } from '../helpers/cli.js';
+import { chpipe, tempProject } from '../helpers/cli.js';
 import { consumeAll, createTopic, kafkaBootstrap, produceValues, uniqueTopic } from '../helpers/kafka.js';
-import { selfClusterConfig } from '../helpers/cluster.js';
+import { openSelfClusterEngine } from '../helpers/cluster.js';
 
 const sleep = (ms: number) => new Promise((ok) => setTimeout(ok, ms));
 const PARTITIONS = 2;
@@ -29,13 +26,7 @@ const MESSAGES = 600;
 
 let driver: ProcessDriver | undefined;
 beforeAll(async () => {
-  const dataDir = tempDir('chpipe-cluster-flow-');
-  const configFile = join(dataDir, 'config.xml');
-  writeFileSync(
-    configFile,
-    selfClusterConfig(['flow']),
-  );
-  driver = await openTarget(join(dataDir, 'data'), { configFile });
+  driver = await openSelfClusterEngine('chpipe-cluster-flow-', ['flow']);
 });
 afterAll(async () => {
   await driver?.close();

@@ -38,16 +38,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClusterDriver } from '../../src/cluster/executor.js';
 import type { Driver } from '../../src/engine/driver.js';
 import type { ProcessDriver } from '../../src/engine/process.js';
-import { openTarget } from '../../src/engine/target.js';
 import { applyMigrations } from '../../src/migrate/apply.js';
 import { readMigrationDir } from '../../src/migrate/dir.js';
 import { withPlainEngine } from '../../src/sql/cluster.js';
 import { stringLiteral } from '../../src/sql/quote.js';
 import { statementShape } from '../../src/sql/statement.js';
-import { chpipe, tempDir, tempProject } from '../helpers/cli.js';
+import { chpipe, tempProject } from '../helpers/cli.js';
 import { createTopic, ingestGaps, kafkaBootstrap, produceContinuously, produceValues, uniqueTopic, type ProducedMessage } from '../helpers/kafka.js';
 import { accountForIds, aggregate, events, NO_STAGED_LOSS, PARTITIONS, SESSION_TIMEOUT_MS, settleStaged, STAGES, stagedAggregateCounts, stagedMessage, waitForAssignments } from './zero-loss.js';
-import { selfClusterConfig } from '../helpers/cluster.js';
+import { openSelfClusterEngine } from '../helpers/cluster.js';
 
 const sleep = (ms: number) => new Promise((ok) => setTimeout(ok, ms));
 const CLUSTER = 'flow';
@@ -97,13 +96,7 @@ class PlainNode implements Driver {
 
 let engine: ProcessDriver | undefined;
 beforeAll(async () => {
-  const dataDir = tempDir('chpipe-cluster-zero-loss-');
-  const configFile = join(dataDir, 'config.xml');
-  writeFileSync(
-    configFile,
-    selfClusterConfig([CLUSTER], { sections: [`<kafka><session_timeout_ms>${SESSION_TIMEOUT_MS}</session_timeout_ms></kafka>`] }),
-  );
-  engine = await openTarget(join(dataDir, 'data'), { configFile });
+  engine = await openSelfClusterEngine('chpipe-cluster-zero-loss-', [CLUSTER], { sections: [`<kafka><session_timeout_ms>${SESSION_TIMEOUT_MS}</session_timeout_ms></kafka>`] });
 });
 afterAll(async () => {
   await engine?.close();
