@@ -24,7 +24,9 @@ function withCluster(yaml: string, cluster: string): string {
   return yaml.replace(/^database: analytics$/m, `database: analytics\ncluster: ${cluster}`);
 }
 
-function planJson(dir: string): { steps: { object: string; action: string; risk: string; reason: string; sql: string }[] } {
+type PlanStep = { object: string; action: string; risk: string; reason: string; sql: string };
+
+function planJson(dir: string): { steps: PlanStep[] } {
   const r = chpipe(['plan', '--json'], dir);
   expect(r.stderr).toBe('');
   return JSON.parse(r.stdout);
@@ -33,6 +35,21 @@ function planJson(dir: string): { steps: { object: string; action: string; risk:
 function migration(dir: string, n: number): string {
   const files = readdirSync(join(dir, 'migrations')).filter((f) => f.endsWith('.sql')).sort();
   return readFileSync(join(dir, 'migrations', files[n - 1] as string), 'utf8');
+}
+
+/**
+ * The same change to api_latency's `time_taken` line in a single-server project and in a cluster project, both
+ * with their first migration saved: the cluster project and both plans' steps.
+ */
+function sameChange(timeTaken: string): { cluster: string; one: PlanStep[]; many: PlanStep[] } {
+  const single = project();
+  const cluster = project('prod');
+  for (const dir of [single, cluster]) {
+    expect(chpipe(['plan', '--save', 'initial'], dir).code).toBe(0);
+    const file = join(dir, 'schemas', 'api_latency.yaml');
+    writeFileSync(file, readFileSync(file, 'utf8').replace(/^ {2}time_taken: Int32$/m, timeTaken));
+  }
+  return { cluster, one: planJson(single).steps, many: planJson(cluster).steps };
 }
 
 // Each test runs the CLI synchronously (several runs of about 10 s each): under a loaded machine the first took over 60 s.
@@ -66,15 +83,7 @@ describe.concurrent('plan on a cluster project', { timeout: 180_000 }, () => {
   });
 
   it('adding a column plans the single-server steps, ON CLUSTER, plus ADD COLUMN on the Distributed table', () => {
-    const single = project();
-    const cluster = project('prod');
-    for (const dir of [single, cluster]) {
-      expect(chpipe(['plan', '--save', 'initial'], dir).code).toBe(0);
-      const file = join(dir, 'schemas', 'api_latency.yaml');
-      writeFileSync(file, readFileSync(file, 'utf8').replace(/^ {2}time_taken: Int32$/m, '  time_taken: Int32\n  region: String'));
-    }
-    const one = planJson(single).steps;
-    const many = planJson(cluster).steps;
+    const { cluster, one, many } = sameChange('  time_taken: Int32\n  region: String');
     // The same steps, in the same order, on the per-node table; and the Distributed table's ALTER first.
     const rename = (o: string) => o.replace('analytics.api_latency_local', 'analytics.api_latency');
     expect(many.filter((s) => s.object !== 'analytics.api_latency').map((s) => [rename(s.object), s.action, s.risk])).toEqual(one.map((s) => [s.object, s.action, s.risk]));
@@ -89,15 +98,7 @@ describe.concurrent('plan on a cluster project', { timeout: 180_000 }, () => {
   });
 
   it('renaming a column (renamed_from) plans the single-server steps, ON CLUSTER, plus RENAME COLUMN on the Distributed table; saved, replayed and checked', () => {
-    const single = project();
-    const cluster = project('prod');
-    for (const dir of [single, cluster]) {
-      expect(chpipe(['plan', '--save', 'initial'], dir).code).toBe(0);
-      const file = join(dir, 'schemas', 'api_latency.yaml');
-      writeFileSync(file, readFileSync(file, 'utf8').replace(/^ {2}time_taken: Int32$/m, '  duration_ms: { type: Int32, renamed_from: time_taken }'));
-    }
-    const one = planJson(single).steps;
-    const many = planJson(cluster).steps;
+    const { cluster, one, many } = sameChange('  duration_ms: { type: Int32, renamed_from: time_taken }');
     const rename = (o: string) => o.replace('analytics.api_latency_local', 'analytics.api_latency');
     expect(many.filter((s) => s.object !== 'analytics.api_latency' || s.action !== 'alter').map((s) => [rename(s.object), s.action, s.risk])).toEqual(one.map((s) => [s.object, s.action, s.risk]));
     expect(many.every((s) => s.risk === 'safe')).toBe(true);
