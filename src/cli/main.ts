@@ -40,6 +40,19 @@ Examples:
 Exit codes: 0 ok, 1 error, 2 changes (with --detailed-exitcode), 3 destructive step refused.
 Docs: README.md (YAML reference), schema/*.schema.json (editor validation).`;
 
+/** Kept here, not imported from commands/serve.ts, so that --help loads no command module. */
+const PASSWORD_ENV_NAME = 'CHPIPE_SERVE_PASSWORD';
+
+const SERVE_SAFETY = `
+What is refused, and why: the endpoint answers on 127.0.0.1 only, and any web page you visit could
+send it a form POST. So a request from a web page (an Origin or Sec-Fetch-Site header from another
+origin, or a CORS preflight) gets 403 and runs nothing; ClickHouse clients send no Origin and are
+served. file() reaches only the data folder's user_files/ (.chpipe/user_files/; a relative path is
+relative to it), as a server's user_files_path; other ways to read or write local files (FROM INFILE,
+fileCluster(), File engines, a Filesystem database, …) are refused. Sources on other hosts (url(),
+s3(), remote(), mysql(), postgresql(), dictionaries) are refused unless --allow-remote-sources is
+given. With --password (or ${PASSWORD_ENV_NAME}), user default must send that password (401 otherwise).`;
+
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- commander passes positional arguments untyped
 type Action = (globals: GlobalOptions, ...args: any[]) => Promise<number>;
 
@@ -168,6 +181,9 @@ function buildProgram(state: RunState): Command {
     .option('--port <n>', 'port on 127.0.0.1 (0: any free port)', '8123')
     .option('--data-dir <dir>', 'serve this data folder instead of the project\'s .chpipe/ (no project needed)')
     .option('--lock-timeout <seconds>', 'wait this long for another chpipe that holds the data folder (default 60)')
+    .option('--password <password>', `require this password for user default, as a server does (better: set ${PASSWORD_ENV_NAME}, which no other user sees)`)
+    .option('--allow-remote-sources', 'let statements reach other hosts: url(), s3(), remote(), mysql(), postgresql(), their table engines, dictionaries (refused otherwise)')
+    .addHelpText('after', SERVE_SAFETY)
     .action(run(() => import('./commands/serve.js')));
 
   program
@@ -177,6 +193,9 @@ function buildProgram(state: RunState): Command {
     .option('--interval <seconds>', 'seconds between refreshes of the live view (default 1)')
     .option('--allow-destructive', 'let a live change run destructive steps (refused otherwise)')
     .option('--lock-timeout <seconds>', 'wait this long for another chpipe that holds .chpipe/ (default 60)')
+    .option('--password <password>', `require this password for user default on the served endpoint (better: set ${PASSWORD_ENV_NAME})`)
+    .option('--allow-remote-sources', 'let statements reach other hosts: url(), s3(), remote(), mysql(), postgresql(), their table engines, dictionaries (refused otherwise)')
+    .addHelpText('after', SERVE_SAFETY)
     .action(run(() => import('./commands/dev.js')));
 
   program

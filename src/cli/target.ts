@@ -70,5 +70,6 @@ export async function openProjectTarget(g: GlobalOptions, io: Io, p: TargetProje
     waitMs,
     onWait: (holder) => io.err(`waiting for ${displayPath(dataDir)}/, held by ${holder} (up to ${Math.round(waitMs / 1000)} s)…`),
     declared: declaredConsumers(p.project),
+    cluster: p.project.cluster !== undefined,
   });
 }

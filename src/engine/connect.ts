@@ -37,6 +37,8 @@ export interface ConnectArgs {
    * the static membership of the engine this command starts on it (the same config `chpipe serve` writes).
    */
   readonly declared?: readonly KafkaConsumerFacts[];
+  /** The project is in cluster mode: its engine may run cluster() and clusterAllReplicas() (status, a rebuild's copy). */
+  readonly cluster?: boolean;
 }
 
 /** Consumer threads for at least this many Kafka tables, as `chpipe serve` gives its engine. */
@@ -59,14 +61,14 @@ export async function connectTarget(args: ConnectArgs): Promise<TargetConnection
   }
   const serving = servingTarget(args.dataDir);
   if (serving) {
-    const driver = await HttpDriver.connect(serving.url);
+    const driver = await HttpDriver.connect(serving.url, serving.password !== undefined ? { user: 'default', password: serving.password } : {});
     return { driver, description: `${args.dataDisplay} (served by \`chpipe ${serving.command}\` at ${serving.url})`, release: () => driver.close() };
   }
   const held = await openEmbeddedTarget(args.dataDir, {
     command: args.command,
     waitMs: args.waitMs,
     // The engine consumes while this command runs: the same config as serve's (session timeout, static membership, pool).
-    configure: () => ({ configFile: writeEngineConfig(args.dataDir, { kafkaTables: ONE_SHOT_KAFKA_TABLES, consumers: args.declared ?? [] }).file }),
+    configure: () => ({ configFile: writeEngineConfig(args.dataDir, { kafkaTables: ONE_SHOT_KAFKA_TABLES, consumers: args.declared ?? [], access: { clusterFunctions: args.cluster === true } }).file }),
     ...(args.onWait ? { onWait: (h: { command: string; pid: number } | undefined) => args.onWait?.(h ? `chpipe ${h.command} (pid ${h.pid})` : 'another chpipe') } : {}),
   });
   return { driver: held.driver, description: args.dataDisplay, release: () => held.release() };

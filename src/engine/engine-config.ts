@@ -13,12 +13,19 @@ import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { kafkaTablesOnDisk } from '../inspect/on-disk.js';
 import { objectName } from '../model/model.js';
-import { devEngineConfigXml, devUsersXml, kafkaTableConsumers, mergeConsumers, staticMembershipTopics, type KafkaConsumerFacts } from '../sql/dev.js';
+import { devEngineConfigXml, engineUsersXml, kafkaTableConsumers, mergeConsumers, staticMembershipTopics, type EngineAccess, type KafkaConsumerFacts } from '../sql/dev.js';
 import type { ProjectSpec } from '../spec/types.js';
 
 export const ENGINE_CONFIG_FILE = 'engine-config.xml';
-/** dev's users file (its default profile: the freshness), beside the engine config. */
+/** The users file (the `default` user's grants; dev's freshness), beside the engine config. */
 export const ENGINE_USERS_FILE = 'engine-users.xml';
+/** The one folder `file()` reaches on an embedded target (a server's `user_files_path`), inside its data folder. */
+export const USER_FILES_DIR = 'user_files';
+
+/** A data folder's user files folder (see `USER_FILES_DIR`); the engine process runs in it, so relative paths land there. */
+export function userFilesDir(dataDir: string): string {
+  return join(resolve(dataDir), USER_FILES_DIR);
+}
 
 export interface EngineConfigInput {
   /** Kafka tables the engine gets consumer threads for (at least; the tables in the folder count too). */
@@ -31,6 +38,8 @@ export interface EngineConfigInput {
   readonly consumers?: readonly KafkaConsumerFacts[];
   /** `chpipe dev`: the engine's background streaming flushes every `DEV_STREAM_FLUSH_INTERVAL_MS`. */
   readonly dev?: boolean;
+  /** What the engine may reach beyond Kafka and its user files (`serve --allow-remote-sources`, cluster mode). */
+  readonly access?: EngineAccess;
 }
 
 /** What an engine was started with: its config file, and the topics its consumers hold with static membership. */
@@ -64,17 +73,17 @@ export function writeEngineConfig(dataDir: string, input: EngineConfigInput): En
   const present = kafkaTablesOnDisk(dataDir).map((t) => kafkaTableConsumers(t.database, t.table));
   const consumers = mergeConsumers(present, input.consumers ?? []);
   const staticTopics = staticMembershipTopics(consumers);
-  let usersConfigFile: string | undefined;
-  if (input.dev) {
-    usersConfigFile = join(resolve(dataDir), ENGINE_USERS_FILE);
-    writeFileSync(usersConfigFile, devUsersXml());
-  }
+  const usersConfigFile = join(resolve(dataDir), ENGINE_USERS_FILE);
+  writeFileSync(usersConfigFile, engineUsersXml({ devFreshness: input.dev === true, access: input.access ?? {} }));
+  const userFilesPath = userFilesDir(dataDir);
+  mkdirSync(userFilesPath, { recursive: true });
   writeFileSync(
     file,
     devEngineConfigXml({
       kafkaTables: Math.max(input.kafkaTables, consumers.length),
       ...(staticTopics.length ? { staticMembership: { instanceId, topics: staticTopics } } : {}),
-      ...(usersConfigFile !== undefined ? { usersConfigFile } : {}),
+      usersConfigFile,
+      userFilesPath: `${userFilesPath}/`,
     }),
   );
   return { file, instanceId, staticTopics };

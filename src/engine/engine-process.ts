@@ -28,8 +28,10 @@
 import { fstatSync, mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { Socket } from 'node:net';
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { EmbeddedDriver } from './embedded.js';
+import { userFilesDir } from './engine-config.js';
 import type { EngineOutputFormat } from './driver.js';
 import { ABOUT_SERVER, setReadonly, setSettings, useDatabase } from '../sql/session.js';
 
@@ -263,9 +265,15 @@ async function start(): Promise<void> {
   const requestsFd = Number(values['requests-fd']);
   if (!Number.isInteger(requestsFd) || requestsFd < 3) throw new Error('--requests-fd N is required: the descriptor (3 or above) the parent writes requests to; stdin never carries them');
   listen(requestsFd);
-  const dir = values['data-dir'];
-  if (!dir) throw new Error('--data-dir is required');
+  const given = values['data-dir'];
+  if (!given) throw new Error('--data-dir is required');
+  const dir = resolve(given);
   mkdirSync(dir, { recursive: true });
+  // The engine resolves a relative file() path against its working folder: make that the user files
+  // folder, as a server resolves it against user_files_path (chpipe serve lets file() reach only there).
+  const userFiles = userFilesDir(dir);
+  mkdirSync(userFiles, { recursive: true });
+  process.chdir(userFiles);
   const configFile = values['config-file'];
   driver = await EmbeddedDriver.open(dir, configFile !== undefined ? { configFile } : {});
   dataDir = driver.target;

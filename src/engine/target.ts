@@ -51,7 +51,7 @@ export interface EmbeddedTarget {
   /** This process, as recorded in `target.lock`. */
   readonly holder: LockHolder;
   /** Record the URL this process serves the folder at (a server, once its port is known). */
-  announce(url: string): void;
+  announce(url: string, password?: string): void;
   /** Stop the engine process (it closes its session; the data stays), then free the folder. Safe to call twice. */
   release(): Promise<void>;
 }
@@ -95,7 +95,7 @@ export async function openEmbeddedTarget(dataDir: string, options: EmbeddedTarge
     get holder() {
       return lock.holder;
     },
-    announce: (at) => lock.setUrl(at),
+    announce: (at, password) => lock.setUrl(at, password),
     release: () =>
       (released ??= (async () => {
         try {
@@ -108,10 +108,10 @@ export async function openEmbeddedTarget(dataDir: string, options: EmbeddedTarge
 }
 
 /** The process that serves a data folder over HTTP (`chpipe serve`, `chpipe dev`), if one runs on this host. */
-export function servingTarget(dataDir: string): { url: string; pid: number; command: string } | undefined {
+export function servingTarget(dataDir: string): { url: string; pid: number; command: string; password?: string } | undefined {
   const holder = currentLockHolder(resolve(dataDir), TARGET_LOCK_FILE);
   if (!holder?.url || !holderIsLocal(holder)) return undefined;
-  return { url: holder.url, pid: holder.pid, command: holder.command };
+  return { url: holder.url, pid: holder.pid, command: holder.command, ...(holder.password !== undefined ? { password: holder.password } : {}) };
 }
 
 function holderIsLocal(holder: LockHolder): boolean {

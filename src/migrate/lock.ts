@@ -32,14 +32,16 @@ export interface LockHolder {
   readonly token: string;
   /** Where the holder serves the locked folder over HTTP (`chpipe serve`, `chpipe dev`), e.g. `http://127.0.0.1:8123`. */
   readonly url?: string;
+  /** The password its server requires (`serve --password`), for chpipe's own commands on this machine; the file is the user's alone (0600). */
+  readonly password?: string;
 }
 
 export interface MigrationLock {
   readonly path: string;
   /** Who holds it: this process (as last written). */
   readonly holder: LockHolder;
-  /** Rewrite the holder with its URL (once a server knows its port); the lock stays held throughout. */
-  setUrl(url: string): void;
+  /** Rewrite the holder with its URL (once a server knows its port) and the password it requires; the lock stays held throughout. */
+  setUrl(url: string, password?: string): void;
   /** Remove the lock (if it is still ours); safe to call twice. */
   release(): void;
 }
@@ -117,7 +119,7 @@ export async function acquireMigrationLock(dir: string, options: LockOptions): P
 function tryCreate(path: string, holder: LockHolder): boolean {
   let fd: number;
   try {
-    fd = openSync(path, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY, 0o644);
+    fd = openSync(path, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY, 0o600);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
     throw e;
@@ -255,14 +257,14 @@ function hold(path: string, first: LockHolder): MigrationLock {
     release();
     process.kill(process.pid, signal);
   };
-  const setUrl = (url: string): void => {
+  const setUrl = (url: string, password?: string): void => {
     if (released) return;
     const current = readHolder(path);
     if (current.state !== 'held' || current.holder.token !== holder.token) return;
-    const next: LockHolder = { ...holder, url };
+    const next: LockHolder = { ...holder, url, ...(password !== undefined ? { password } : {}) };
     // Written beside and renamed over: the lock file exists, whole, at every moment.
     const temporary = `${path}.${holder.token}.tmp`;
-    writeFileSync(temporary, JSON.stringify(next) + '\n', { mode: 0o644 });
+    writeFileSync(temporary, JSON.stringify(next) + '\n', { mode: 0o600 });
     renameSync(temporary, path);
     holder = next;
   };

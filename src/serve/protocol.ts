@@ -5,6 +5,7 @@
  * `Code: N. DB::Exception: … (NAME) (version X)` body), and the Content-Type
  * of each output format. Pure: a request's parts in, a typed call or refusal out.
  */
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { statementShape } from '../sql/statement.js';
 
 /** The exception codes this interface raises itself (numbers and names as the engine has them). */
@@ -18,6 +19,7 @@ export const CODES = {
   UNKNOWN_SETTING: 115,
   CANNOT_DECOMPRESS: 271,
   INTO_OUTFILE_NOT_ALLOWED: 358,
+  PATH_ACCESS_DENIED: 481,
   ACCESS_DENIED: 497,
   AUTHENTICATION_FAILED: 516,
   UNKNOWN_EXCEPTION: 1002,
@@ -135,11 +137,12 @@ function header(parts: HttpRequestParts, name: string): string | undefined {
 }
 
 /**
- * Who is asking: user `default` with an empty password, by Basic auth, the
- * `X-ClickHouse-User`/`-Key` headers or the user/password parameters (mixing
- * them is refused, as a server does); anything else is AUTHENTICATION_FAILED.
+ * Who is asking: user `default` with the server's password (empty unless
+ * `serve --password`), by Basic auth, the `X-ClickHouse-User`/`-Key` headers
+ * or the user/password parameters (mixing them is refused, as a server does);
+ * anything else is AUTHENTICATION_FAILED.
  */
-function authenticate(parts: HttpRequestParts, version: string): ServerException | undefined {
+function authenticate(parts: HttpRequestParts, version: string, expected: string): ServerException | undefined {
   const headerUser = header(parts, 'x-clickhouse-user') ?? '';
   const headerKey = header(parts, 'x-clickhouse-key') ?? '';
   const authorization = header(parts, 'authorization');
@@ -163,9 +166,16 @@ function authenticate(parts: HttpRequestParts, version: string): ServerException
     user = parts.params.get('user') ?? 'default';
     password = parts.params.get('password') ?? '';
   }
-  if (user === 'default' && password === '') return undefined;
+  if (user === 'default' && samePassword(password, expected)) return undefined;
   // Like a server, the answer does not say whether the user exists; the password is never repeated.
   return exception('AUTHENTICATION_FAILED', `${user}: Authentication failed: password is incorrect, or there is no user with such name`, version);
+}
+
+/** Compared in constant time, so the answer's timing says nothing about how much of a password was right. */
+function samePassword(given: string, expected: string): boolean {
+  const a = createHash('sha256').update(given).digest();
+  const b = createHash('sha256').update(expected).digest();
+  return timingSafeEqual(a, b);
 }
 
 /** A `param_*` value as sent (escaped as in TabSeparated), back to the value it stands for. */
@@ -179,14 +189,14 @@ const ESCAPES: Record<string, string> = { b: '\b', f: '\f', n: '\n', r: '\r', t:
  * Read a request: a health check, a statement to run, or a refusal worded as
  * a server's (authentication, a multi-statement, an empty query, …).
  */
-export function readHttpCall(parts: HttpRequestParts, version: string): HttpCall {
+export function readHttpCall(parts: HttpRequestParts, version: string, password = ''): HttpCall {
   const { params } = parts;
   const queryId = params.get('query_id') ?? header(parts, 'x-clickhouse-query-id');
   const refuse = (e: ServerException): HttpCall => ({ kind: 'refused', exception: e, ...(queryId ? { queryId } : {}) });
   const queryParam = params.get('query') ?? '';
   // A server answers `GET /` without a query like /ping; so do clients' health checks.
   if ((parts.method === 'GET' || parts.method === 'HEAD') && queryParam === '' && parts.body === '') return { kind: 'ok' };
-  const auth = authenticate(parts, version);
+  const auth = authenticate(parts, version, password);
   if (auth) return refuse(auth);
   if (params.get('compress') === '1' || params.get('decompress') === '1') {
     return refuse(exception('NOT_IMPLEMENTED', "ClickHouse's internal compression (compress=1, decompress=1) is not supported by chpipe serve; use enable_http_compression=1 with Accept-Encoding: gzip instead", version));

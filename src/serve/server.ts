@@ -12,6 +12,7 @@ import { promisify } from 'node:util';
 import * as zlib from 'node:zlib';
 import type { EngineReply, EngineRequest, EngineStats } from '../engine/process.js';
 import { contentTypeFor, engineException, exception, httpStatusFor, readHttpCall, type QueryCall, type ServerException } from './protocol.js';
+import { reachRefusal, type ReachPolicy } from './reach.js';
 
 /** What answers the statements: the target's engine process. */
 export interface StatementRunner {
@@ -35,6 +36,12 @@ export interface ServeOptions {
   readonly onEngineFailure?: (error: Error) => void;
   /** Asked before a statement runs: an exception refuses it (nothing runs), undefined lets it run. */
   readonly guard?: (call: QueryCall) => Promise<ServerException | undefined>;
+  /** What a statement may reach outside the engine's data (`reachRefusal`); checked before the guard. */
+  readonly reach: ReachPolicy;
+  /** The password of user `default` (`serve --password`); empty or absent: none, as a fresh server. */
+  readonly password?: string;
+  /** The command that serves (`serve`, `dev`), for messages. */
+  readonly command?: string;
 }
 
 export interface RunningServer {
@@ -55,9 +62,10 @@ const MAX_BODY_BYTES = 256 * 1024 * 1024;
 export async function startServer(runner: StatementRunner, identity: ServerIdentity, options: ServeOptions): Promise<RunningServer> {
   let inFlight = 0;
   let drained: (() => void) | undefined;
+  let port = options.port;
   const server: Server = createServer((request, response) => {
     inFlight++;
-    handle(request, response, runner, identity, options)
+    handle(request, response, runner, identity, options, port)
       .catch((e: unknown) => {
         // A bug in chpipe (the engine's own exceptions are answers): say so as a server would, once.
         if (!response.headersSent) sendException(response, exception('UNKNOWN_EXCEPTION', `chpipe serve failed on this request: ${e instanceof Error ? e.message : String(e)}`, identity.version), identity, request.method === 'HEAD');
@@ -78,7 +86,7 @@ export async function startServer(runner: StatementRunner, identity: ServerIdent
       resolveListening();
     });
   });
-  const port = (server.address() as AddressInfo).port;
+  port = (server.address() as AddressInfo).port;
   return {
     port,
     url: `http://${HOST}:${port}`,
@@ -110,12 +118,50 @@ function isLoopbackHost(host: string | undefined): boolean {
   return name.toLowerCase() === 'localhost' || name === '::1' || /^127\.\d+\.\d+\.\d+$/.test(name);
 }
 
-async function handle(request: IncomingMessage, response: ServerResponse, runner: StatementRunner, identity: ServerIdentity, options: ServeOptions): Promise<void> {
+/**
+ * A request a web page made: a browser sends `Origin` with every cross-origin POST (and `Sec-Fetch-Site`
+ * with every request), and a form or `text/plain` POST needs no preflight, so a page on any site could
+ * run statements here without reading the answer. What gives it away, or undefined for a request from
+ * this endpoint's own origin or from a client that is not a browser (they send neither header).
+ */
+function crossOrigin(request: IncomingMessage, port: number): string | undefined {
+  if (request.method === 'OPTIONS') return 'a CORS preflight (OPTIONS)';
+  const site = firstHeader(request.headers['sec-fetch-site']);
+  if (site !== undefined && site !== 'same-origin' && site !== 'none') return `Sec-Fetch-Site: ${site}`;
+  const origin = firstHeader(request.headers.origin);
+  if (origin === undefined) return undefined;
+  let url: URL;
+  try {
+    url = new URL(origin);
+  } catch {
+    return `Origin: ${origin}`;
+  }
+  const samePort = (url.port || '80') === String(port);
+  return url.protocol === 'http:' && samePort && isLoopbackHost(url.host) && url.pathname === '/' ? undefined : `Origin: ${origin}`;
+}
+
+function firstHeader(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}
+
+async function handle(request: IncomingMessage, response: ServerResponse, runner: StatementRunner, identity: ServerIdentity, options: ServeOptions, port: number): Promise<void> {
   const head = request.method === 'HEAD';
+  const command = options.command ?? 'serve';
   response.setHeader('X-ClickHouse-Server-Display-Name', identity.displayName);
   if (!isLoopbackAddress(request.socket.remoteAddress) || !isLoopbackHost(request.headers.host)) {
     await discard(request);
-    return sendException(response, exception('ACCESS_DENIED', `chpipe serve answers on the loopback interface only; the host ${JSON.stringify(request.headers.host ?? request.socket.remoteAddress ?? '')} is not loopback`, identity.version), identity, head);
+    return sendException(response, exception('ACCESS_DENIED', `chpipe ${command} answers on the loopback interface only; the host ${JSON.stringify(request.headers.host ?? request.socket.remoteAddress ?? '')} is not loopback`, identity.version), identity, head);
+  }
+  const foreign = crossOrigin(request, port);
+  if (foreign !== undefined) {
+    // Refused before the body is read; the connection closes instead of draining what a page sent.
+    response.setHeader('Connection', 'close');
+    return sendException(
+      response,
+      exception('ACCESS_DENIED', `chpipe ${command} refuses requests from web pages (${foreign}): a page open in a browser must not run statements on this machine; ClickHouse clients send no Origin and are served`, identity.version),
+      identity,
+      head,
+    );
   }
   const url = new URL(request.url ?? '/', `http://${HOST}`);
   const method = request.method ?? 'GET';
@@ -129,7 +175,7 @@ async function handle(request: IncomingMessage, response: ServerResponse, runner
   }
   const body = await readBody(request, identity.version);
   if ('exception' in body) return sendException(response, body.exception, identity, head);
-  const call = readHttpCall({ method, path: url.pathname, params: url.searchParams, headers: request.headers, body: body.text }, identity.version);
+  const call = readHttpCall({ method, path: url.pathname, params: url.searchParams, headers: request.headers, body: body.text }, identity.version, options.password ?? '');
   if (call.kind === 'ok') return sendText(response, 200, 'Ok.\n', head);
   if (call.kind === 'refused') {
     response.setHeader('X-ClickHouse-Query-Id', call.queryId ?? randomUUID());
@@ -143,7 +189,7 @@ async function handle(request: IncomingMessage, response: ServerResponse, runner
     reply = { ok: true, output: Buffer.alloc(0) };
   } else {
     try {
-      const refusal = await options.guard?.(call);
+      const refusal = reachRefusal(call.sql, options.reach, identity.version) ?? (await options.guard?.(call));
       if (refusal) return sendException(response, refusal, identity, head);
       reply = await runner.request(engineRequest(call));
     } catch (e) {

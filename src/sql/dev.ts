@@ -30,8 +30,10 @@ export interface DevEngineConfig {
    * after the old member's session timeout. See `staticMembershipTopics` for which topics may have it.
    */
   readonly staticMembership?: { readonly instanceId: string; readonly topics: readonly string[] };
-  /** A users file (`devUsersXml`) whose default profile the engine's background work runs with: dev's freshness. */
+  /** The users file (`engineUsersXml`): the grants of the `default` user, and for dev the freshness of the engine's background work. */
   readonly usersConfigFile?: string;
+  /** The folder `file()` may reach (a server's `user_files_path`; dictionaries' FILE sources honour it). */
+  readonly userFilesPath?: string;
 }
 
 /** What decides whether a Kafka table's consumers may use static membership: its topics, group and consumer count. */
@@ -100,19 +102,100 @@ export function staticMembershipConflicts(staticTopics: readonly string[], table
 export const DEV_STREAM_FLUSH_INTERVAL_MS = 250;
 
 /**
- * The users file of dev's engine: the built-in `default` user, whose `default` profile sets
+ * What an embedded target's engine may reach outside its data folder. The embedded engine runs as
+ * clickhouse-local, which has none of a server's confinement (`user_files_path` is not applied to
+ * `file()`, `remote_url_allow_hosts` is not applied to `url()`; measured on 26.7), but it does
+ * enforce grants: the users file (`engineUsersXml`) takes every source away from the built-in
+ * `default` user but Kafka (and the local filesystem, whose paths `chpipe serve` checks at the
+ * request edge, see src/serve/reach.ts), and with `table_engines_require_grant` the table engines
+ * that read or write outside the data folder (File, URL, S3, …) too.
+ */
+export interface EngineAccess {
+  /**
+   * `serve --allow-remote-sources`: the sources that reach other hosts (`url()`, `s3()`, `remote()`,
+   * `mysql()`, `postgresql()`, …, their table engines, and dictionaries, whose HTTP and ClickHouse
+   * sources no grant covers).
+   */
+  readonly remoteSources?: boolean;
+  /** Cluster mode: `cluster()` and `clusterAllReplicas()` (the REMOTE source), which status and a rebuild's copy run. */
+  readonly clusterFunctions?: boolean;
+}
+
+/** Sources that reach other hosts (ClickHouse's `SOURCES` privileges): granted only with `remoteSources`. */
+const REMOTE_SOURCES = ['URL', 'REMOTE', 'MONGO', 'REDIS', 'MYSQL', 'POSTGRES', 'ODBC', 'JDBC', 'HDFS', 'S3', 'HIVE', 'AZURE', 'NATS', 'RABBITMQ'];
+
+/** Table engines that keep their data in the engine's own folder, or only read other tables: always allowed. */
+const LOCAL_TABLE_ENGINES = [
+  'MergeTree',
+  'ReplacingMergeTree',
+  'SummingMergeTree',
+  'AggregatingMergeTree',
+  'CollapsingMergeTree',
+  'VersionedCollapsingMergeTree',
+  'GraphiteMergeTree',
+  'CoalescingMergeTree',
+  'ReplicatedMergeTree',
+  'ReplicatedReplacingMergeTree',
+  'ReplicatedSummingMergeTree',
+  'ReplicatedAggregatingMergeTree',
+  'ReplicatedCollapsingMergeTree',
+  'ReplicatedVersionedCollapsingMergeTree',
+  'ReplicatedGraphiteMergeTree',
+  'ReplicatedCoalescingMergeTree',
+  'Kafka',
+  'Distributed',
+  'Buffer',
+  'Null',
+  'Memory',
+  'Log',
+  'TinyLog',
+  'StripeLog',
+  'Join',
+  'Set',
+  'Dictionary',
+  'Merge',
+  'MaterializedView',
+  'View',
+  'WindowView',
+  'GenerateRandom',
+  'KeeperMap',
+  'TimeSeries',
+  'Alias',
+  'Loop',
+];
+
+/** Table engines that reach other hosts: allowed with `remoteSources`. */
+const REMOTE_TABLE_ENGINES = ['URL', 'S3', 'S3Queue', 'AzureBlobStorage', 'AzureQueue', 'HDFS', 'MySQL', 'PostgreSQL', 'MaterializedPostgreSQL', 'MongoDB', 'Redis', 'ODBC', 'JDBC', 'GCS', 'OSS', 'COSN', 'Remote', 'RemoteSecure', 'Iceberg', 'IcebergS3', 'IcebergAzure', 'IcebergHDFS', 'DeltaLake', 'DeltaLakeS3', 'DeltaLakeAzure', 'Hudi', 'Paimon', 'PaimonS3', 'PaimonAzure', 'PaimonHDFS', 'YTsaurus'];
+
+/** The grants of the engine's `default` user, as `GRANT`/`REVOKE` statements in order (see `EngineAccess`). */
+export function engineGrants(access: EngineAccess): string[] {
+  const sources = ['KAFKA', 'FILE', ...(access.remoteSources ? REMOTE_SOURCES : access.clusterFunctions ? ['REMOTE'] : [])];
+  const engines = [...LOCAL_TABLE_ENGINES, ...(access.remoteSources ? REMOTE_TABLE_ENGINES : [])];
+  return [
+    'GRANT ALL ON *.*',
+    'REVOKE READ, WRITE ON *',
+    ...sources.map((source) => `GRANT READ, WRITE ON ${source}`),
+    'REVOKE TABLE ENGINE ON *',
+    ...engines.map((engine) => `GRANT TABLE ENGINE ON ${engine}`),
+    ...(access.remoteSources ? [] : ['REVOKE CREATE DICTIONARY ON *.*']),
+  ];
+}
+
+/**
+ * The users file of an embedded target's engine: the built-in `default` user with the grants of
+ * `engineGrants`, and for `chpipe dev` (`devFreshness`) a `default` profile that sets
  * `stream_flush_interval_ms` to `DEV_STREAM_FLUSH_INTERVAL_MS`. The engine's background streaming
  * runs with the default profile's settings, and chdb reads profiles from a users file only (a
  * `<profiles>` section in the server config, or `--stream_flush_interval_ms` on the command line,
  * changes the session but not the Kafka tables). A pipeline's own `kafka_flush_interval_ms` still wins.
  */
-export function devUsersXml(): string {
+export function engineUsersXml(options: { readonly devFreshness?: boolean; readonly access: EngineAccess }): string {
   return [
-    '<!-- written by chpipe dev for its embedded engine; rewritten at every start -->',
+    '<!-- written by chpipe for its embedded engine; rewritten at every start -->',
     '<clickhouse>',
     '  <profiles>',
     '    <default>',
-    `      <stream_flush_interval_ms>${DEV_STREAM_FLUSH_INTERVAL_MS}</stream_flush_interval_ms>`,
+    ...(options.devFreshness ? [`      <stream_flush_interval_ms>${DEV_STREAM_FLUSH_INTERVAL_MS}</stream_flush_interval_ms>`] : []),
     '    </default>',
     '  </profiles>',
     '  <users>',
@@ -121,6 +204,9 @@ export function devUsersXml(): string {
     '      <networks><ip>::/0</ip></networks>',
     '      <profile>default</profile>',
     '      <quota>default</quota>',
+    '      <grants>',
+    ...engineGrants(options.access).map((grant) => `        <query>${xmlText(grant)}</query>`),
+    '      </grants>',
     '    </default>',
     '  </users>',
     '  <quotas><default></default></quotas>',
@@ -142,8 +228,9 @@ export function brokerPoolSize(kafkaTables: number): number {
  * The engine's server configuration for `chpipe dev` and `chpipe serve`: the
  * message-broker pool (a server setting, read once at start) and the Kafka
  * consumers' session timeout (`LOCAL_SESSION_TIMEOUT_MS`), static membership
- * for the topics that may have it (`staticMembership`), and for dev the users
- * file that sets the freshness (`usersConfigFile`, see `devUsersXml`).
+ * for the topics that may have it (`staticMembership`), and the users
+ * file with the `default` user's grants and dev's freshness (`usersConfigFile`, see `engineUsersXml`),
+ * and the user files folder (`userFilesPath`).
  */
 export function devEngineConfigXml(config: DevEngineConfig): string {
   const membership = config.staticMembership;
@@ -152,7 +239,14 @@ export function devEngineConfigXml(config: DevEngineConfig): string {
     '<!-- written by chpipe dev / chpipe serve for its embedded engine; rewritten at every start -->',
     '<clickhouse>',
     `  <background_message_broker_schedule_pool_size>${brokerPoolSize(config.kafkaTables)}</background_message_broker_schedule_pool_size>`,
-    ...(config.usersConfigFile !== undefined ? [`  <users_config>${xmlText(config.usersConfigFile)}</users_config>`] : []),
+    ...(config.usersConfigFile !== undefined
+      ? [
+          `  <users_config>${xmlText(config.usersConfigFile)}</users_config>`,
+          // Creating a table of an engine that reads or writes outside the data folder needs its grant (see engineGrants).
+          '  <access_control_improvements><table_engines_require_grant>true</table_engines_require_grant></access_control_improvements>',
+        ]
+      : []),
+    ...(config.userFilesPath !== undefined ? [`  <user_files_path>${xmlText(config.userFilesPath)}</user_files_path>`] : []),
     '  <kafka>',
     `    <session_timeout_ms>${LOCAL_SESSION_TIMEOUT_MS}</session_timeout_ms>`,
     `    <heartbeat_interval_ms>${LOCAL_HEARTBEAT_INTERVAL_MS}</heartbeat_interval_ms>`,

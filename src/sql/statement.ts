@@ -179,3 +179,77 @@ function statementAfter(sql: string, from: number): boolean {
   while (token?.kind === 'semicolon') token = nextToken(sql, token.end);
   return token !== undefined;
 }
+
+/** A call `name(…)` in a statement: the name as the engine reads it, and its first argument when that is one string literal. */
+export interface StatementCall {
+  readonly name: string;
+  /** The first argument's value, when it is a single string literal (`'…'`, `$$…$$`) followed by `,` or `)`. */
+  readonly firstString?: string;
+}
+
+/** What a statement may reach outside the engine's data, read token by token (the engine's grants check the rest). */
+export interface StatementReach {
+  /** Every `name(` in the SQL (not in an INSERT's data after FORMAT): functions, table functions, engines, dictionary sources. */
+  readonly calls: readonly StatementCall[];
+  /** `INSERT … FROM INFILE 'path'`: the engine reads a file of its own machine. */
+  readonly fromInfile: boolean;
+  /** `CREATE|ATTACH DATABASE … ENGINE = Name`: the engine's name. */
+  readonly databaseEngine?: string;
+}
+
+/** Read what a statement may reach (see `StatementReach`). */
+export function statementReach(sql: string): StatementReach {
+  const shape = statementShape(sql);
+  // After `FORMAT name` an INSERT's data is not SQL; VALUES are SQL literals and expressions, so they are read.
+  const end = shape.insertData && shape.format !== undefined ? shape.insertData.at : sql.length;
+  const tokens: Token[] = [];
+  for (let token = nextToken(sql, 0); token && token.start < end; token = nextToken(sql, token.end)) tokens.push(token);
+  const calls: StatementCall[] = [];
+  let fromInfile = false;
+  let databaseEngine: string | undefined;
+  const createsDatabase = ['CREATE', 'ATTACH'].includes(tokens[0]?.upper ?? '') && tokens.slice(1, 4).some((t) => t.upper === 'DATABASE');
+  tokens.forEach((token, i) => {
+    const next = tokens[i + 1];
+    if ((token.kind === 'word' || token.kind === 'quoted') && next?.kind === 'open' && sql[next.start] === '(') {
+      const first = tokens[i + 2];
+      const after = tokens[i + 3];
+      const literal = first?.kind === 'string' && after !== undefined && (sql[after.start] === ',' || sql[after.start] === ')') ? stringValue(sql.slice(first.start, first.end)) : undefined;
+      calls.push({ name: token.kind === 'quoted' ? stringValue(sql.slice(token.start, token.end)) : sql.slice(token.start, token.end), ...(literal !== undefined ? { firstString: literal } : {}) });
+    }
+    if (token.upper === 'INFILE' && tokens[i - 1]?.upper === 'FROM') fromInfile = true;
+    if (createsDatabase && databaseEngine === undefined && token.upper === 'ENGINE' && next !== undefined && sql[next.start] === '=') {
+      const name = tokens[i + 2];
+      if (name?.kind === 'word' || name?.kind === 'quoted') databaseEngine = name.kind === 'quoted' ? stringValue(sql.slice(name.start, name.end)) : sql.slice(name.start, name.end);
+    }
+  });
+  return { calls, fromInfile, ...(databaseEngine !== undefined ? { databaseEngine } : {}) };
+}
+
+const STRING_ESCAPES: Record<string, string> = { b: '\b', f: '\f', n: '\n', r: '\r', t: '\t', '0': '\0', a: '\x07', v: '\v', e: '\x1b' };
+
+/** The value of a quoted string or name as the engine reads it: escapes (`\n`, `\xHH`, `\\`, …) and doubled quotes undone; a heredoc as written. */
+function stringValue(quoted: string): string {
+  const heredoc = /^\$([A-Za-z0-9_]*)\$/.exec(quoted);
+  if (heredoc) return quoted.slice(heredoc[0].length, quoted.length - heredoc[0].length);
+  const quote = quoted[0] as string;
+  const inner = quoted.slice(1, quoted.endsWith(quote) && quoted.length > 1 ? -1 : undefined);
+  let value = '';
+  for (let i = 0; i < inner.length; i++) {
+    const ch = inner[i] as string;
+    if (ch === '\\' && i + 1 < inner.length) {
+      const escaped = inner[++i] as string;
+      if (escaped === 'x' && /^[0-9A-Fa-f]{2}$/.test(inner.slice(i + 1, i + 3))) {
+        value += String.fromCharCode(parseInt(inner.slice(i + 1, i + 3), 16));
+        i += 2;
+      } else {
+        value += STRING_ESCAPES[escaped] ?? escaped;
+      }
+    } else if (ch === quote && inner[i + 1] === quote) {
+      value += quote;
+      i++;
+    } else {
+      value += ch;
+    }
+  }
+  return value;
+}

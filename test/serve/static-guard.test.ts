@@ -54,7 +54,11 @@ describe('the static membership guard of chpipe serve', () => {
     await engine.exec(kafka('`metrics-prod`.`order_queue`', 'orders', 'g_orders'));
     await engine.exec(kafka('`metrics-prod`.other_queue', 'other', 'g_other'));
     // The engine runs `orders` with static membership (as serve would decide for these tables); `other` is not static.
-    server = await startServer(engine, { version: engine.info.version, timezone: 'UTC', displayName: 'chpipe' }, { port: 0, guard: staticMembershipGuard(engine, ['orders'], engine.info.version) });
+    server = await startServer(engine, { version: engine.info.version, timezone: 'UTC', displayName: 'chpipe' }, {
+      port: 0,
+      guard: staticMembershipGuard(engine, ['orders'], engine.info.version),
+      reach: { userFiles: [join(dataDir, 'user_files')], shownUserFiles: 'user_files/', remoteSources: false, command: 'serve' },
+    });
     client = await HttpDriver.connect(server.url);
   });
   afterAll(async () => {

@@ -21,7 +21,7 @@ import { locate } from '../../spec/source.js';
 import type { ProjectSpec } from '../../spec/types.js';
 import { staticMembershipConflicts } from '../../sql/dev.js';
 import { declaredConsumers, writeEngineConfig, type EngineConfig } from '../../engine/engine-config.js';
-import { holdAndServe, readPort, stopSignal, type Serving } from './serve.js';
+import { connectionLine, holdAndServe, readPort, serveAccess, stopSignal, type Serving } from './serve.js';
 
 const require = createRequire(import.meta.url);
 const { version: chpipeVersion } = require('../../../package.json') as { version: string };
@@ -31,14 +31,15 @@ export interface DevOptions {
   readonly interval?: string;
   readonly allowDestructive?: boolean;
   readonly lockTimeout?: string;
+  readonly password?: string;
+  readonly allowRemoteSources?: boolean;
 }
-
-/** The engine configuration dev writes into the data folder. */
 
 export default async function dev(g: GlobalOptions, options: DevOptions): Promise<number> {
   const io = await makeIo(g);
   if (g.url !== undefined || g.env !== undefined) throw new UserError('`chpipe dev` runs on the embedded target in .chpipe/ only; drop --url/--env (apply migrations to a server with `chpipe apply`)');
   const port = readPort(options.port);
+  const access = serveAccess(options, process.env);
   const intervalMs = readInterval(options.interval);
   const waitMs = parseLockTimeout(options.lockTimeout);
   const p = readTargetProject(g, io, 'read');
@@ -46,16 +47,22 @@ export default async function dev(g: GlobalOptions, options: DevOptions): Promis
   const dataDir = join(p.root, '.chpipe');
   // The declared pipelines decide which topics get static membership (a ≤ 2 s handover) and the pool size;
   // the engine flushes Kafka blocks every 250 ms (a local loop's freshness).
-  const engineConfig = writeEngineConfig(dataDir, { kafkaTables: p.project.pipelines.length, consumers: declaredConsumers(p.project), dev: true });
+  const engineConfig = writeEngineConfig(dataDir, {
+    kafkaTables: p.project.pipelines.length,
+    consumers: declaredConsumers(p.project),
+    dev: true,
+    access: { remoteSources: access.remoteSources, clusterFunctions: p.project.cluster !== undefined },
+  });
   const configFile = engineConfig.file;
 
   const stop = stopSignal();
   let serving: Serving | undefined;
   try {
-    serving = await holdAndServe(io, { dataDir, port, waitMs, command: 'dev', stop, engine: { configFile }, staticTopics: engineConfig.staticTopics });
+    serving = await holdAndServe(io, { dataDir, port, waitMs, command: 'dev', stop, engine: { configFile }, staticTopics: engineConfig.staticTopics, access });
     if (!serving) return 0;
     const { server, info, shown, target } = serving;
     io.err(`dev: serving ${shown} at ${server.url} (ClickHouse ${info.version}); watching ${p.project.schemasDir} and chpipe.yaml; Ctrl-C stops`);
+    io.err(`dev: ${connectionLine(server.url, access)}`);
 
     const { applyMigrations } = await import('../../migrate/apply.js');
     const { DEFAULT_LOCK_TTL_MS } = await import('../../migrate/target-lock.js');

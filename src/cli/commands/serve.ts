@@ -6,9 +6,9 @@
  * it. Ctrl-C or SIGTERM stops it: the requests in flight finish, the engine
  * process closes its session (the data stays), the lock goes, exit 0.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, realpathSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { declaredConsumers, writeEngineConfig, type EngineConfig } from '../../engine/engine-config.js';
+import { declaredConsumers, userFilesDir, writeEngineConfig, type EngineConfig } from '../../engine/engine-config.js';
 import type { EngineInfo } from '../../engine/process.js';
 import { openEmbeddedTarget, type EmbeddedTarget, type TargetOptions } from '../../engine/target.js';
 import { startServer, type RunningServer } from '../../serve/server.js';
@@ -22,19 +22,44 @@ export interface ServeOptions {
   readonly port?: string;
   readonly dataDir?: string;
   readonly lockTimeout?: string;
+  readonly password?: string;
+  readonly allowRemoteSources?: boolean;
+}
+
+/** Where `serve --password` can come from instead (a command line is visible to every user of the machine). */
+export const PASSWORD_ENV = 'CHPIPE_SERVE_PASSWORD';
+
+/** What a server on the loopback interface lets its clients do: its password, and whether sources on other hosts are allowed. */
+export interface ServeAccess {
+  /** The password of user `default`; empty: none. */
+  readonly password: string;
+  readonly remoteSources: boolean;
+}
+
+/** `--password` / `CHPIPE_SERVE_PASSWORD` and `--allow-remote-sources`. */
+export function serveAccess(options: { readonly password?: string; readonly allowRemoteSources?: boolean }, env: Readonly<Record<string, string | undefined>>): ServeAccess {
+  const password = options.password ?? env[PASSWORD_ENV] ?? '';
+  if (options.password === '') throw new UserError(`--password takes a non-empty password (or set ${PASSWORD_ENV})`);
+  return { password, remoteSources: options.allowRemoteSources === true };
+}
+
+/** The line that says how to connect: the URL, and the user and password to send when one is required. */
+export function connectionLine(url: string, access: ServeAccess): string {
+  if (!access.password) return `connect to ${url} as user default, no password`;
+  return `connect to ${url} as user default with the password you gave (${PASSWORD_ENV} or --password), e.g. curl -u "default:$${PASSWORD_ENV}" ${url}/ --data-binary 'SELECT 1'`;
 }
 
 const DEFAULT_PORT = 8123;
 /** serve's engine gets consumer threads for at least this many Kafka tables (plus the margin). */
 const SERVE_KAFKA_TABLES = 16;
 
-/** The declared pipelines of the project whose `.chpipe/` serve runs, when it reads (an invalid project: none). */
-function projectConsumers(config: string): KafkaConsumerFacts[] {
+/** The declared pipelines of the project whose `.chpipe/` serve runs, and whether it is in cluster mode, when it reads (an invalid project: none). */
+function projectFacts(config: string): { consumers: KafkaConsumerFacts[]; cluster: boolean } {
   try {
     const { project } = loadProject(config);
-    return project ? declaredConsumers(project) : [];
+    return project ? { consumers: declaredConsumers(project), cluster: project.cluster !== undefined } : { consumers: [], cluster: false };
   } catch {
-    return [];
+    return { consumers: [], cluster: false };
   }
 }
 const SIGNALS = ['SIGINT', 'SIGTERM'] as const;
@@ -42,6 +67,7 @@ const SIGNALS = ['SIGINT', 'SIGTERM'] as const;
 export default async function serve(g: GlobalOptions, options: ServeOptions): Promise<number> {
   const io = await makeIo(g);
   const port = readPort(options.port);
+  const access = serveAccess(options, process.env);
   const waitMs = parseLockTimeout(options.lockTimeout);
   const dataDir = resolve(options.dataDir ?? projectDataDir(g.config));
 
@@ -52,12 +78,13 @@ export default async function serve(g: GlobalOptions, options: ServeOptions): Pr
   try {
     // The Kafka tables in the data folder and, in a project (its .chpipe/), the declared pipelines decide
     // which topics get static membership; written once the folder is held, read once by the engine.
-    const consumers = options.dataDir === undefined ? projectConsumers(g.config) : [];
-    const configure = () => writeEngineConfig(dataDir, { kafkaTables: Math.max(SERVE_KAFKA_TABLES, consumers.length), consumers });
-    serving = await holdAndServe(io, { dataDir, port, waitMs, command: 'serve', stop, configure });
+    const { consumers, cluster } = options.dataDir === undefined ? projectFacts(g.config) : { consumers: [], cluster: false };
+    const configure = () => writeEngineConfig(dataDir, { kafkaTables: Math.max(SERVE_KAFKA_TABLES, consumers.length), consumers, access: { remoteSources: access.remoteSources, clusterFunctions: cluster } });
+    serving = await holdAndServe(io, { dataDir, port, waitMs, command: 'serve', stop, configure, access });
     if (!serving) return 0;
     const { info, server, shown } = serving;
     io.err(`serving ${shown} at ${server.url} (ClickHouse ${info.version}); Ctrl-C stops`);
+    io.err(connectionLine(server.url, access));
     if (io.json) io.out(JSON.stringify({ url: server.url, port: server.port, dataDir, version: info.version }));
     await stop.signalled;
     await serving.close();
@@ -96,6 +123,8 @@ export interface HoldOptions {
   readonly configure?: () => EngineConfig;
   /** The topics the engine runs with static membership (when `engine` names a config written before). */
   readonly staticTopics?: readonly string[];
+  /** The password clients must send, and whether sources on other hosts are allowed (the engine config says the same). */
+  readonly access: ServeAccess;
 }
 
 /**
@@ -139,6 +168,14 @@ export async function holdAndServe(io: Io, options: HoldOptions): Promise<Servin
       { version: info.version, timezone: info.timezone ?? 'UTC', displayName: info.displayName ?? 'chpipe' },
       {
         port,
+        command: options.command,
+        password: options.access.password,
+        reach: {
+          userFiles: userFilesFolders(dataDir),
+          shownUserFiles: `${displayPath(userFilesDir(dataDir))}/`,
+          remoteSources: options.access.remoteSources,
+          command: options.command,
+        },
         // A statement that would give a topic running with static membership several consumers is refused before it runs.
         ...(staticTopics.length ? { guard: staticMembershipGuard(target.driver, staticTopics, info.version, options.command) } : {}),
         onEngineFailure: (e) => {
@@ -151,7 +188,7 @@ export async function holdAndServe(io: Io, options: HoldOptions): Promise<Servin
     await target.release();
     throw new UserError(`cannot serve ${shown}: ${e instanceof Error ? e.message : String(e)}`);
   }
-  target.announce(server.url);
+  target.announce(server.url, options.access.password || undefined);
   let closed: Promise<void> | undefined;
   return {
     target,
@@ -168,6 +205,14 @@ export async function holdAndServe(io: Io, options: HoldOptions): Promise<Servin
         if (engineFailure) throw new UserError(`stopped serving ${shown}: its engine process failed (${engineFailure.message})`);
       })()),
   };
+}
+
+/** The user files folder of a data folder, and its real path when a link leads there. */
+function userFilesFolders(dataDir: string): string[] {
+  const folder = userFilesDir(dataDir);
+  mkdirSync(folder, { recursive: true });
+  const real = realpathSync(folder);
+  return real === folder ? [folder] : [folder, real];
 }
 
 /** The project's `.chpipe/` beside its chpipe.yaml. */
