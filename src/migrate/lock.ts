@@ -154,6 +154,7 @@ function readHolder(path: string): Seen {
         command: String(h.command ?? '?'),
         token: String(h.token ?? ''),
         ...(typeof h.url === 'string' ? { url: h.url } : {}),
+        ...(typeof h.password === 'string' ? { password: h.password } : {}),
       };
       return { state: 'held', text, holder };
     }

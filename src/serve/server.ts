@@ -184,12 +184,15 @@ async function handle(request: IncomingMessage, response: ServerResponse, runner
   const queryId = call.queryId ?? randomUUID();
   response.setHeader('X-ClickHouse-Query-Id', queryId);
   const started = process.hrtime.bigint();
+  // What the statement may reach is checked even when nothing would run (an INSERT without data): the answer says so.
+  const unreachable = reachRefusal(call.sql, options.reach, identity.version);
+  if (unreachable) return sendException(response, unreachable, identity, head);
   let reply: EngineReply;
   if (call.emptyInsert) {
     reply = { ok: true, output: Buffer.alloc(0) };
   } else {
     try {
-      const refusal = reachRefusal(call.sql, options.reach, identity.version) ?? (await options.guard?.(call));
+      const refusal = await options.guard?.(call);
       if (refusal) return sendException(response, refusal, identity, head);
       reply = await runner.request(engineRequest(call));
     } catch (e) {

@@ -47,8 +47,8 @@ describe('chpipe serve', () => {
     expect(first).toMatchObject({ url: `http://127.0.0.1:${first.port}`, dataDir, version: expect.stringMatching(/^26\.7\./) });
     expect(first.port).toBeGreaterThan(0);
     // stderr is another pipe: its line may land just after stdout's.
-    for (let i = 0; i < 100 && !first.stderr().includes('\n'); i++) await new Promise((r) => setTimeout(r, 20));
-    expect(first.stderr()).toBe(`serving ${shown(dataDir)} at ${first.url} (ClickHouse ${first.version}); Ctrl-C stops\n`);
+    for (let i = 0; i < 100 && first.stderr().split('\n').length < 3; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(first.stderr()).toBe(`serving ${shown(dataDir)} at ${first.url} (ClickHouse ${first.version}); Ctrl-C stops\nconnect to ${first.url} as user default, no password\n`);
     expect(JSON.parse(readFileSync(join(dataDir, TARGET_LOCK_FILE), 'utf8'))).toMatchObject({ pid: first.child.pid, command: 'serve', url: first.url });
     await post(first.url, 'CREATE TABLE default.kept (id UInt32, note String) ENGINE = MergeTree ORDER BY id');
     await post(first.url, "INSERT INTO default.kept VALUES (1, 'before the restart')");

@@ -34,8 +34,8 @@ afterAll(() => {
 });
 
 /** Start `chpipe serve --port 0 --json ARGS` in `cwd`; resolves once it has said where it serves. */
-export async function startServe(args: readonly string[], cwd = ROOT): Promise<Served> {
-  const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--json', ...args], { cwd, env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+export async function startServe(args: readonly string[], cwd = ROOT, env: Readonly<Record<string, string>> = {}): Promise<Served> {
+  const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--json', ...args], { cwd, env: { ...process.env, NO_COLOR: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   started.push(child);
   let stdout = '';
   let stderr = '';
