@@ -16,7 +16,7 @@ import { compileProject } from '../compile/compile.js';
 import type { Oracle } from '../compile/oracle.js';
 import type { Driver } from '../engine/driver.js';
 import type { KafkaTable, Model } from '../model/model.js';
-import { brokerList } from '../kafka/brokers.js';
+import { brokerList } from '../spec/brokers.js';
 import type { PartitionCounts, PartitionOptions } from '../kafka/partitions.js';
 import { expandEnv } from '../spec/env.js';
 import { locate } from '../spec/source.js';

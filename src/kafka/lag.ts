@@ -11,7 +11,7 @@
  * error.
  */
 import { Admin } from '@platformatic/kafka';
-import { brokerList } from './brokers.js';
+import { brokerList } from '../spec/brokers.js';
 
 export interface LagQuery {
   /** `host:port,host:port`, as the Kafka table's kafka_broker_list says. */

@@ -11,7 +11,7 @@
  * cannot be reached, or that refuse, give a reason, never an error.
  */
 import { kGetApi, kGetBootstrapConnection, protocolErrorsCodesById, ResponseError, type Admin } from '@platformatic/kafka';
-import { brokerList } from './brokers.js';
+import { brokerList } from '../spec/brokers.js';
 import { clientReason, Deadline, shortReadAdmin, withDeadline } from './lag.js';
 
 export type PartitionCounts =

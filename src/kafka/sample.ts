@@ -10,7 +10,7 @@
  * brokers do not have: a `SampleProblem` (a value, one sentence), never a throw.
  */
 import { Consumer } from '@platformatic/kafka';
-import { brokerList } from './brokers.js';
+import { brokerList } from '../spec/brokers.js';
 import { clientReason, Deadline, withDeadline } from './lag.js';
 
 export interface SampledMessage {

@@ -6,10 +6,19 @@ export interface Expanded {
 }
 
 const REFERENCE = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
+/** A reference as written, or in the scratch engine's inert form (see `inertReferences`). */
+const ANY_REFERENCE = /\$(?:\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\(([A-Za-z_][A-Za-z0-9_]*)(?::-([^)]*))?\))/g;
 
+/**
+ * `${VAR}` and `${VAR:-default}` filled in from `env` (an empty value counts as unset), and so is the inert
+ * form `$(VAR:-default)` the scratch engine keeps them in (`inertReferences`): a declared Kafka table read
+ * back from the scratch engine resolves to the same values as one a target runs.
+ */
 export function expandEnv(text: string, env: Readonly<Record<string, string | undefined>>): Expanded {
   const missing: string[] = [];
-  const value = text.replace(REFERENCE, (_all, name: string, fallback: string | undefined) => {
+  const value = text.replace(ANY_REFERENCE, (_all, braced: string | undefined, bracedFallback: string | undefined, inert: string | undefined, inertFallback: string | undefined) => {
+    const name = (braced ?? inert) as string;
+    const fallback = braced !== undefined ? bracedFallback : inertFallback;
     const set = env[name];
     if (set !== undefined && set !== '') return set;
     if (fallback !== undefined) return fallback;

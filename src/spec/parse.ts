@@ -6,6 +6,7 @@ import { isCollection, isMap, isPair, isScalar, visit, type Node, type YAMLError
 import { KAFKA_SETTINGS_FROM_KEYS, KAFKA_STREAM_VIRTUAL_COLUMNS, KAFKA_VIRTUAL_COLUMNS, SCHEMA_FILE_FORMATS, SKIP_BROKEN_MESSAGES_DEFAULT } from '../model/kafka.js';
 import { objectName, pipelineObjectName, ROLES, type Role } from '../model/model.js';
 import { compareDiagnostics, diagnostic, didYouMean, type Diagnostic, type Location } from './diagnostic.js';
+import { writtenBrokersProblem } from './brokers.js';
 import { envReferences, expandEnv } from './env.js';
 import { schemaDiagnostics } from './schema.js';
 import { locate, locationAt, parseSource, type PathKey, type SourceFile } from './source.js';
@@ -173,6 +174,14 @@ function brokersOf(raw: unknown): string | undefined {
   return Array.isArray(raw) ? raw.map(String).join(',') : String(raw);
 }
 
+/** A broker list that is not `HOST:PORT,…` (defaults of `${VAR:-…}` filled in), reported at its key; true when it is fine. */
+function checkBrokers(brokers: string | undefined, at: Location, diagnostics: Diagnostic[]): boolean {
+  const problem = brokers === undefined ? undefined : writtenBrokersProblem(brokers);
+  if (problem === undefined) return true;
+  diagnostics.push(diagnostic(at, 'invalid-brokers', problem, { hint: 'write the brokers as HOST:PORT, separated by commas, e.g. localhost:9092 or ${KAFKA_BROKERS:-localhost:9092}' }));
+  return false;
+}
+
 export function parseProject(projectFile: InputFile, pipelineFiles: readonly InputFile[], env: Readonly<Record<string, string | undefined>>): ParseResult {
   const diagnostics: Diagnostic[] = [];
   const project = readYaml(projectFile, 'project', diagnostics);
@@ -192,6 +201,7 @@ export function parseProject(projectFile: InputFile, pipelineFiles: readonly Inp
   const kafkaRaw = (raw.kafka as Raw | undefined) ?? {};
   // `${VAR}` references stay as written: they are filled in when statements run on a target (see `environmentProblems`).
   const brokers = kafkaRaw.brokers !== undefined ? brokersOf(kafkaRaw.brokers) : undefined;
+  checkBrokers(brokers, locate(src, ['kafka', 'brokers']), diagnostics);
   const namedCollection = kafkaRaw.named_collection !== undefined ? expandEnv(String(kafkaRaw.named_collection), env).value : undefined;
   if (brokers !== undefined && namedCollection !== undefined) {
     diagnostics.push(diagnostic(locate(src, ['kafka', 'named_collection'], 'key'), 'conflict', 'kafka.brokers and kafka.named_collection are exclusive', { hint: 'keep the brokers in the named collection, or drop it' }));
@@ -328,6 +338,7 @@ function toPipeline(src: SourceFile, raw: Raw, database: string, kafka: KafkaCon
       diagnostics.push(diagnostic(at(['publish']), 'missing-key', 'no Kafka brokers for this pipeline', { hint: 'set kafka.brokers in chpipe.yaml or publish.brokers here' }));
       ok = false;
     }
+    if (!checkBrokers(spec.brokers, at(['publish', 'brokers']), diagnostics)) ok = false;
     return ok ? spec : undefined;
   }
 
@@ -558,6 +569,7 @@ function toSource(src: SourceFile, raw: Raw, database: string, name: string, kaf
     ok = false;
   }
   const brokers = brokersOf(raw.brokers);
+  if (!checkBrokers(brokers, locate(src, ['source', 'brokers']), diagnostics)) ok = false;
   if (!brokers && !kafka.brokers && !kafka.namedCollection) {
     diagnostics.push(diagnostic(locate(src, ['source']), 'missing-key', 'no Kafka brokers for this pipeline', { hint: 'set kafka.brokers in chpipe.yaml or source.brokers here' }));
     ok = false;

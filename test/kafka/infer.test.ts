@@ -175,4 +175,17 @@ describe('chpipe infer on a real broker', () => {
     expect(failed.code).toBe(1);
     expect(existsSync(join(root, '..', 'other', 'chpipe.yaml'))).toBe(false);
   });
+
+  it('reads the brokers as init writes them, ${KAFKA_BROKERS:-…}: from the environment, else the default (issue: it used the text as a host)', async () => {
+    const fromEnv = tempDir('chpipe-infer-env-');
+    writeFileSync(join(fromEnv, 'chpipe.yaml'), `version: 1\ndatabase: ${DATABASE}\nkafka:\n  brokers: \${KAFKA_BROKERS:-127.0.0.1:1}\n`);
+    const set = await chpipeAsync(['infer', topics.json, '--name', 'env_orders'], fromEnv, { KAFKA_BROKERS: bootstrap });
+    expect(set.code, set.stderr).toBe(0);
+    expect(existsSync(join(fromEnv, 'schemas', 'env_orders.yaml'))).toBe(true);
+    const byDefault = tempDir('chpipe-infer-default-');
+    writeFileSync(join(byDefault, 'chpipe.yaml'), `version: 1\ndatabase: ${DATABASE}\nkafka:\n  brokers: \${KAFKA_BROKERS:-${bootstrap}}\n`);
+    const unset = await chpipeAsync(['infer', topics.json, '--name', 'default_orders'], byDefault, { KAFKA_BROKERS: '' });
+    expect(unset.code, unset.stderr).toBe(0);
+    expect(existsSync(join(byDefault, 'schemas', 'default_orders.yaml'))).toBe(true);
+  }, 60_000);
 });

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { renderDiagnostics } from '../../report/diagnostics.js';
+import { resolveBrokers } from '../../spec/brokers.js';
 import { parseProject, type InputFile } from '../../spec/parse.js';
 import { displayPath, makeIo, projectMemo, UserError, type GlobalOptions, type Io } from '../context.js';
 
@@ -66,8 +67,12 @@ export async function runInfer(g: GlobalOptions, io: Io, run: InferRun): Promise
   if (o.schemaRegistry !== undefined && format !== undefined && format !== 'AvroConfluent') throw new UserError(`--schema-registry is for AvroConfluent messages, not ${format}; drop it, or pass --format AvroConfluent`);
   if (!run.topic.trim()) throw new UserError('the topic name is empty; write e.g. `chpipe infer orders`');
   const project = projectContext(run.config);
-  const brokers = o.brokers ?? project?.brokers ?? run.defaultBrokers;
-  if (!brokers) throw new UserError('no Kafka brokers: pass --brokers HOST:PORT, or set kafka.brokers in chpipe.yaml');
+  const written = o.brokers ?? project?.brokers ?? run.defaultBrokers;
+  if (!written) throw new UserError('no Kafka brokers: pass --brokers HOST:PORT, or set kafka.brokers in chpipe.yaml');
+  // `${KAFKA_BROKERS:-localhost:9092}` (what init writes) is filled in from the environment, as apply fills it.
+  const resolved = resolveBrokers(written, process.env);
+  if (!resolved.ok) throw new UserError(`${o.brokers !== undefined ? '--brokers: ' : project?.brokers !== undefined ? `${project.file.path} kafka.brokers: ` : ''}${resolved.problem}`);
+  const brokers = resolved.brokers.join(',');
   const name = o.name ?? pipelineNameFor(run.topic);
   const output = resolve(o.output ?? join(project?.schemas ?? resolve(dirname(resolve(run.config)), 'schemas'), `${name}.yaml`));
   const sample = {
