@@ -127,6 +127,8 @@ export async function runDevLoop(input: DevLoopInput): Promise<void> {
   };
   let timer: NodeJS.Timeout | undefined;
   try {
+    // Saves from here on are seen: the start reads the files after this.
+    await watcher.ready;
     schedule('start');
     await Promise.race([running, input.stopped]);
     if (failure !== undefined) throw failure;
@@ -141,9 +143,8 @@ export async function runDevLoop(input: DevLoopInput): Promise<void> {
     stopping = true;
   } finally {
     stopping = true;
-    watcher.close();
     if (timer) clearInterval(timer);
-    await Promise.all([running, refreshing, live.stop()]);
+    await Promise.all([watcher.close(), running, refreshing, live.stop()]);
   }
   if (failure !== undefined) throw failure;
 }
