@@ -83,7 +83,7 @@ describe('chpipe dev watches what editors do', () => {
     expect(await post(url, "SELECT name FROM system.tables WHERE database = 'analytics' AND name IN ('views', 'orders') ORDER BY name")).toBe('orders\nviews\n');
     // A deleted file: its pipeline would be dropped, which is destructive: seen, and refused.
     unlinkSync(join(dir, 'schemas', 'views.yaml'));
-    expect(await change(++seq, 'a deleted file')).toBe('refused');
+    expect(await change(seq + 1, 'a deleted file')).toBe('refused');
 
     child.kill('SIGTERM');
     await new Promise((done) => child.once('close', done));
