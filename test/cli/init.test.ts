@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { chpipe, tempDir } from '../helpers/cli.js';
@@ -13,7 +13,8 @@ it('init scaffolds a project that validates, compiles and plans; it never overwr
   const dir = join(parent, 'shop');
   for (const f of ['chpipe.yaml', 'schemas/api_latency.yaml', '.gitignore']) expect(existsSync(join(dir, f)), f).toBe(true);
   expect(existsSync(join(dir, 'migrations'))).toBe(true);
-  expect(readFileSync(join(dir, '.gitignore'), 'utf8')).toContain('.chpipe/');
+  // The project's own node_modules/ (chpipe installed from npm) stays out of git too.
+  expect(readFileSync(join(dir, '.gitignore'), 'utf8')).toBe('.chpipe/\nnode_modules/\n');
   expect(readFileSync(join(dir, 'chpipe.yaml'), 'utf8')).toMatch(/^# yaml-language-server: \$schema=/);
   expect(chpipe(['validate'], dir).code).toBe(0);
   const ddl = chpipe(['compile'], dir);
@@ -25,4 +26,15 @@ it('init scaffolds a project that validates, compiles and plans; it never overwr
   expect(again.code).toBe(1);
   expect(again.stderr).toMatch(/already exists; chpipe init never overwrites/);
   expect(again.stderr).not.toMatch(/\n\s+at /);
+});
+
+it('init DIR --from-topic that fails leaves nothing behind: no half-made DIR, and an existing folder as it was', () => {
+  const parent = tempDir('chpipe-init-failed-');
+  const r = chpipe(['init', 'shop', '--from-topic', 'orders', '--brokers', 'http://127.0.0.1:39292'], parent);
+  expect(r.code).toBe(1);
+  expect(r.stderr).toContain('has a scheme (http://)');
+  expect(existsSync(join(parent, 'shop'))).toBe(false);
+  mkdirSync(join(parent, 'kept'));
+  expect(chpipe(['init', 'kept', '--from-topic', 'orders', '--brokers', '127.0.0.1'], parent).code).toBe(1);
+  expect(readdirSync(join(parent, 'kept'))).toEqual([]);
 });

@@ -54,14 +54,20 @@ export interface InitOptions {
   readonly schemaRegistry?: string;
 }
 
+/** What a project keeps out of git: the embedded target's data, and the installed packages (chpipe itself, from npm). */
+const GITIGNORE = '.chpipe/\nnode_modules/\n';
+
 export default async function init(g: GlobalOptions, dir?: string, options: InitOptions = {}): Promise<number> {
   const io = await makeIo(g);
   const root = resolve(dir ?? '.');
   const projectFile = join(root, 'chpipe.yaml');
   if (existsSync(projectFile)) throw new UserError(`${projectFile} already exists; chpipe init never overwrites a project`);
+  // What this run makes, so that a failed --from-topic can take it back (the folders only if it made them).
+  const made = [root, join(root, 'schemas'), join(root, 'migrations')].filter((path) => !existsSync(path));
   mkdirSync(join(root, 'schemas'), { recursive: true });
   mkdirSync(join(root, 'migrations'), { recursive: true });
   const gitignore = join(root, '.gitignore');
+  if (!existsSync(gitignore)) made.push(gitignore);
   if (options.fromTopic !== undefined) {
     // The project file names the brokers the sample came from, so plan and apply read the same topic.
     const brokers = options.brokers ?? process.env.KAFKA_BROKERS ?? 'localhost:9092';
@@ -69,20 +75,21 @@ export default async function init(g: GlobalOptions, dir?: string, options: Init
     // The registry goes to the project file (every AvroConfluent pipeline reads it there), not into the pipeline.
     if (options.schemaRegistry !== undefined) project = project.replace('\nschemas: ', `\n  schema_registry: ${JSON.stringify(options.schemaRegistry)}\nschemas: `);
     writeFileSync(projectFile, project);
-    if (!existsSync(gitignore)) writeFileSync(gitignore, '.chpipe/\n');
+    if (!existsSync(gitignore)) writeFileSync(gitignore, GITIGNORE);
     const { runInfer } = await import('./infer.js');
     try {
       return await runInfer(g, io, { topic: options.fromTopic, options: { ...options, brokers }, config: projectFile });
     } catch (e) {
-      // Nothing was inferred: leave no project behind, so the same command can run again.
+      // Nothing was inferred: leave no project behind (nor the folders this run made), so the same command can run again.
       rmSync(projectFile, { force: true });
+      for (const path of made.reverse()) rmSync(path, { recursive: true, force: true });
       throw e;
     }
   }
   writeFileSync(projectFile, PROJECT);
   const example = join(root, 'schemas', 'api_latency.yaml');
   if (!existsSync(example)) writeFileSync(example, PIPELINE);
-  if (!existsSync(gitignore)) writeFileSync(gitignore, '.chpipe/\n');
+  if (!existsSync(gitignore)) writeFileSync(gitignore, GITIGNORE);
   const written = { project: projectFile, pipeline: example };
   if (io.json) io.out(JSON.stringify({ schemaVersion: 1, created: written }, null, 2));
   else io.out(`Created ${projectFile}\n        ${example}\nNext: ${nextCommand(dir)}`);
