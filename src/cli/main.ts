@@ -155,7 +155,7 @@ function buildProgram(state: RunState): Command {
   program
     .command('status')
     .description('per migration: applied, pending or failed on the target; and drift between the target and its applied migrations (on a cluster: per host)')
-    .option('--detailed-exitcode', 'exit 2 when migrations are pending or failed, or the target drifted')
+    .option('--detailed-exitcode', 'exit 2 when migrations are pending or failed, the target drifted, or a Kafka table\'s lag cannot be read (its brokers are down or unreachable)')
     .option('--lock-timeout <seconds>', 'wait this long for the embedded target held by another command (default 60)')
     .option('--producers', 'also sample each ingest topic (by offset: no group, nothing committed) and name message fields no column reads and columns no message carries')
     .action(run(() => import('./commands/status.js')));

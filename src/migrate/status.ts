@@ -92,6 +92,18 @@ export interface QueueHealth {
   readonly notes: readonly string[];
 }
 
+/** A Kafka table whose consumers cannot be vouched for: its brokers could not be asked for its lag (down, unreachable, or not named). */
+export interface UnhealthyQueue {
+  readonly table: string;
+  /** Why, one sentence each (the queue's notes). */
+  readonly reasons: readonly string[];
+}
+
+/** The Kafka tables whose lag could not be read: what `status --detailed-exitcode` counts as needing attention. */
+export function unhealthyQueues(queues: readonly QueueHealth[]): UnhealthyQueue[] {
+  return queues.filter((q) => q.lag === null).map((q) => ({ table: q.table, reasons: q.notes.length ? q.notes : ['lag unknown'] }));
+}
+
 function statusOf(file: MigrationFile, r: Revision | undefined): MigrationStatus {
   const base = { version: file.version, name: file.name, file: file.file };
   if (!r) return { ...base, state: 'pending', statementsDone: 0 };

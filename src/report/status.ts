@@ -1,6 +1,6 @@
 /** A target's status for people and for machines (SPEC's `status --json`). */
 import type { Drift } from '../diff/drift.js';
-import type { MigrationStatus, QueueHealth, TargetStatus } from '../migrate/status.js';
+import { unhealthyQueues, type MigrationStatus, type QueueHealth, type TargetStatus } from '../migrate/status.js';
 import type { ProducerDrift } from '../infer/producers.js';
 import type { HostStatus } from '../cluster/state.js';
 import type { Paint } from './paint.js';
@@ -119,6 +119,8 @@ export function statusJson(s: TargetStatus): object {
     drift: s.drift,
     problems: s.problems,
     consumers: s.consumers.map(queueJson),
+    // The Kafka tables whose lag could not be read (brokers down or unreachable), with why: `status --detailed-exitcode` exits 2 for them.
+    unhealthyConsumers: unhealthyQueues(s.consumers),
     // With --producers: per ingest queue, `unread` message fields and `missing` columns (`null` when the sample could not be read; `notes` says why).
     ...(s.producers ? { producers: s.producers.map((p) => ({ pipeline: p.pipeline, table: p.table, topics: p.topics, format: p.format, sampled: p.sampled, unread: p.unread, missing: p.missing, notes: p.notes })) } : {}),
     // Cluster mode: per host (`host:port`, its shard), its drift from the applied migrations; read in `stats.clusterReadQueries` queries whatever the number of hosts.

@@ -112,6 +112,10 @@ describe('chpipe status: consumers and lag', () => {
     expect(dead.consumers).not.toBeNull();
     // The unreachable broker costs at most the lag deadline (3 s), besides the usual work.
     console.log(`status --json with one unreachable broker: ${first.ms} ms`);
+    // With --detailed-exitcode a queue whose brokers cannot be asked needs attention: exit 2, and the JSON says which and why.
+    const detailed = await chpipeAsync(['status', '--json', '--detailed-exitcode', '--url', server.url], dir);
+    expect(detailed.code, detailed.stderr).toBe(2);
+    expect((JSON.parse(detailed.stdout) as { unhealthyConsumers: unknown }).unhealthyConsumers).toEqual([{ table: 'dead_queue', reasons: [expect.stringContaining('lag unknown: the brokers 127.0.0.1:')] }]);
 
     // Stop the flow: the queue's consumers stay in the group but nothing commits.
     const { model } = await inspectDatabase(driver, { database: DATABASE });

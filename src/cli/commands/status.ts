@@ -1,5 +1,5 @@
 import { Scratch } from '../../check/scratch.js';
-import { targetStatus } from '../../migrate/status.js';
+import { targetStatus, unhealthyQueues } from '../../migrate/status.js';
 import { renderStatus, statusJson } from '../../report/status.js';
 import { makeIo, projectMemo, type GlobalOptions } from '../context.js';
 import { failWith, openProjectTarget, parseLockTimeout, readTargetProject } from '../target.js';
@@ -42,7 +42,8 @@ export default async function status(g: GlobalOptions, options: StatusOptions): 
       for (const w of await targetBudgetWarnings(connection.driver, p.project, cluster, scratch.oracle())) io.err(`warning[consumer-budget]: ${w}`);
     }
     if (s.problems.length) return 1;
-    const open = s.drift.length > 0 || (s.hosts ?? []).some((h) => h.drift.length > 0) || s.migrations.some((m) => m.state !== 'applied');
+    // Consumers whose brokers could not be asked need attention as much as a pending migration does.
+    const open = s.drift.length > 0 || (s.hosts ?? []).some((h) => h.drift.length > 0) || s.migrations.some((m) => m.state !== 'applied') || unhealthyQueues(s.consumers).length > 0;
     return options.detailedExitcode && open ? 2 : 0;
   } finally {
     await connection.release();
