@@ -56,6 +56,8 @@ export default async function apply(g: GlobalOptions, options: ApplyOptions): Pr
       return options.detailedExitcode && pending.length ? 2 : 0;
     }
     if (!io.json) io.err(`target: ${connection.description} (ClickHouse ${serverVersion})`);
+    // Asked while the migrations run (2 s at most): brokers that do not answer are said, never refused.
+    const probing = (await import('../../kafka/probe.js')).brokerWarnings(p.project, process.env);
     const progress = makeProgress(io.stderr, io.interactive);
     const onEvent = (e: ApplyEvent) => reportEvent(io, progress, e);
     let result: ApplyResult;
@@ -74,6 +76,7 @@ export default async function apply(g: GlobalOptions, options: ApplyOptions): Pr
     } finally {
       progress.clear();
     }
+    for (const w of await probing) io.err(`warning[brokers]: ${w}`);
     const { model } = await inspectDatabase(driver, p.placement);
     if (io.json) {
       io.out(

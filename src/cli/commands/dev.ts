@@ -80,6 +80,9 @@ export default async function dev(g: GlobalOptions, options: DevOptions): Promis
 
     const { runDevLoop } = await import('../../dev/dev.js');
     const view = makeView(io, server.url);
+    // Brokers that do not answer are said within seconds, while dev goes on (a warning: they may come up later).
+    const probe = await import('../../kafka/probe.js');
+    void probe.brokerWarnings(p.project, process.env).then((warnings) => warnings.forEach((w) => view.message(`warning[brokers]: ${w}`)));
     await runDevLoop({
       driver: target.driver,
       placement: p.placement,
