@@ -103,6 +103,7 @@ function buildProgram(state: RunState): Command {
     .option('--timeout <duration>', 'with --from-topic: stop reading after this long (default 10s)')
     .option('--brokers <list>', 'with --from-topic: Kafka brokers (default: KAFKA_BROKERS, else localhost:9092)')
     .option('--schema-registry <url>', 'with --from-topic: the schema registry of AvroConfluent messages (written to chpipe.yaml as kafka.schema_registry)')
+    .option('--skip-invalid', 'with --from-topic: leave out the messages the format cannot parse (counted; the pipeline gets on_error: stream)')
     .action(run(() => import('./commands/init.js')));
 
   program
@@ -116,6 +117,7 @@ function buildProgram(state: RunState): Command {
     .option('--sample <n>', 'read at most this many messages, the most recent of each partition (default 500)')
     .option('--timeout <duration>', 'stop reading after this long, e.g. 10s (default 10s)')
     .option('--brokers <list>', 'Kafka brokers, host:port[,host:port] (default: kafka.brokers in chpipe.yaml)')
+    .option('--skip-invalid', 'leave out (and count) the messages the format cannot parse, instead of stopping at the first; the pipeline then gets on_error: stream')
     .action(run(() => import('./commands/infer.js')));
 
   program

@@ -58,11 +58,21 @@ export interface Inference {
   readonly notes: readonly string[];
   /** AvroConfluent: the schema id the columns follow (the newest message's). */
   readonly schemaId?: number;
+  /** `--skip-invalid`: the messages the format could not parse, left out of the inference. */
+  readonly skipped?: SkippedMessages;
+}
+
+/** Messages left out because the format cannot parse them: how many, and the first, where it is and what it reads. */
+export interface SkippedMessages {
+  readonly count: number;
+  readonly first: { readonly at: string; readonly text: string; readonly why: string };
 }
 
 export interface InferColumnsOptions {
   /** The schema registry AvroConfluent messages are read through (format_avro_schema_registry_url). */
   readonly schemaRegistry?: string;
+  /** Leave out (and count) the messages the format cannot parse, instead of stopping at the first (JSONEachRow). */
+  readonly skipInvalid?: boolean;
 }
 
 export class InferProblem extends Error {}
@@ -76,10 +86,11 @@ function lines(value: string): string[] {
 }
 
 /** The format the messages are in, told from their text; a problem when it cannot be told. */
-export function detectFormat(messages: readonly SampledMessage[]): InferFormat {
+export function detectFormat(messages: readonly SampledMessage[], skipInvalid = false): InferFormat {
   const values = messages.map((m) => m.value ?? '').filter((v) => v.trim().length > 0);
   if (!values.length) throw new InferProblem('every sampled message is empty; pass --format and produce some data first');
-  if (values.every((v) => /^\s*\{/.test(v))) return 'JSONEachRow';
+  const json = values.filter((v) => /^\s*\{/.test(v)).length;
+  if (json === values.length || (skipInvalid && json * 2 > values.length)) return 'JSONEachRow';
   const named = (sep: string) => {
     const split = values.map(lines);
     const header = split[0]?.[0];
@@ -87,8 +98,14 @@ export function detectFormat(messages: readonly SampledMessage[]): InferFormat {
   };
   if (values.every((v) => v.includes('\t'))) return named('\t') ? 'TSVWithNames' : 'TSV';
   if (values.every((v) => v.includes(','))) return named(',') ? 'CSVWithNames' : 'CSV';
-  const first = values[0] as string;
-  throw new InferProblem(`cannot tell the format of the messages (the first reads ${JSON.stringify(first.length > 40 ? `${first.slice(0, 40)}…` : first)}): not JSON objects, and not lines with tabs or commas; pass --format`);
+  const odd = messages.find((m) => (m.value ?? '').trim() && !/^\s*\{/.test(m.value ?? ''));
+  const shown = (text: string) => JSON.stringify(text.length > 40 ? `${text.slice(0, 40)}…` : text);
+  if (json > 0 && odd) {
+    throw new InferProblem(
+      `cannot tell the format of the messages: ${json} of ${values.length} look like JSON objects, and the rest do not (the first, at ${where(odd)}, reads ${shown(odd.value ?? '')}); pass --skip-invalid to infer from the JSON ones (the pipeline then streams messages that do not parse to an errors table), or --format`,
+    );
+  }
+  throw new InferProblem(`cannot tell the format of the messages (the first reads ${shown(values[0] as string)}): not JSON objects, and not lines with tabs or commas; pass --format`);
 }
 
 /** The sample as one document in `format`: a WithNames format keeps the first message's header once. */
@@ -122,19 +139,39 @@ function document(format: InferFormat, messages: readonly SampledMessage[]): { d
   return { data: (withNames(format) && header !== undefined ? `${header}\n` : '') + parts.join(''), used, otherHeaders };
 }
 
-/** The first message that is not JSONEachRow, as a problem; none when every message parses. */
-function checkJson(messages: readonly SampledMessage[]): void {
-  for (const m of messages) {
-    for (const line of lines(m.value ?? '')) {
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(line);
-      } catch (e) {
-        throw new InferProblem(`the message at ${where(m)} is not JSONEachRow: ${(e as Error).message}; pass --format if the topic holds another format`);
-      }
-      if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new InferProblem(`the message at ${where(m)} is not JSONEachRow: a JSON object was expected, not ${Array.isArray(parsed) ? 'an array' : JSON.stringify(parsed)}`);
+/** Why a message is not JSONEachRow (one JSON object per line), or undefined when it is. */
+function notJson(m: SampledMessage): string | undefined {
+  for (const line of lines(m.value ?? '')) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(line);
+    } catch (e) {
+      return (e as Error).message;
     }
+    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) return `a JSON object was expected, not ${Array.isArray(parsed) ? 'an array' : JSON.stringify(parsed)}`;
   }
+  return undefined;
+}
+
+/**
+ * The messages that are JSONEachRow. One that is not is a problem, naming it, unless `skipInvalid`:
+ * then it is left out and counted (a sample with no valid message at all is still a problem).
+ */
+function checkJson(messages: readonly SampledMessage[], skipInvalid: boolean): { valid: SampledMessage[]; skipped?: SkippedMessages } {
+  const valid: SampledMessage[] = [];
+  let skipped: SkippedMessages | undefined;
+  for (const m of messages) {
+    const why = notJson(m);
+    if (why === undefined) {
+      valid.push(m);
+      continue;
+    }
+    if (!skipInvalid) throw new InferProblem(`the message at ${where(m)} is not JSONEachRow: ${why}; pass --skip-invalid to leave such messages out (the pipeline then streams them to an errors table), or --format if the topic holds another format`);
+    const text = m.value ?? '';
+    skipped = { count: (skipped?.count ?? 0) + 1, first: skipped?.first ?? { at: where(m), text: text.length > 80 ? `${text.slice(0, 80)}…` : text, why } };
+  }
+  if (!valid.some((m) => (m.value ?? '').trim())) throw new InferProblem(`none of the ${messages.length} sampled messages is JSONEachRow (the first, at ${skipped?.first.at ?? '?'}: ${skipped?.first.why ?? ''}); pass --format if the topic holds another format`);
+  return { valid, ...(skipped ? { skipped } : {}) };
 }
 
 const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
@@ -302,9 +339,9 @@ export async function inferColumns(engine: Engine, messages: readonly SampledMes
     throw new InferProblem(`the message at ${where(binary)} is binary, not text (Protobuf, or Avro without the Confluent framing?); infer reads ${INFER_FORMATS.join(', ')} (AvroConfluent: a magic byte 0 and a schema id before each message, with --schema-registry)`);
   }
   // A declared format reads what it reads: the first message it cannot parse is named below.
-  const format = declared ?? detectFormat(messages);
-  if (format === 'JSONEachRow') checkJson(messages);
-  const { data, used, otherHeaders } = document(format, messages);
+  const format = declared ?? detectFormat(messages, options.skipInvalid === true);
+  const checked = format === 'JSONEachRow' ? checkJson(messages, options.skipInvalid === true) : { valid: [...messages] };
+  const { data, used, otherHeaders } = document(format, checked.valid);
   if (!used.length) throw new InferProblem('every sampled message is empty');
   let columns: DescribedColumn[];
   try {
@@ -323,7 +360,9 @@ export async function inferColumns(engine: Engine, messages: readonly SampledMes
   const sampleNotes: string[] = [];
   if (used.length < messages.length) sampleNotes.push(`${used.length} of the ${plural(messages.length, 'sampled message')} were read (the newest, within ${SAMPLE_QUERY_BYTES / 1024} KiB${otherHeaders ? `; ${otherHeaders} had another header line` : ''})`);
   if (format === 'CSV' || format === 'TSV') sampleNotes.push(`${format} has no column names: the engine calls them c1, c2, …; rename them (by position) before you plan`);
-  return { format, detected: declared === undefined, columns: columns.map((c) => ({ name: c.name, type: c.type, notes: notes.get(c.name) ?? [] })), messages: used.length, notes: sampleNotes };
+  const skipped = 'skipped' in checked ? checked.skipped : undefined;
+  if (skipped) sampleNotes.push(`${plural(skipped.count, 'sampled message')} ${skipped.count === 1 ? 'is' : 'are'} not ${format} and ${skipped.count === 1 ? 'was' : 'were'} left out (the first, at ${skipped.first.at}: ${skipped.first.why}): on_error: stream keeps such messages in an errors table instead of stalling the partition`);
+  return { format, detected: declared === undefined, columns: columns.map((c) => ({ name: c.name, type: c.type, notes: notes.get(c.name) ?? [] })), messages: used.length, notes: sampleNotes, ...(skipped ? { skipped } : {}) };
 }
 
 /** Field names of the sample: the columns a reader of it would need (producer drift). */

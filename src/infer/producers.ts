@@ -36,6 +36,13 @@ export function ingestQueues(target: Model): KafkaTable[] {
 
 const positional = (format: string) => format === 'CSV' || format === 'TSV';
 
+/** Does the queue feed aggregates only: every flow reading it writes a pipeline's state table (typed: the target's ownership role)? */
+function aggregates(target: Model, queue: KafkaTable): boolean {
+  const byName = new Map(target.objects.map((o) => [o.name, o]));
+  const flows = target.objects.filter((o) => o.kind === 'mv' && o.from.includes(queue.name));
+  return flows.length > 0 && flows.every((f) => f.kind === 'mv' && byName.get(f.to)?.owner?.role === 'state');
+}
+
 /** Each ingest queue's producer drift; topics are sampled one after another, each within the sample's deadline. */
 export async function producerDrift(engine: Engine, target: Model, options: SampleOptions = PRODUCER_SAMPLE): Promise<ProducerDrift[]> {
   const { sampleTopic } = await import('../kafka/sample.js');
@@ -82,7 +89,15 @@ export async function producerDrift(engine: Engine, target: Model, options: Samp
     }
     const read = new Set(columns);
     const carried = new Set(fields);
-    out.push({ ...base, sampled: messages.length, unread: fields.filter((f) => !read.has(f)), missing: columns.filter((c) => !carried.has(c)), notes });
+    const unread = fields.filter((f) => !read.has(f));
+    const missing = columns.filter((c) => !carried.has(c));
+    if (aggregates(target, q) && unread.length) {
+      // An aggregate declares only the fields its keys, measures and filter use: the others are left unread on purpose.
+      const note = `an aggregate reads only the fields it declares: ${unread.length === 1 ? 'the message field' : `${unread.length} message fields`} ${unread.join(', ')} ${unread.length === 1 ? 'is' : 'are'} not read on purpose, not drift`;
+      out.push({ ...base, sampled: messages.length, unread: [], missing, notes: [...notes, note] });
+      continue;
+    }
+    out.push({ ...base, sampled: messages.length, unread, missing, notes });
   }
   return out;
 }

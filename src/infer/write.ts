@@ -29,6 +29,8 @@ export interface InferRequest {
   readonly outputDisplay: string;
   readonly force: boolean;
   readonly sample: SampleOptions;
+  /** Leave out the messages the format cannot parse (see `inferColumns`). */
+  readonly skipInvalid?: boolean;
   /** The project's chpipe.yaml (validation uses its database and brokers); a minimal one when there is no project. */
   readonly projectFile?: InputFile;
   readonly env: Readonly<Record<string, string | undefined>>;
@@ -66,7 +68,7 @@ export async function inferPipeline(req: InferRequest): Promise<InferOutcome> {
         : `topic ${req.topic} is empty (${retained} messages retained on ${partitions} partition${partitions === 1 ? '' : 's'}): produce some messages first, or write the pipeline by hand`,
     );
   }
-  const inference = await inferColumns(req.scratch, messages, req.format, req.schemaRegistry !== undefined ? { schemaRegistry: req.schemaRegistry } : {});
+  const inference = await inferColumns(req.scratch, messages, req.format, { ...(req.schemaRegistry !== undefined ? { schemaRegistry: req.schemaRegistry } : {}), skipInvalid: req.skipInvalid === true });
   const registry = inference.format === 'AvroConfluent' && req.writeSchemaRegistry !== false ? req.schemaRegistry : undefined;
   const yaml = pipelineYaml({ name: req.name, topic: req.topic, inference, sampled: messages.length, partitions, ...(registry !== undefined ? { schemaRegistry: registry } : {}) });
   mkdirSync(dirname(req.output), { recursive: true });

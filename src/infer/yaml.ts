@@ -44,6 +44,8 @@ export function pipelineYaml(d: PipelineDraft): string {
   out.push('source:');
   out.push(`  topic: ${scalar(d.topic)}`);
   out.push(`  format: ${inf.format}`);
+  // Messages the format could not parse were in the sample: keep them in NAME_errors instead of stalling a partition.
+  if (inf.skipped) out.push('  on_error: stream');
   if (d.schemaRegistry !== undefined) out.push(`  schema_registry: ${scalar(d.schemaRegistry)}`);
   out.push('columns:');
   for (const c of inf.columns) out.push(`  ${scalar(c.name)}: ${scalar(c.type)}${comment(c.notes)}`);

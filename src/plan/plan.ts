@@ -25,7 +25,7 @@
  */
 import { hasFieldChanges, type Change, type ColumnTable, type QueueChangeFlags, type RebuildReason, type TableAlter } from '../diff/change.js';
 import { flowLevels, readersOf, writersOf } from '../model/flows.js';
-import { isAggregateStateType, type DbObject, type DistributedTable, type KafkaTable, type MaterializedView, type Model, type Placement, type Table } from '../model/model.js';
+import { isAggregateStateType, type Column, type DbObject, type DistributedTable, type KafkaTable, type MaterializedView, type Model, type Placement, type Table } from '../model/model.js';
 import { parseOwnership } from '../model/ownership.js';
 import { renderOperation } from '../sql/render.js';
 import type { Operation, RowSpread } from './operation.js';
@@ -346,6 +346,11 @@ function startNew(flow: MaterializedView, to: Lookup): Assessment {
     return { risk: 'caution', reason: `start the flow ${flow.name} into ${flow.to}: queue ${source?.name} also feeds ${others.map((o) => o.name).join(', ')}, which consume while this flow is created, so it does not see those messages` };
   }
   const queue = queueOf(flow, to);
+  const hub = flow.from.map((n) => to.byName.get(n)).find((o) => o?.kind === 'null');
+  if (queue && !source && hub) {
+    // A flow reading the hub consumes nothing itself: the queue's one reader, the flow into the hub, does.
+    return { risk: 'safe', reason: `start the flow ${flow.name} into ${flow.to}: it reads hub ${hub.name}, so it sees every message group ${queue.group} reads once the flow into ${hub.name} runs` };
+  }
   return { risk: 'safe', reason: `start the flow ${flow.name} into ${flow.to}${queue ? ` (group ${queue.group} reads from its committed offsets, or from the earliest retained offset when it has none)` : ''}` };
 }
 
@@ -379,8 +384,23 @@ function planAlters(to: ColumnTable, alters: readonly TableAlter[], add: Add): v
       continue;
     }
     const phase = a.kind === 'dropColumn' ? 7 : a.kind === 'renameColumn' ? 3 : 1;
-    add(phase, to, { action: 'alter', ...alterRisk(a, to), op: { kind: 'alter', table: to.name, alter: a } });
+    const assessed = alterRisk(a, to);
+    const hint = a.kind === 'dropColumn' && assessed.risk === 'destructive' ? renameHint(a.column, alters) : undefined;
+    add(phase, to, { action: 'alter', ...assessed, ...(hint !== undefined ? { reason: `${assessed.reason}; ${hint}` } : {}), op: { kind: 'alter', table: to.name, alter: a } });
   }
+}
+
+/**
+ * A dropped column and the one column added beside it of the same type look like a rename the YAML did not
+ * declare: say how to declare it, so the plan renames and keeps the values instead of dropping them.
+ */
+function renameHint(dropped: Column, alters: readonly TableAlter[]): string | undefined {
+  const sameType = (c: Column) => c.type === dropped.type;
+  const added = alters.flatMap((x) => (x.kind === 'addColumn' && sameType(x.column) ? [x.column] : []));
+  const droppedAlike = alters.filter((x) => x.kind === 'dropColumn' && sameType(x.column));
+  const renamed = added[0];
+  if (added.length !== 1 || droppedAlike.length !== 1 || renamed === undefined) return undefined;
+  return `if ${dropped.name} was renamed to ${renamed.name}, declare it as \`${renamed.name}: { type: ${renamed.type}, renamed_from: ${dropped.name} }\` and the plan renames it, keeping its values`;
 }
 
 function alterRisk(a: TableAlter, table: ColumnTable): Assessment {

@@ -36,7 +36,7 @@ const tsvMessage = (i: number) => `event_id\tkind\tvalue\n${i}\tk${i % 3}\t${i *
 
 describe('chpipe infer on a real broker', () => {
   const bootstrap = kafkaBootstrap();
-  const topics = { json: uniqueTopic('infer_json'), csv: uniqueTopic('infer_csv'), tsv: uniqueTopic('infer_tsv'), empty: uniqueTopic('infer_empty'), garbage: uniqueTopic('infer_garbage') };
+  const topics = { mixed: uniqueTopic('infer_mixed'), json: uniqueTopic('infer_json'), csv: uniqueTopic('infer_csv'), tsv: uniqueTopic('infer_tsv'), empty: uniqueTopic('infer_empty'), garbage: uniqueTopic('infer_garbage') };
   /** The groups that touch this file's topics (the broker is shared: other files' groups come and go), and the sampler's own id. */
   const touching = () => groupsTouching(bootstrap, Object.values(topics), 'chpipe-sample-never-joined');
   const ids = Array.from({ length: N }, (_, k) => k + 1);
@@ -49,6 +49,8 @@ describe('chpipe infer on a real broker', () => {
     await produceValues(bootstrap, topics.json, ids.map(jsonMessage), 2, 10);
     await produceValues(bootstrap, topics.csv, ids.map(csvMessage), 2, 10);
     await produceValues(bootstrap, topics.tsv, ids.map(tsvMessage), 2, 10);
+    // 30 orders and 3 messages a buggy producer sent: a topic that needs on_error: stream.
+    await produceValues(bootstrap, topics.mixed, [...ids.slice(0, 15).map(jsonMessage), 'not json at all', ...ids.slice(15, 30).map(jsonMessage), '{"id": 7, "name": ', '[1, 2]'], 1, 10);
     await produceValues(bootstrap, topics.garbage, ['\u0001\u0002 not a message {{', 'garbage here', '{"half": '], 1);
     dir = tempDir('chpipe-infer-');
     writeFileSync(join(dir, 'chpipe.yaml'), `version: 1\ndatabase: ${DATABASE}\nkafka:\n  brokers: ${bootstrap}\n`);
@@ -138,7 +140,7 @@ describe('chpipe infer on a real broker', () => {
     const before = await touching();
     const cases: [string[], RegExp][] = [
       [['infer', topics.empty], new RegExp(`^error: topic ${topics.empty} is empty \\(0 messages retained on 2 partitions\\): produce some messages first, or write the pipeline by hand$`)],
-      [['infer', topics.garbage, '--format', 'JSONEachRow'], new RegExp(`^error: the message at ${topics.garbage}/0 offset 0 is not JSONEachRow: .+; pass --format if the topic holds another format$`)],
+      [['infer', topics.garbage, '--format', 'JSONEachRow'], new RegExp(`^error: the message at ${topics.garbage}/0 offset 0 is not JSONEachRow: .+; pass --skip-invalid to leave such messages out \\(the pipeline then streams them to an errors table\\), or --format if the topic holds another format$`)],
       [['infer', topics.garbage], /^error: the message at .* is binary, not text \(Protobuf, or Avro without the Confluent framing\?\); infer reads JSONEachRow, CSV, CSVWithNames, TSV, TSVWithNames, AvroConfluent \(AvroConfluent: a magic byte 0 and a schema id before each message, with --schema-registry\)$/],
       [['infer', 'no_such_topic_here'], new RegExp(`^error: topic no_such_topic_here does not exist on the brokers ${bootstrap}$`)],
       [['infer', topics.json, '--name', 'dead', '--brokers', `127.0.0.1:${await freePort()}`, '--timeout', '3s'], /^error: the Kafka brokers 127\.0\.0\.1:\d+ (cannot be reached|did not answer within 3 s).*$/],
@@ -155,13 +157,13 @@ describe('chpipe infer on a real broker', () => {
     expect(await touching()).toEqual(before);
   });
 
-  it('messages whose format cannot be told: a clear sentence asking for --format', async () => {
+  it('messages whose format cannot be told: a sentence naming what it saw (it quoted a JSON message as "not JSON objects")', async () => {
     const topic = uniqueTopic('infer_mixed');
     await createTopic(bootstrap, topic, 1);
     await produceValues(bootstrap, topic, ['{"id": 1}', '{"id": 2, "extra": "x"}', 'this is not json'], 1);
     const r = await chpipeAsync(['infer', topic], dir);
     expect(r.code).toBe(1);
-    expect(r.stderr.trim()).toMatch(/^error: cannot tell the format of the messages \(the first reads "\{\\"id\\": 1\}"\): not JSON objects, and not lines with tabs or commas; pass --format$/);
+    expect(r.stderr.trim()).toBe(`error: cannot tell the format of the messages: 2 of 3 look like JSON objects, and the rest do not (the first, at ${topic}/0 offset 2, reads "this is not json"); pass --skip-invalid to infer from the JSON ones (the pipeline then streams messages that do not parse to an errors table), or --format`);
   });
 
   it('init --from-topic scaffolds a project around the inferred pipeline', async () => {
@@ -187,5 +189,27 @@ describe('chpipe infer on a real broker', () => {
     const unset = await chpipeAsync(['infer', topics.json, '--name', 'default_orders'], byDefault, { KAFKA_BROKERS: '' });
     expect(unset.code, unset.stderr).toBe(0);
     expect(existsSync(join(byDefault, 'schemas', 'default_orders.yaml'))).toBe(true);
+  }, 60_000);
+
+  it('a topic with a few malformed messages: the error names what it saw and suggests --skip-invalid, which infers from the rest and writes on_error: stream', async () => {
+    const mixedDir = tempDir('chpipe-infer-mixed-');
+    writeFileSync(join(mixedDir, 'chpipe.yaml'), `version: 1\ndatabase: ${DATABASE}\nkafka:\n  brokers: ${bootstrap}\n`);
+    const refused = await chpipeAsync(['infer', topics.mixed, '--name', 'mixed'], mixedDir);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('cannot tell the format of the messages: 31 of 33 look like JSON objects, and the rest do not');
+    expect(refused.stderr).toContain('pass --skip-invalid');
+    const declared = await chpipeAsync(['infer', topics.mixed, '--name', 'mixed', '--format', 'JSONEachRow'], mixedDir);
+    expect(declared.code).toBe(1);
+    expect(declared.stderr).toContain('pass --skip-invalid to leave such messages out');
+    const skipped = await chpipeAsync(['infer', topics.mixed, '--name', 'mixed', '--skip-invalid', '--json'], mixedDir);
+    expect(skipped.code, skipped.stderr).toBe(0);
+    const out = JSON.parse(skipped.stdout) as { valid: boolean; skipped: { count: number; first: { at: string; text: string } }; columns: { name: string }[] };
+    expect(out.valid).toBe(true);
+    expect(out.skipped.count).toBe(3);
+    expect(out.skipped.first).toMatchObject({ at: `${topics.mixed}/0 offset 15`, text: 'not json at all' });
+    expect(out.columns.map((c) => c.name)).toEqual(['id', 'name', 'amount', 'ts', 'tags', 'note']);
+    expect(readFileSync(join(mixedDir, 'schemas', 'mixed.yaml'), 'utf8')).toContain('\n  format: JSONEachRow\n  on_error: stream\n');
+    const text = await chpipeAsync(['infer', topics.mixed, '--name', 'mixed', '--skip-invalid', '--force'], mixedDir);
+    expect(text.stdout).toContain(`skipped 3 messages the format cannot parse; the first, at ${topics.mixed}/0 offset 15`);
   }, 60_000);
 });

@@ -41,6 +41,8 @@ describe('chpipe status --producers', () => {
         'schemas/orders.yaml': `name: orders\nsource:\n  topic: ${topics.orders}\n  format: JSONEachRow\ncolumns:\n  id: UInt64\n  amount: Int32\ntable:\n  order_by: [id]\n`,
         'schemas/visits.yaml': `name: visits\nsource:\n  topic: ${topics.visits}\n  format: JSONEachRow\ncolumns:\n  id: UInt64\n  city: String\n  score: Float64\ntable:\n  order_by: [id]\n`,
         'schemas/clicks.yaml': `name: clicks\nsource:\n  topic: ${topics.clicks}\n  format: CSVWithNames\ncolumns:\n  id: UInt64\n  url: String\ntable:\n  order_by: [id]\n`,
+        // An aggregate over the orders topic: it declares the fields it uses, so `country` is unread on purpose.
+        'schemas/revenue.yaml': `name: revenue\nsource:\n  topic: ${topics.orders}\n  format: JSONEachRow\ncolumns:\n  id: UInt64\n  amount: Int32\naggregate:\n  by:\n    bucket: id % 2\n  measures:\n    total: sum(amount)\n`,
         'schemas/dead.yaml': `name: dead\nsource:\n  topic: dead_topic\n  format: JSONEachRow\n  brokers: 127.0.0.1:${closed}\ncolumns:\n  id: UInt64\ntable:\n  order_by: [id]\n`,
       },
       `version: 1\ndatabase: ${DATABASE}\nkafka:\n  brokers: ${bootstrap}\n`,
@@ -66,7 +68,9 @@ describe('chpipe status --producers', () => {
     const r = await chpipeAsync(['status', '--json', '--producers', '--url', server.url], dir);
     expect(r.code, r.stderr).toBe(0);
     const producers = new Map((JSON.parse(r.stdout) as { producers: Producers[] }).producers.map((p) => [p.pipeline, p]));
-    expect([...producers.keys()].sort()).toEqual(['clicks', 'dead', 'orders', 'visits']);
+    expect([...producers.keys()].sort()).toEqual(['clicks', 'dead', 'orders', 'revenue', 'visits']);
+    // Not out of step: the aggregate reads only what it declares (it was flagged for every field it leaves).
+    expect(producers.get('revenue')).toMatchObject({ sampled: 30, unread: [], missing: [], notes: ['an aggregate reads only the fields it declares: the message field country is not read on purpose, not drift'] });
     expect(producers.get('orders')).toEqual({ pipeline: 'orders', table: 'orders_queue', topics: [topics.orders], format: 'JSONEachRow', sampled: 30, unread: ['country'], missing: [], notes: [] });
     expect(producers.get('visits')).toMatchObject({ sampled: 20, unread: [], missing: ['score'], notes: [] });
     expect(producers.get('clicks')).toMatchObject({ format: 'CSVWithNames', sampled: 20, unread: [], missing: [], notes: [] });

@@ -14,6 +14,7 @@ export interface InferOptions {
   readonly timeout?: string;
   readonly brokers?: string;
   readonly schemaRegistry?: string;
+  readonly skipInvalid?: boolean;
 }
 
 /** `10s`, `500ms`, `1m` or a number of seconds, in ms. */
@@ -91,6 +92,7 @@ export async function runInfer(g: GlobalOptions, io: Io, run: InferRun): Promise
       output,
       outputDisplay: displayPath(output),
       force: o.force === true,
+      skipInvalid: o.skipInvalid === true,
       sample,
       ...(project ? { projectFile: project.file } : {}),
       env: process.env,
@@ -114,6 +116,8 @@ export async function runInfer(g: GlobalOptions, io: Io, run: InferRun): Promise
             timedOut: outcome.timedOut,
             columns: outcome.inference.columns,
             notes: outcome.inference.notes,
+            // --skip-invalid: the messages left out, and the first of them (where, what it reads, why).
+            skipped: outcome.inference.skipped ?? null,
             valid: outcome.diagnostics.length === 0,
             diagnostics: outcome.diagnostics.map((d) => ({ file: d.file, line: d.line, col: d.col, code: d.code, message: d.message })),
           },
@@ -132,6 +136,12 @@ export async function runInfer(g: GlobalOptions, io: Io, run: InferRun): Promise
           `${io.paint.green('✓')} wrote ${file}: pipeline ${name}, ${n} column${n === 1 ? '' : 's'} from ${outcome.sampled} sampled message${outcome.sampled === 1 ? '' : 's'} (${outcome.inference.format}${outcome.inference.detected ? ', detected' : ''}); valid, ${outcome.statements} statements checked on the embedded ClickHouse`,
           ...(noted ? [`  ${noted} column${noted === 1 ? ' has' : 's have'} a comment where the sample was ambiguous: read them before you plan`] : []),
           ...(outcome.timedOut ? [`  note: the --timeout came before the sample was complete; ${outcome.sampled} messages were read`] : []),
+          ...(outcome.inference.skipped
+            ? [
+                `  skipped ${outcome.inference.skipped.count} message${outcome.inference.skipped.count === 1 ? '' : 's'} the format cannot parse; the first, at ${outcome.inference.skipped.first.at} (${outcome.inference.skipped.first.why}), reads ${JSON.stringify(outcome.inference.skipped.first.text)}`,
+                `  the pipeline has on_error: stream: such messages go to ${name}_errors instead of stalling a partition`,
+              ]
+            : []),
           `Next: review ${file}, then \`chpipe plan --save add_${name}\``,
         ].join('\n'),
       );

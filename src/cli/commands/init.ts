@@ -52,6 +52,7 @@ export interface InitOptions {
   readonly brokers?: string;
   /** AvroConfluent: the schema registry, written into chpipe.yaml's `kafka.schema_registry`. */
   readonly schemaRegistry?: string;
+  readonly skipInvalid?: boolean;
 }
 
 /** What a project keeps out of git: the embedded target's data, and the installed packages (chpipe itself, from npm). */
