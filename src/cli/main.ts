@@ -31,6 +31,7 @@ Examples:
   $ chpipe status                     applied, pending and failed migrations, and drift
   $ chpipe status --producers         ...and message fields the pipelines drop, columns the messages lack
   $ chpipe pull --env prod            adopt the Kafka pipelines a database already runs (YAML + baseline)
+  $ chpipe query "SELECT count() FROM analytics.api_latency"   look at the rows on the target
   $ chpipe check                      the CI gate: chpipe.sum, schemas vs migrations (and a target's history)
   $ chpipe serve                      the embedded ClickHouse on http://127.0.0.1:8123
   $ chpipe dev                        serve, consume, and apply each saved schema change live
@@ -161,6 +162,15 @@ function buildProgram(state: RunState): Command {
     .option('--lock-timeout <seconds>', 'wait this long for the embedded target held by another command (default 60)')
     .option('--producers', 'also sample each ingest topic (by offset: no group, nothing committed) and name message fields no column reads and columns no message carries')
     .action(run(() => import('./commands/status.js')));
+
+  program
+    .command('query')
+    .argument('[sql]', 'the statement (or -f FILE)')
+    .description('run one statement on the target status reads (.chpipe/, --url, --env) and print the result: PrettyCompact on a terminal, TSVWithNames when piped, --format NAME for any ClickHouse format; --json: {schemaVersion, rows}')
+    .option('-f, --file <file>', 'read the statement from this file (-: standard input)')
+    .option('--format <format>', 'a ClickHouse output format, e.g. CSVWithNames, JSONEachRow, Vertical (a FORMAT clause in the statement wins)')
+    .option('--lock-timeout <seconds>', 'wait this long for the embedded target held by another command (default 60)')
+    .action(run(() => import('./commands/query.js')));
 
   program
     .command('check')

@@ -6,9 +6,10 @@
  * holds `.chpipe/` until it is released (nothing ever opens it twice).
  */
 import type { KafkaConsumerFacts } from '../sql/dev.js';
-import type { Driver } from './driver.js';
+import { toEngineError, type Driver } from './driver.js';
 import { writeEngineConfig } from './engine-config.js';
 import { HttpDriver, resolveTargetUrl } from './http.js';
+import { ProcessDriver } from './process.js';
 import { openEmbeddedTarget, servingTarget } from './target.js';
 
 export interface TargetConnection {
@@ -39,6 +40,21 @@ export interface ConnectArgs {
   readonly declared?: readonly KafkaConsumerFacts[];
   /** The project is in cluster mode: its engine may run cluster() and clusterAllReplicas() (status, a rebuild's copy). */
   readonly cluster?: boolean;
+}
+
+/**
+ * A statement's output in a ClickHouse output format (`PrettyCompact`, `CSVWithNames`, …; a FORMAT clause
+ * in the statement wins), as the target answers it: what `chpipe query` prints. An engine error is an
+ * `EngineError`, as for any statement.
+ */
+export async function statementOutput(driver: Driver, sql: string, format: string): Promise<string> {
+  if (driver instanceof HttpDriver) return driver.output(sql, format);
+  if (driver instanceof ProcessDriver) {
+    const reply = await driver.request({ sql, format });
+    if (!reply.ok) throw toEngineError(sql, reply.error);
+    return reply.output.toString('utf8');
+  }
+  throw new Error(`internal error: chpipe query runs on a server or the embedded target, not a ${driver.kind} driver`);
 }
 
 /** Consumer threads for at least this many Kafka tables, as `chpipe serve` gives its engine. */

@@ -501,6 +501,11 @@ export class HttpDriver implements Driver {
     }
   }
 
+  /** A statement's output in `format` (its FORMAT clause wins), as the server sends it. */
+  async output(sql: string, format: string): Promise<string> {
+    return this.check(sql, await this.send(sql, { default_format: format, wait_end_of_query: 1 }));
+  }
+
   version(): Promise<string> {
     return Promise.resolve(this.serverVersion);
   }
