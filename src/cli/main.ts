@@ -173,6 +173,15 @@ function buildProgram(state: RunState): Command {
     .action(run(() => import('./commands/query.js')));
 
   program
+    .command('errors')
+    .argument('[pipeline]', 'one pipeline (default: every pipeline with an errors table)')
+    .description('the latest messages the pipelines could not parse (on_error: stream keeps them in NAME_errors): when, topic/partition/offset, the error and the raw message')
+    .option('--since <duration>', 'only those received in the last DURATION, e.g. 1h, 30m, 90s')
+    .option('--limit <n>', 'at most this many per pipeline (default 20)')
+    .option('--lock-timeout <seconds>', 'wait this long for the embedded target held by another command (default 60)')
+    .action(run(() => import('./commands/errors.js')));
+
+  program
     .command('check')
     .description('CI gate: chpipe.sum matches the files and the migrations build the declared pipelines; with a target, also no edited applied file, no drift, and the pending list')
     .option('--detailed-exitcode', 'exit 2 when migrations are pending on the target')

@@ -17,12 +17,13 @@ export interface InferOptions {
   readonly skipInvalid?: boolean;
 }
 
-/** `10s`, `500ms`, `1m` or a number of seconds, in ms. */
+/** `10s`, `500ms`, `1m`, `2h`, `1d` or a number of seconds, in ms. */
 export function parseDuration(text: string, flag: string): number {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*$/.exec(text);
-  if (!m) throw new UserError(`${flag} ${JSON.stringify(text)} is not a duration; write e.g. ${flag} 10s (or 500ms, 1m)`);
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$/.exec(text);
+  if (!m) throw new UserError(`${flag} ${JSON.stringify(text)} is not a duration; write e.g. ${flag} 10s (or 500ms, 1m, 2h, 1d)`);
   const n = Number(m[1]);
-  const ms = m[2] === 'ms' ? n : m[2] === 'm' ? n * 60_000 : n * 1000;
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] ?? 's'] ?? 1000;
+  const ms = n * unit;
   if (ms <= 0) throw new UserError(`${flag} must be more than 0`);
   return ms;
 }
