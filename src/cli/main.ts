@@ -150,6 +150,7 @@ function buildProgram(state: RunState): Command {
   program
     .command('apply')
     .description('apply the pending migration files to the target in order, under its lock, recorded in its history table; resumes an interrupted migration; on a cluster, first checks every host\'s macros')
+    .option('-y, --yes', 'run destructive steps without asking (on a terminal apply lists them and asks; piped or in CI it never asks)')
     .option('--dry-run', 'print the SQL that would run (environment values filled in, secrets masked); change nothing')
     .option('--detailed-exitcode', 'exit 2 when there were migrations to apply')
     .option('--lock-timeout <seconds>', 'wait this long for another apply on the same target (default 60)')

@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import type { Model } from '../model/model.js';
 import { operationSecretVariables, operationVariables } from '../plan/operation.js';
-import type { Step } from '../plan/plan.js';
+import type { Risk, Step } from '../plan/plan.js';
 import { splitStatements } from '../sql/parse.js';
 
 export interface MigrationFile {
@@ -113,6 +113,29 @@ export interface MigrationStatement {
    * one finished (a rebuild's copy and swap start their group over); itself otherwise.
    */
   readonly rerunFrom: number;
+  /** What the step comment says of it (`-- step i/n · action · risk · object` and the reason under it); absent for a statement written by hand. */
+  readonly step?: MigrationStep;
+}
+
+/** A statement's step, as its comment names it. */
+export interface MigrationStep {
+  readonly action: string;
+  readonly risk: Risk;
+  readonly object: string;
+  readonly reason: string;
+}
+
+const RISKS: readonly Risk[] = ['safe', 'caution', 'destructive'];
+
+/** The step a statement's comments describe, if they name one with a known risk. */
+function stepOf(sql: string): MigrationStep | undefined {
+  const lines = sql.split('\n').map((l) => l.trim());
+  const at = lines.findIndex((l) => STEP_COMMENT.test(l));
+  if (at < 0) return undefined;
+  const [, action = '', risk = '', object = ''] = (lines[at] as string).split(' · ');
+  if (!RISKS.includes(risk as Risk)) return undefined;
+  const next = lines[at + 1] ?? '';
+  return { action, risk: risk as Risk, object, reason: next.startsWith('-- ') ? next.slice(3) : '' };
 }
 
 const STEP_COMMENT = /^-- step (\d+)\/\d+ · .*$/;
@@ -146,7 +169,8 @@ export function parseMigration(text: string): MigrationStatement[] {
     counted = st.offset;
     const step = marks[index];
     const from = step !== undefined ? stepIndex.get(step) : undefined;
-    return { index, sql: st.sql, line, rerunFrom: from !== undefined && from < index ? from : index };
+    const described = stepOf(st.sql);
+    return { index, sql: st.sql, line, rerunFrom: from !== undefined && from < index ? from : index, ...(described ? { step: described } : {}) };
   });
 }
 

@@ -4,7 +4,7 @@ import { inspectDatabase } from '../../inspect/inspect.js';
 import { makeProgress } from '../../report/progress.js';
 import { renderObjectsByPipeline } from '../../report/target.js';
 import type { Driver } from '../../engine/driver.js';
-import { makeIo, projectMemo, UserError, type GlobalOptions, type Io } from '../context.js';
+import { currentStreams, makeIo, projectMemo, UserError, type GlobalOptions, type Io } from '../context.js';
 import { failWith, openProjectTarget, parseLockTimeout, readTargetProject, type TargetProject } from '../target.js';
 
 const require = createRequire(import.meta.url);
@@ -14,6 +14,28 @@ export interface ApplyOptions {
   readonly dryRun?: boolean;
   readonly detailedExitcode?: boolean;
   readonly lockTimeout?: string;
+  readonly yes?: boolean;
+}
+
+/**
+ * On a terminal, the destructive steps apply is about to run, and the question whether to run them, as
+ * Terraform asks before it applies: only `yes` goes ahead. `--yes`, `--json`, or a stdin that is not a
+ * terminal (CI, a pipe) go ahead without asking. True to go on.
+ */
+async function approveDestructive(io: Io, readPending: () => Promise<readonly PreparedMigration[]>, yes: boolean): Promise<boolean> {
+  if (yes || io.json || process.stdin.isTTY !== true || currentStreams().stderr.isTTY !== true) return true;
+  const destructive = (await readPending()).flatMap((m) => m.statements.slice(m.startAt).flatMap((s) => (s.step?.risk === 'destructive' ? [{ file: m.file.file, step: s.step }] : [])));
+  if (!destructive.length) return true;
+  io.err(io.errPaint.bold(`apply will run ${destructive.length} destructive step${destructive.length === 1 ? '' : 's'}:`));
+  for (const d of destructive) io.err(`  ${io.errPaint.red('-')} ${d.file}: ${d.step.action} ${d.step.object}: ${d.step.reason}`);
+  const { createInterface } = await import('node:readline/promises');
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    const answer = await rl.question(`Run them? Only 'yes' is accepted (--yes skips this question): `);
+    return answer.trim() === 'yes';
+  } finally {
+    rl.close();
+  }
 }
 
 /** A statement slower than this gets a line of its own on a terminal. */
@@ -56,6 +78,11 @@ export default async function apply(g: GlobalOptions, options: ApplyOptions): Pr
       return options.detailedExitcode && pending.length ? 2 : 0;
     }
     if (!io.json) io.err(`target: ${connection.description} (ClickHouse ${serverVersion})`);
+    const readPending = async () => (await pendingMigrations(driver, p.placement, p.dir.files, p.display, process.env)).pending;
+    if (!(await approveDestructive(io, readPending, options.yes === true))) {
+      io.err('apply cancelled: nothing was run');
+      return 1;
+    }
     // Asked while the migrations run (2 s at most): brokers that do not answer are said, never refused.
     const probing = (await import('../../kafka/probe.js')).brokerWarnings(p.project, process.env);
     const progress = makeProgress(io.stderr, io.interactive);
