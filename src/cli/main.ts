@@ -175,8 +175,9 @@ function buildProgram(state: RunState): Command {
 
   program
     .command('errors')
-    .argument('[pipeline]', 'one pipeline (default: every pipeline with an errors table)')
-    .description('the latest messages the pipelines could not parse (on_error: stream keeps them in NAME_errors): when, topic/partition/offset, the error and the raw message')
+    .argument('[pipeline]', 'one pipeline (default: every pipeline with an errors table); or `replay`')
+    .argument('[replayed]', 'with replay: the pipeline whose kept messages to replay')
+    .description('the latest messages the pipelines could not parse (on_error: stream keeps them in NAME_errors): when, topic/partition/offset, the error and the raw message; `errors replay PIPELINE` parses them again with today\'s declaration and inserts those that parse, each once')
     .option('--since <duration>', 'only those received in the last DURATION, e.g. 1h, 30m, 90s')
     .option('--limit <n>', 'at most this many per pipeline (default 20)')
     .option('--lock-timeout <seconds>', 'wait this long for the embedded target held by another command (default 60)')

@@ -66,3 +66,38 @@ describe('chpipe errors', () => {
     expect(chpipe(['errors', '--since', 'yesterday'], dir).stderr).toContain('is not a duration');
   });
 });
+
+describe('chpipe errors replay', () => {
+  it('inserts the kept messages that parse with today\'s declaration, each once; a second replay inserts nothing', () => {
+    const pipeline = (amountType: string) => `name: orders\nsource:\n  topic: orders\n  on_error: stream\ncolumns:\n  id: Int64\n  amount: ${amountType}\ntable:\n  order_by: [id]\n`;
+    const dir = tempProject({ 'schemas/orders.yaml': pipeline('String') }, PROJECT);
+    expect(chpipe(['plan', '--save', 'init'], dir).code).toBe(0);
+    expect(chpipe(['apply'], dir).code).toBe(0);
+    // Kept by the errors stream while amount was declared another way: two now parse, one never will.
+    const keep = (offset: number, raw: string) =>
+      expect(chpipe(['query', `INSERT INTO analytics.orders_errors (received_at, topic, partition, offset, raw_message, error) VALUES (now(), 'orders', 0, ${offset}, ${JSON.stringify(raw).replace(/^"|"$/g, "'")}, 'Cannot parse input')`], dir).code).toBe(0);
+    keep(3, '{"id": 3, "amount": "12.50"}');
+    keep(4, '{"id": 4, "amount": "7"}');
+    keep(5, 'not a message');
+    const first = chpipe(['errors', 'replay', 'orders', '--json'], dir);
+    expect(first.code, first.stderr).toBe(0);
+    expect(JSON.parse(first.stdout)).toMatchObject({ pipeline: 'orders', candidates: 3, replayed: 2, stillFailing: 1, firstFailure: { at: 'orders/0 offset 5' } });
+    expect(chpipe(['query', 'SELECT id, amount FROM analytics.orders ORDER BY id', '--format', 'TSV'], dir).stdout).toBe('3\t12.50\n4\t7\n');
+    // The errors flow did not keep them again.
+    expect(chpipe(['query', 'SELECT count() FROM analytics.orders_errors', '--format', 'TSV'], dir).stdout).toBe('3\n');
+    const second = chpipe(['errors', 'replay', 'orders'], dir);
+    expect(second.code).toBe(0);
+    expect(second.stdout).toContain('replayed 0 of 1 kept message');
+    expect(second.stdout).toContain('1 still do not parse');
+    expect(chpipe(['query', 'SELECT count() FROM analytics.orders', '--format', 'TSV'], dir).stdout).toBe('2\n');
+  }, 60_000);
+
+  it('refuses in one sentence a pipeline without an errors table, and one not declared', () => {
+    const dir = tempProject({ 'schemas/plain.yaml': pipeline('plain', 'skip') }, PROJECT);
+    expect(chpipe(['plan', '--save', 'init'], dir).code).toBe(0);
+    expect(chpipe(['apply'], dir).code).toBe(0);
+    expect(chpipe(['errors', 'replay', 'plain'], dir).stderr).toContain('pipeline plain has no errors table on the target');
+    expect(chpipe(['errors', 'replay', 'nope'], dir).stderr).toContain('no pipeline nope is declared');
+    expect(chpipe(['errors', 'replay'], dir).stderr).toContain('name the pipeline to replay');
+  }, 60_000);
+});

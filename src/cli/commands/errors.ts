@@ -2,13 +2,15 @@
  * `chpipe errors [PIPELINE]`: the latest messages the pipelines could not
  * parse, as their errors tables keep them (`on_error: stream`): when, where
  * (topic/partition/offset), the engine's error and the raw message. On the
- * target `status` reads; `--since 1h`, `--limit N`, `--json`.
+ * target `status` reads; `--since 1h`, `--limit N`, `--json`. `chpipe errors
+ * replay PIPELINE` inserts the kept messages that parse with today's
+ * declaration, each once.
  */
 import { inspectDatabase } from '../../inspect/inspect.js';
 import { latestErrorsQuery, type ErrorRow, type ErrorsTable } from '../../sql/errors.js';
-import { makeIo, UserError, type GlobalOptions } from '../context.js';
+import { makeIo, UserError, type GlobalOptions, type Io } from '../context.js';
 import { parseDuration } from './infer.js';
-import { failWith, openProjectTarget, parseLockTimeout, readTargetProject } from '../target.js';
+import { failWith, openProjectTarget, parseLockTimeout, readTargetProject, type TargetProject } from '../target.js';
 
 export interface ErrorsOptions {
   readonly since?: string;
@@ -18,14 +20,23 @@ export interface ErrorsOptions {
 
 const DEFAULT_LIMIT = 20;
 
-export default async function errors(g: GlobalOptions, pipeline: string | undefined, options: ErrorsOptions): Promise<number> {
+export default async function errors(g: GlobalOptions, first: string | undefined, second: string | undefined, options: ErrorsOptions): Promise<number> {
   const io = await makeIo(g);
+  const p0 = readTargetProject(g, io, 'read');
+  if (Array.isArray(p0)) return failWith(io, p0);
+  const names = p0.project.pipelines.map((x) => x.name);
+  // `errors replay PIPELINE` (a pipeline named replay is listed with `errors replay`).
+  if (first === 'replay' && (second !== undefined || !names.includes('replay'))) {
+    if (second === undefined) throw new UserError('name the pipeline to replay: chpipe errors replay PIPELINE');
+    return replay(g, io, p0, second, options);
+  }
+  if (second !== undefined) throw new UserError(`chpipe errors takes one pipeline, not ${first} and ${second} (to replay: chpipe errors replay PIPELINE)`);
+  const pipeline = first;
   const limit = options.limit === undefined ? DEFAULT_LIMIT : Number(options.limit);
   if (!Number.isInteger(limit) || limit < 1) throw new UserError(`--limit ${JSON.stringify(options.limit)} is not a positive whole number; write e.g. --limit 50`);
   const sinceMs = options.since === undefined ? undefined : parseDuration(options.since, '--since');
-  const p = readTargetProject(g, io, 'read');
-  if (Array.isArray(p)) return failWith(io, p);
-  const declared = p.project.pipelines.map((x) => x.name);
+  const p = p0;
+  const declared = names;
   if (pipeline !== undefined && !declared.includes(pipeline)) throw new UserError(`no pipeline ${pipeline} is declared; the pipelines are ${declared.join(', ') || 'none'}`);
   const connection = await openProjectTarget(g, io, p, 'errors', parseLockTimeout(options.lockTimeout));
   try {
@@ -48,6 +59,33 @@ export default async function errors(g: GlobalOptions, pipeline: string | undefi
     }
     for (const r of rows) {
       io.out(`${r.received_at}  ${r.pipeline}  ${r.topic}/${r.partition} offset ${r.offset}\n  ${io.paint.red('error')}: ${r.error.split('\n')[0] ?? ''}\n  message: ${JSON.stringify(r.raw_message.length > 200 ? `${r.raw_message.slice(0, 200)}…` : r.raw_message)}`);
+    }
+    return 0;
+  } finally {
+    await connection.release();
+  }
+}
+
+/** `errors replay PIPELINE`: the kept messages parsed again with today's declaration, each inserted once (src/migrate/replay-errors.ts). */
+async function replay(g: GlobalOptions, io: Io, p: TargetProject, pipeline: string, options: ErrorsOptions): Promise<number> {
+  if (!p.project.pipelines.some((x) => x.name === pipeline)) throw new UserError(`no pipeline ${pipeline} is declared; the pipelines are ${p.project.pipelines.map((x) => x.name).join(', ') || 'none'}`);
+  const { replayErrors, ReplayRefused } = await import('../../migrate/replay-errors.js');
+  const connection = await openProjectTarget(g, io, p, 'errors replay', parseLockTimeout(options.lockTimeout));
+  try {
+    const outcome = await replayErrors(connection.driver, p.placement, pipeline).catch((e: unknown) => {
+      throw e instanceof ReplayRefused ? new UserError(e.message) : e;
+    });
+    if (io.json) {
+      io.out(JSON.stringify({ schemaVersion: 1, ...outcome }, null, 2));
+      return 0;
+    }
+    if (!outcome.candidates) {
+      io.out(`nothing to replay: every message pipeline ${pipeline} kept was replayed before, or none was kept`);
+      return 0;
+    }
+    io.out(`replayed ${outcome.replayed} of ${outcome.candidates} kept message${outcome.candidates === 1 ? '' : 's'} into pipeline ${pipeline} (each once: a second replay inserts none of them again)`);
+    if (outcome.stillFailing) {
+      io.out(`${outcome.stillFailing} still do not parse with today's declaration; the first, at ${outcome.firstFailure?.at}: ${outcome.firstFailure?.error}`);
     }
     return 0;
   } finally {
