@@ -229,7 +229,27 @@ function jsonNotes(used: readonly SampledMessage[], columns: readonly DescribedC
       }
     }
   }
-  return new Map(columns.map((c) => [c.name, notesOf(stats.get(c.name) as ColumnStats, rows, c.type, 'sampled rows')]));
+  return new Map(columns.map((c) => [c.name, [...notesOf(stats.get(c.name) as ColumnStats, rows, c.type, 'sampled rows'), ...moneyNote(used, c)]]));
+}
+
+/**
+ * A Float64 column whose sampled values all have at most two decimals (12.5, 7.99): if these are amounts of
+ * money, Float64 cannot hold them exactly (0.1 + 0.2 ≠ 0.3) and Decimal can; said as a comment, the type kept.
+ */
+function moneyNote(used: readonly SampledMessage[], column: DescribedColumn): string[] {
+  if (column.type.replace(/^Nullable\((.*)\)$/, '$1') !== 'Float64') return [];
+  let fractions = 0;
+  for (const m of used) {
+    for (const line of lines(m.value ?? '')) {
+      const v = (JSON.parse(line) as Record<string, unknown>)[column.name];
+      if (typeof v !== 'number') continue;
+      const text = String(v);
+      const decimals = text.includes('.') ? (text.split('.')[1] as string).length : 0;
+      if (/e/i.test(text) || decimals > 2) return [];
+      if (decimals > 0) fractions++;
+    }
+  }
+  return fractions ? ['every value has at most 2 decimals: if these are amounts of money, Decimal(18, 2) keeps them exact (Float64 rounds)'] : [];
 }
 
 /** One column over rows the engine returned: its nulls and empty strings; with `kindOf`, the kinds of the other values. */

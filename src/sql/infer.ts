@@ -16,7 +16,8 @@ export const SAMPLE_QUERY_BYTES = 160 * 1024;
 export function describeSampleQuery(format: string, data: string): string {
   return [
     `DESCRIBE format(${format}, ${stringLiteral(data)})`,
-    "SETTINGS schema_inference_make_columns_nullable = 'auto', describe_compact_output = 1,",
+    // print_pretty_type_names = 0: a nested type on one line (`Array(Tuple(qty Int64, sku String))`), as a YAML value must be.
+    "SETTINGS schema_inference_make_columns_nullable = 'auto', describe_compact_output = 1, print_pretty_type_names = 0,",
     'input_format_max_rows_to_read_for_schema_inference = 100000, input_format_max_bytes_to_read_for_schema_inference = 1048576',
   ].join(' ');
 }
