@@ -10,6 +10,8 @@ function riskPaint(risk: Risk, paint: Paint): (s: string) => string {
 export interface PlanSummary {
   readonly create: number;
   readonly change: number;
+  /** Of `change`: objects a destructive step changes (a column dropped, a type narrowed): they stay, their data does not. */
+  readonly changeLosingData: number;
   readonly recreate: number;
   readonly destroy: number;
   readonly risks: Record<Risk, number>;
@@ -23,12 +25,16 @@ export function summarize(steps: readonly Step[]): PlanSummary {
     kinds.add(SYMBOL[s.action]);
     byObject.set(s.object, kinds);
   }
-  const summary = { create: 0, change: 0, recreate: 0, destroy: 0 };
-  for (const kinds of byObject.values()) {
+  const summary = { create: 0, change: 0, changeLosingData: 0, recreate: 0, destroy: 0 };
+  const destructive = new Set(steps.filter((s) => s.risk === 'destructive').map((s) => s.object));
+  for (const [object, kinds] of byObject) {
     if (kinds.has('-') && kinds.has('+')) summary.recreate++;
     else if (kinds.has('-')) summary.destroy++;
     else if (kinds.has('+')) summary.create++;
-    else summary.change++;
+    else {
+      summary.change++;
+      if (destructive.has(object)) summary.changeLosingData++;
+    }
   }
   const risks: Record<Risk, number> = { safe: 0, caution: 0, destructive: 0 };
   for (const s of steps) risks[s.risk]++;
@@ -91,7 +97,9 @@ export function renderPlan(steps: readonly Step[], paint: Paint, options: PlanRe
     }
   }
   const sum = summarize(steps);
-  const counts = `${sum.create} to create, ${sum.change} to change, ${sum.recreate} to recreate, ${sum.destroy} to destroy`;
+  // A change that drops data (a column, a measure's state) is not a destroy: say beside it that it loses data.
+  const losing = sum.changeLosingData ? ` (${sum.changeLosingData} losing data)` : '';
+  const counts = `${sum.create} to create, ${sum.change} to change${losing}, ${sum.recreate} to recreate, ${sum.destroy} to destroy`;
   const risks = (safe: string, caution: string, destructive: string) => `${steps.length} steps: ${safe}, ${caution}, ${destructive}`;
   const [safe, caution, destructive] = [`${sum.risks.safe} safe`, `${sum.risks.caution} caution`, `${sum.risks.destructive} destructive`];
   const painted = risks(paint.green(safe), paint.yellow(caution), paint.red(destructive));

@@ -21,6 +21,9 @@ describe('plan wording', () => {
     const steps = (JSON.parse(plan.stdout) as { steps: { risk: string; reason: string }[] }).steps;
     const drop = steps.find((s) => s.risk === 'destructive');
     expect(drop?.reason).toBe('drop column page and its data; if page was renamed to url, declare it as `url: { type: String, renamed_from: page }` and the plan renames it, keeping its values');
+    // The count says the change loses data (it said "0 to destroy" beside "1 destructive" and nothing else).
+    const text = chpipe(['plan'], dir).stdout;
+    expect(text).toContain('Plan: 0 to create, 1 to change (1 losing data), 2 to recreate, 0 to destroy');
     // Declared as the hint says: a rename, safe.
     writeFileSync(`${dir}/schemas/clicks.yaml`, clicks('  url: { type: String, renamed_from: page }\n  n: Int32\n'));
     const renamed = JSON.parse(chpipe(['plan', '--json'], dir).stdout) as { steps: { risk: string }[] };
