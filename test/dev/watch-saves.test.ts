@@ -5,26 +5,15 @@
  * later, and a deleted file. Twenty saves in a row through a real dev process,
  * each one applied (it stopped seeing the file after the first rename).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { BIN, tempProject } from '../helpers/cli.js';
-import { stop } from '../engine/pids.js';
+import { describe, expect, it } from 'vitest';
+import { tempProject } from '../helpers/cli.js';
+import { startDev } from '../helpers/dev.js';
 
 const PROJECT = 'version: 1\ndatabase: analytics\nkafka:\n  brokers: 127.0.0.1:9\n';
 /** A pipeline whose save `n` changes only its table's column comment (a metadata ALTER: the Kafka table stays). */
 const pipeline = (name: string, n: number) => `name: ${name}\nsource:\n  topic: ${name}\ncolumns:\n  id: { type: Int64, comment: "save ${n}" }\ntable:\n  order_by: [id]\n`;
-
-interface Line {
-  url: string;
-  lastChange: { seq: number; outcome: string } | null;
-}
-
-const started: ChildProcess[] = [];
-afterAll(() => {
-  for (const child of started.splice(0)) stop(child.pid);
-});
 
 async function post(url: string, sql: string): Promise<string> {
   const response = await fetch(url, { method: 'POST', body: sql });
@@ -34,24 +23,10 @@ async function post(url: string, sql: string): Promise<string> {
 describe('chpipe dev watches what editors do', () => {
   it('applies 20 saves in a row made in place, by rename and by delete + create, and sees new, nested and deleted files', async () => {
     const dir = tempProject({ 'schemas/clicks.yaml': pipeline('clicks', 0) }, PROJECT);
-    const child = spawn(process.execPath, [BIN, 'dev', '--json', '--port', '0', '--interval', '0.2'], { cwd: dir, env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
-    started.push(child);
-    let stdout = '';
-    let stderr = '';
-    child.stdout?.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-    child.stderr?.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-    const lines = (): Line[] => stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Line);
-    const change = async (seq: number, what: string): Promise<string> => {
-      for (let i = 0; i < 300; i++) {
-        const found = lines().find((l) => l.lastChange?.seq === seq);
-        if (found) return found.lastChange?.outcome ?? '';
-        if (child.exitCode !== null) break;
-        await new Promise((r) => setTimeout(r, 100));
-      }
-      throw new Error(`change ${seq} (${what}) was not seen; stderr: ${stderr}`);
-    };
+    const dev = startDev(dir, ['--interval', '0.2']);
+    const change = async (seq: number, what: string): Promise<string> => (await dev.next((l) => l.lastChange?.seq === seq, `change ${seq} (${what})`, 30_000)).lastChange?.outcome ?? '';
     expect(await change(1, 'the start')).toBe('applied');
-    const url = lines()[0]?.url as string;
+    const url = dev.lines()[0]?.url as string;
     const file = join(dir, 'schemas', 'clicks.yaml');
     const ways = {
       'in place': (text: string) => writeFileSync(file, text),
@@ -85,7 +60,6 @@ describe('chpipe dev watches what editors do', () => {
     unlinkSync(join(dir, 'schemas', 'views.yaml'));
     expect(await change(seq + 1, 'a deleted file')).toBe('refused');
 
-    child.kill('SIGTERM');
-    await new Promise((done) => child.once('close', done));
+    await dev.end();
   }, 120_000);
 });

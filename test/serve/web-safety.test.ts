@@ -8,14 +8,13 @@
  * listener counts the requests that reach it); --password makes user default
  * need it (401 without), and chpipe's own commands still reach the data.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, chpipeAsync, tempDir, tempProject } from '../helpers/cli.js';
-import { stop } from '../engine/pids.js';
+import { chpipeAsync, tempDir, tempProject } from '../helpers/cli.js';
+import { startDev } from '../helpers/dev.js';
 import { runServe, startServe, type Served } from './serving.js';
 
 interface Answer {
@@ -192,48 +191,27 @@ describe('chpipe serve --password', () => {
 });
 
 describe("chpipe dev's endpoint", () => {
-  const started: ChildProcess[] = [];
-  afterAll(() => {
-    for (const child of started) stop(child.pid);
-  });
-
-  /** `chpipe dev --json --port 0 ARGS` in a project; its URL once it has applied the declared state. */
-  async function startDev(dir: string, args: string[] = []): Promise<{ url: string; child: ChildProcess; stderr: () => string }> {
-    const child = spawn(process.execPath, [BIN, 'dev', '--json', '--port', '0', ...args], { cwd: dir, env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
-    started.push(child);
-    let stdout = '';
-    let stderr = '';
-    child.stdout?.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-    child.stderr?.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-    for (let i = 0; i < 600 && !stdout.includes('\n'); i++) {
-      if (child.exitCode !== null) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    if (!stdout.includes('\n')) throw new Error(`chpipe dev did not start: ${stderr}`);
-    return { url: (JSON.parse(stdout.split('\n')[0] as string) as { url: string }).url, child, stderr: () => stderr };
-  }
-
   it('passes the same checks as serve', async () => {
     const dir = tempProject({}, 'version: 1\ndatabase: analytics\nkafka:\n  brokers: 127.0.0.1:9\n');
-    const dev = await startDev(dir);
+    const dev = startDev(dir);
     try {
-      await checkEndpoint(dev.url, join(dir, '.chpipe'), tempDir('chpipe-dev-outside-'));
+      const { url } = await dev.next(() => true, 'the first line');
+      await checkEndpoint(url, join(dir, '.chpipe'), tempDir('chpipe-dev-outside-'));
     } finally {
-      dev.child.kill('SIGTERM');
-      await new Promise((done) => dev.child.once('close', done));
+      await dev.end();
     }
   }, 120_000);
 
   it('--password makes the endpoint need it', async () => {
     const dir = tempProject({}, 'version: 1\ndatabase: analytics\nkafka:\n  brokers: 127.0.0.1:9\n');
-    const dev = await startDev(dir, ['--password', 'devpw']);
+    const dev = startDev(dir, ['--password', 'devpw']);
     try {
-      expect((await send(dev.url, 'SELECT 1')).status).toBe(401);
-      expect(await send(dev.url, 'SELECT 1', { Authorization: `Basic ${Buffer.from('default:devpw').toString('base64')}` })).toEqual({ status: 200, body: '1\n' });
+      const { url } = await dev.next(() => true, 'the first line');
+      expect((await send(url, 'SELECT 1')).status).toBe(401);
+      expect(await send(url, 'SELECT 1', { Authorization: `Basic ${Buffer.from('default:devpw').toString('base64')}` })).toEqual({ status: 200, body: '1\n' });
       expect(dev.stderr()).toContain('dev: connect to');
     } finally {
-      dev.child.kill('SIGTERM');
-      await new Promise((done) => dev.child.once('close', done));
+      await dev.end();
     }
   }, 120_000);
 });
