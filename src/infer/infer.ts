@@ -12,6 +12,7 @@
 import { EngineError } from '../engine/driver.js';
 import type { SampledMessage } from '../kafka/sample.js';
 import { bytesLiteralLength, describeAvroConfluentQuery, describeSampleQuery, sampleAsTextQuery, selectAvroConfluentQuery, SAMPLE_QUERY_BYTES, type DescribedColumn } from '../sql/infer.js';
+import { emptyOrder, learnOrder, typeInMessageOrder, type KeyOrder } from './types.js';
 
 /** The formats `infer` reads (AvroConfluent: Avro in the Confluent wire format, through a schema registry). */
 export const INFER_FORMATS = ['JSONEachRow', 'CSV', 'CSVWithNames', 'TSV', 'TSVWithNames', 'AvroConfluent'] as const;
@@ -46,6 +47,8 @@ export interface InferredColumn {
   readonly type: string;
   /** What the sample leaves open about this column, one sentence each. */
   readonly notes: readonly string[];
+  /** JSON text columns: how many distinct values the sample held (a sorting key with few of them groups rows well). */
+  readonly distinct?: number;
 }
 
 export interface Inference {
@@ -232,6 +235,34 @@ function jsonNotes(used: readonly SampledMessage[], columns: readonly DescribedC
   return new Map(columns.map((c) => [c.name, [...notesOf(stats.get(c.name) as ColumnStats, rows, c.type, 'sampled rows'), ...moneyNote(used, c)]]));
 }
 
+/** Per JSON column whose values are all strings, how many distinct values the sample held. */
+function distinctTexts(used: readonly SampledMessage[], columns: readonly DescribedColumn[]): Map<string, number> {
+  const seen = new Map(columns.map((c) => [c.name, new Set<string>()]));
+  for (const m of used) {
+    for (const line of lines(m.value ?? '')) {
+      const row = JSON.parse(line) as Record<string, unknown>;
+      for (const [name, values] of seen) {
+        const v = row[name];
+        if (typeof v === 'string') values.add(v);
+        else if (v !== undefined && v !== null) seen.delete(name);
+      }
+    }
+  }
+  return new Map([...seen].filter(([, values]) => values.size > 0).map(([name, values]) => [name, values.size]));
+}
+
+/** Per column, the keys of its JSON objects in the order the sampled messages first give them. */
+function keyOrders(used: readonly SampledMessage[], columns: readonly DescribedColumn[]): Map<string, KeyOrder> {
+  const orders = new Map(columns.map((c) => [c.name, emptyOrder()]));
+  for (const m of used) {
+    for (const line of lines(m.value ?? '')) {
+      const row = JSON.parse(line) as Record<string, unknown>;
+      for (const [name, order] of orders) learnOrder(order, row[name]);
+    }
+  }
+  return orders;
+}
+
 /**
  * A Float64 column whose sampled values all have at most two decimals (12.5, 7.99): if these are amounts of
  * money, Float64 cannot hold them exactly (0.1 + 0.2 ≠ 0.3) and Decimal can; said as a comment, the type kept.
@@ -382,7 +413,14 @@ export async function inferColumns(engine: Engine, messages: readonly SampledMes
   if (format === 'CSV' || format === 'TSV') sampleNotes.push(`${format} has no column names: the engine calls them c1, c2, …; rename them (by position) before you plan`);
   const skipped = 'skipped' in checked ? checked.skipped : undefined;
   if (skipped) sampleNotes.push(`${plural(skipped.count, 'sampled message')} ${skipped.count === 1 ? 'is' : 'are'} not ${format} and ${skipped.count === 1 ? 'was' : 'were'} left out (the first, at ${skipped.first.at}: ${skipped.first.why}): on_error: stream keeps such messages in an errors table instead of stalling the partition`);
-  return { format, detected: declared === undefined, columns: columns.map((c) => ({ name: c.name, type: c.type, notes: notes.get(c.name) ?? [] })), messages: used.length, notes: sampleNotes, ...(skipped ? { skipped } : {}) };
+  // JSON: nested objects' keys in the messages' order (the engine lists them alphabetically).
+  const orders = format === 'JSONEachRow' ? keyOrders(used, columns) : new Map<string, KeyOrder>();
+  const distinct = format === 'JSONEachRow' ? distinctTexts(used, columns) : new Map<string, number>();
+  const typed = columns.map((c) => {
+    const n = distinct.get(c.name);
+    return { name: c.name, type: typeInMessageOrder(c.type, orders.get(c.name) ?? emptyOrder()), notes: notes.get(c.name) ?? [], ...(n !== undefined ? { distinct: n } : {}) };
+  });
+  return { format, detected: declared === undefined, columns: typed, messages: used.length, notes: sampleNotes, ...(skipped ? { skipped } : {}) };
 }
 
 /** Field names of the sample: the columns a reader of it would need (producer drift). */
