@@ -20,7 +20,7 @@
  */
 import { isAbsolute, join, normalize, sep } from 'node:path';
 import { statementReach } from '../sql/statement.js';
-import { exception, type ServerException } from './protocol.js';
+import { exception, type CodeName, type ServerException } from './protocol.js';
 
 export interface ReachPolicy {
   /** The user files folder as an absolute path, and its real path when that differs (a folder behind a link). */
@@ -41,36 +41,47 @@ const LOCAL_DATABASE_ENGINES = new Set(['Atomic', 'Ordinary', 'Memory', 'Lazy', 
 /** Database engines that reach other hosts (allowed with `remoteSources`); any other engine is refused. */
 const REMOTE_DATABASE_ENGINES = new Set(['MySQL', 'PostgreSQL', 'MaterializedPostgreSQL', 'S3', 'HDFS', 'DataLakeCatalog']);
 
-/** The refusal of a statement that reaches beyond what `chpipe serve` allows, or undefined to let it run. */
+/** Why a statement reaches beyond what `chpipe serve` allows: the exception's name and one sentence; undefined to let it run. */
+export interface ReachProblem {
+  readonly code: CodeName;
+  readonly message: string;
+}
+
+/** The refusal of a statement that reaches beyond what `chpipe serve` allows, worded as a server's exception, or undefined to let it run. */
 export function reachRefusal(sql: string, policy: ReachPolicy, version: string): ServerException | undefined {
+  const problem = reachProblem(sql, policy);
+  return problem ? exception(problem.code, problem.message, version) : undefined;
+}
+
+/** See `reachRefusal`: the same decision, as a typed value. */
+export function reachProblem(sql: string, policy: ReachPolicy): ReachProblem | undefined {
   const reach = statementReach(sql);
   const who = `chpipe ${policy.command}`;
   if (reach.fromInfile) {
-    return exception('ACCESS_DENIED', `${who} refuses FROM INFILE, which would read a file of this machine; send the data in the request body instead`, version);
+    return { code: 'ACCESS_DENIED', message: `${who} refuses FROM INFILE, which would read a file of this machine; send the data in the request body instead` };
   }
   const engine = reach.databaseEngine;
   if (engine !== undefined && !LOCAL_DATABASE_ENGINES.has(engine) && !(policy.remoteSources && REMOTE_DATABASE_ENGINES.has(engine))) {
     const remote = REMOTE_DATABASE_ENGINES.has(engine);
-    return exception(
-      'ACCESS_DENIED',
-      remote
+    return {
+      code: 'ACCESS_DENIED',
+      message: remote
         ? `${who} refuses a database with ENGINE = ${engine}, which connects to other hosts; start ${who} with --allow-remote-sources to allow it`
         : `${who} refuses a database with ENGINE = ${engine}, which reaches files outside the data folder; use Atomic (the default)`,
-      version,
-    );
+    };
   }
   for (const call of reach.calls) {
     const name = call.name.toLowerCase();
     if (OTHER_FILE_FUNCTIONS.has(name)) {
-      return exception('ACCESS_DENIED', `${who} refuses ${call.name}(), which reads files outside ${policy.shownUserFiles}; use file() with a path inside ${policy.shownUserFiles}`, version);
+      return { code: 'ACCESS_DENIED', message: `${who} refuses ${call.name}(), which reads files outside ${policy.shownUserFiles}; use file() with a path inside ${policy.shownUserFiles}` };
     }
     if (name !== 'file') continue;
     const path = call.firstString;
     if (path === undefined) {
-      return exception('PATH_ACCESS_DENIED', `${who} lets file() reach only ${policy.shownUserFiles}, so it takes its path as a string literal (not an expression or a query parameter)`, version);
+      return { code: 'PATH_ACCESS_DENIED', message: `${who} lets file() reach only ${policy.shownUserFiles}, so it takes its path as a string literal (not an expression or a query parameter)` };
     }
     if (!insideUserFiles(path, policy.userFiles)) {
-      return exception('PATH_ACCESS_DENIED', `File path ${path} is not inside ${policy.shownUserFiles}: ${who} lets file() reach only that folder, as a server's user_files_path; put the file there and name it relative to it`, version);
+      return { code: 'PATH_ACCESS_DENIED', message: `File path ${path} is not inside ${policy.shownUserFiles}: ${who} lets file() reach only that folder, as a server's user_files_path; put the file there and name it relative to it` };
     }
   }
   return undefined;

@@ -4,7 +4,7 @@
  * pipe, with --json, from a file or stdin; errors in one sentence.
  */
 import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, chpipe, tempDir, tempProject } from '../helpers/cli.js';
@@ -48,6 +48,20 @@ describe('chpipe query', () => {
     expect(chpipe(['query', 'SELECT 1; SELECT 2'], dir).stderr).toContain('runs one statement');
     expect(chpipe(['query', 'SELECT 1', '-f', 'x.sql'], dir).stderr).toContain('not both');
     expect(chpipe(['query', 'SELECT 1', '--format', 'a;b'], dir).code).toBe(1);
+  });
+
+  it('on .chpipe/ the engine of this command is confined as serve\'s is: file() inside .chpipe/user_files/ only, no other hosts', () => {
+    const passwd = chpipe(['query', "SELECT * FROM file('/etc/passwd', 'LineAsString')"], dir);
+    expect(passwd.code).toBe(1);
+    expect(passwd.stderr).toContain('File path /etc/passwd is not inside .chpipe/user_files/');
+    expect(passwd.stdout).not.toContain('root:');
+    expect(chpipe(['query', "INSERT INTO FUNCTION file('kept.csv', 'CSV', 'a UInt8') VALUES (7)"], dir).code).toBe(0);
+    expect(readFileSync(join(dir, '.chpipe', 'user_files', 'kept.csv'), 'utf8')).toBe('7\n');
+    expect(chpipe(['query', "SELECT * FROM file('kept.csv', 'CSV', 'a UInt8')", '--format', 'TSV'], dir).stdout).toBe('7\n');
+    // The engine's own grants (the config every embedded target starts with), not the edge, refuse url().
+    const url = chpipe(['query', "SELECT * FROM url('http://127.0.0.1:1/x', 'LineAsString')"], dir);
+    expect(url.code).toBe(1);
+    expect(url.stderr).toContain('READ ON URL');
   });
 
   describe('on a served target', () => {

@@ -8,8 +8,12 @@
  * at their rows. An engine error is one sentence, exit 1.
  */
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { userFilesDir } from '../../engine/engine-config.js';
+import { ProcessDriver } from '../../engine/process.js';
+import { reachProblem } from '../../serve/reach.js';
 import { statementShape } from '../../sql/statement.js';
-import { currentStreams, makeIo, UserError, type GlobalOptions } from '../context.js';
+import { currentStreams, displayPath, makeIo, UserError, type GlobalOptions } from '../context.js';
 import { failWith, openProjectTarget, parseLockTimeout, readTargetProject } from '../target.js';
 
 export interface QueryOptions {
@@ -46,6 +50,13 @@ export default async function query(g: GlobalOptions, sql: string | undefined, o
   if (Array.isArray(p)) return failWith(io, p);
   const connection = await openProjectTarget(g, io, p, 'query', parseLockTimeout(options.lockTimeout));
   try {
+    // On the embedded target in this process's own engine, file() reaches only .chpipe/user_files/, as through
+    // serve (whose server checks it itself); the engine's grants refuse other hosts either way.
+    if (connection.driver instanceof ProcessDriver) {
+      const folder = userFilesDir(join(p.root, '.chpipe'));
+      const refused = reachProblem(text, { userFiles: [folder], shownUserFiles: `${displayPath(folder)}/`, remoteSources: false, command: 'query' });
+      if (refused) throw new UserError(refused.message);
+    }
     if (g.json) {
       const rows = await connection.driver.query(text);
       io.out(JSON.stringify({ schemaVersion: 1, rows }, null, 2));
