@@ -212,54 +212,46 @@ function notesOf(s: ColumnStats, rows: number, type: string, rowWord: string): s
   return notes;
 }
 
-function jsonNotes(used: readonly SampledMessage[], columns: readonly DescribedColumn[]): Map<string, string[]> {
+/** The sample's JSON rows, each line parsed once (every line is a JSON object: `checkJson` ran first). */
+function jsonRows(used: readonly SampledMessage[]): Record<string, unknown>[] {
+  return used.flatMap((m) => lines(m.value ?? '').map((line) => JSON.parse(line) as Record<string, unknown>));
+}
+
+function jsonNotes(rows: readonly Record<string, unknown>[], columns: readonly DescribedColumn[]): Map<string, string[]> {
   const stats = new Map(columns.map((c) => [c.name, { present: 0, nulls: 0, empty: 0, kinds: new Map<string, number>() } as ColumnStats]));
-  let rows = 0;
-  for (const m of used) {
-    for (const line of lines(m.value ?? '')) {
-      rows++;
-      const row = JSON.parse(line) as Record<string, unknown>;
-      for (const [k, v] of Object.entries(row)) {
-        const s = stats.get(k);
-        if (!s) continue;
-        s.present++;
-        if (v === null) s.nulls++;
-        else {
-          const kind = jsonKind(v);
-          s.kinds.set(kind, (s.kinds.get(kind) ?? 0) + 1);
-          if (v === '') s.empty++;
-        }
+  for (const row of rows) {
+    for (const [k, v] of Object.entries(row)) {
+      const s = stats.get(k);
+      if (!s) continue;
+      s.present++;
+      if (v === null) s.nulls++;
+      else {
+        const kind = jsonKind(v);
+        s.kinds.set(kind, (s.kinds.get(kind) ?? 0) + 1);
+        if (v === '') s.empty++;
       }
     }
   }
-  return new Map(columns.map((c) => [c.name, [...notesOf(stats.get(c.name) as ColumnStats, rows, c.type, 'sampled rows'), ...moneyNote(used, c)]]));
+  return new Map(columns.map((c) => [c.name, [...notesOf(stats.get(c.name) as ColumnStats, rows.length, c.type, 'sampled rows'), ...moneyNote(rows, c)]]));
 }
 
 /** Per JSON column whose values are all strings, how many distinct values the sample held. */
-function distinctTexts(used: readonly SampledMessage[], columns: readonly DescribedColumn[]): Map<string, number> {
+function distinctTexts(rows: readonly Record<string, unknown>[], columns: readonly DescribedColumn[]): Map<string, number> {
   const seen = new Map(columns.map((c) => [c.name, new Set<string>()]));
-  for (const m of used) {
-    for (const line of lines(m.value ?? '')) {
-      const row = JSON.parse(line) as Record<string, unknown>;
-      for (const [name, values] of seen) {
-        const v = row[name];
-        if (typeof v === 'string') values.add(v);
-        else if (v !== undefined && v !== null) seen.delete(name);
-      }
+  for (const row of rows) {
+    for (const [name, values] of seen) {
+      const v = row[name];
+      if (typeof v === 'string') values.add(v);
+      else if (v !== undefined && v !== null) seen.delete(name);
     }
   }
   return new Map([...seen].filter(([, values]) => values.size > 0).map(([name, values]) => [name, values.size]));
 }
 
 /** Per column, the keys of its JSON objects in the order the sampled messages first give them. */
-function keyOrders(used: readonly SampledMessage[], columns: readonly DescribedColumn[]): Map<string, KeyOrder> {
+function keyOrders(rows: readonly Record<string, unknown>[], columns: readonly DescribedColumn[]): Map<string, KeyOrder> {
   const orders = new Map(columns.map((c) => [c.name, emptyOrder()]));
-  for (const m of used) {
-    for (const line of lines(m.value ?? '')) {
-      const row = JSON.parse(line) as Record<string, unknown>;
-      for (const [name, order] of orders) learnOrder(order, row[name]);
-    }
-  }
+  for (const row of rows) for (const [name, order] of orders) learnOrder(order, row[name]);
   return orders;
 }
 
@@ -267,18 +259,16 @@ function keyOrders(used: readonly SampledMessage[], columns: readonly DescribedC
  * A Float64 column whose sampled values all have at most two decimals (12.5, 7.99): if these are amounts of
  * money, Float64 cannot hold them exactly (0.1 + 0.2 ≠ 0.3) and Decimal can; said as a comment, the type kept.
  */
-function moneyNote(used: readonly SampledMessage[], column: DescribedColumn): string[] {
+function moneyNote(rows: readonly Record<string, unknown>[], column: DescribedColumn): string[] {
   if (column.type.replace(/^Nullable\((.*)\)$/, '$1') !== 'Float64') return [];
   let fractions = 0;
-  for (const m of used) {
-    for (const line of lines(m.value ?? '')) {
-      const v = (JSON.parse(line) as Record<string, unknown>)[column.name];
-      if (typeof v !== 'number') continue;
-      const text = String(v);
-      const decimals = text.includes('.') ? (text.split('.')[1] as string).length : 0;
-      if (/e/i.test(text) || decimals > 2) return [];
-      if (decimals > 0) fractions++;
-    }
+  for (const row of rows) {
+    const v = row[column.name];
+    if (typeof v !== 'number') continue;
+    const text = String(v);
+    const decimals = text.includes('.') ? (text.split('.')[1] as string).length : 0;
+    if (/e/i.test(text) || decimals > 2) return [];
+    if (decimals > 0) fractions++;
   }
   return fractions ? ['every value has at most 2 decimals: if these are amounts of money, Decimal(18, 2) keeps them exact (Float64 rounds)'] : [];
 }
@@ -401,9 +391,10 @@ export async function inferColumns(engine: Engine, messages: readonly SampledMes
     if (e instanceof EngineError) throw new InferProblem(`the sampled messages cannot be read as ${format}: ${engineSays(e)}${declared ? '' : ' (the format was detected; pass --format if it is another)'}`);
     throw e;
   }
+  const rows = format === 'JSONEachRow' ? jsonRows(used) : [];
   let notes: Map<string, string[]>;
   try {
-    notes = format === 'JSONEachRow' ? jsonNotes(used, columns) : await textNotes(engine, format, data, columns);
+    notes = format === 'JSONEachRow' ? jsonNotes(rows, columns) : await textNotes(engine, format, data, columns);
   } catch (e) {
     if (!(e instanceof EngineError)) throw e;
     notes = new Map();
@@ -414,8 +405,8 @@ export async function inferColumns(engine: Engine, messages: readonly SampledMes
   const skipped = 'skipped' in checked ? checked.skipped : undefined;
   if (skipped) sampleNotes.push(`${plural(skipped.count, 'sampled message')} ${skipped.count === 1 ? 'is' : 'are'} not ${format} and ${skipped.count === 1 ? 'was' : 'were'} left out (the first, at ${skipped.first.at}: ${skipped.first.why}): on_error: stream keeps such messages in an errors table instead of stalling the partition`);
   // JSON: nested objects' keys in the messages' order (the engine lists them alphabetically).
-  const orders = format === 'JSONEachRow' ? keyOrders(used, columns) : new Map<string, KeyOrder>();
-  const distinct = format === 'JSONEachRow' ? distinctTexts(used, columns) : new Map<string, number>();
+  const orders = keyOrders(rows, columns);
+  const distinct = distinctTexts(rows, columns);
   const typed = columns.map((c) => {
     const n = distinct.get(c.name);
     return { name: c.name, type: typeInMessageOrder(c.type, orders.get(c.name) ?? emptyOrder()), notes: notes.get(c.name) ?? [], ...(n !== undefined ? { distinct: n } : {}) };

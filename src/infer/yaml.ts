@@ -60,13 +60,10 @@ export function pipelineYaml(d: PipelineDraft): string {
   for (const c of inf.columns) out.push(`  ${scalar(c.name)}: ${scalar(c.type)}${comment(c.notes)}`);
   out.push(`  # received_at: { type: DateTime, from: _timestamp }   # when Kafka received each message`);
   out.push('table:');
-  const group = time ? groupingColumn(inf.columns, d.sampled) : undefined;
-  if (time && group) {
-    out.push(`  # ${group.name} first: ${group.distinct} distinct values in ${d.sampled} messages, so rows of one ${group.name} sit together and queries that filter on it read less`);
-    out.push(`  order_by: [${scalar(group.name)}, ${scalar(time.name)}]`);
-    out.push(`  partition_by: ${scalar(`toYYYYMM(${ident(time.name)})`)}`);
-  } else if (time) {
-    out.push(`  order_by: [${scalar(time.name)}]`);
+  if (time) {
+    const group = groupingColumn(inf.columns, d.sampled);
+    if (group) out.push(`  # ${group.name} first: ${group.distinct} distinct values in ${d.sampled} messages, so rows of one ${group.name} sit together and queries that filter on it read less`);
+    out.push(`  order_by: [${[...(group ? [group] : []), time].map((c) => scalar(c.name)).join(', ')}]`);
     out.push(`  partition_by: ${scalar(`toYYYYMM(${ident(time.name)})`)}`);
   } else {
     const key = inf.columns.find((c) => !UNSORTABLE.test(c.type));
