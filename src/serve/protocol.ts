@@ -6,7 +6,7 @@
  * of each output format. Pure: a request's parts in, a typed call or refusal out.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { statementShape } from '../sql/statement.js';
+import { statementShape, STRING_ESCAPES } from '../sql/statement.js';
 
 /** The exception codes this interface raises itself (numbers and names as the engine has them). */
 export const CODES = {
@@ -180,10 +180,8 @@ function samePassword(given: string, expected: string): boolean {
 
 /** A `param_*` value as sent (escaped as in TabSeparated), back to the value it stands for. */
 export function unescapeParam(value: string): string {
-  return value.replace(/\\(.)/gs, (_all, ch: string) => ESCAPES[ch] ?? ch);
+  return value.replace(/\\(.)/gs, (_all, ch: string) => STRING_ESCAPES[ch] ?? ch);
 }
-
-const ESCAPES: Record<string, string> = { b: '\b', f: '\f', n: '\n', r: '\r', t: '\t', '0': '\0', a: '\x07', v: '\v', e: '\x1b' };
 
 /**
  * Read a request: a health check, a statement to run, or a refusal worded as

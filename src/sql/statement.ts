@@ -207,6 +207,8 @@ export function statementReach(sql: string): StatementReach {
   const calls: StatementCall[] = [];
   let fromInfile = false;
   let databaseEngine: string | undefined;
+  /** A name as the engine reads it: a word as written, a quoted name unquoted. */
+  const nameOf = (t: Token): string => (t.kind === 'quoted' ? stringValue(sql.slice(t.start, t.end)) : sql.slice(t.start, t.end));
   const createsDatabase = ['CREATE', 'ATTACH'].includes(tokens[0]?.upper ?? '') && tokens.slice(1, 4).some((t) => t.upper === 'DATABASE');
   tokens.forEach((token, i) => {
     const next = tokens[i + 1];
@@ -214,18 +216,19 @@ export function statementReach(sql: string): StatementReach {
       const first = tokens[i + 2];
       const after = tokens[i + 3];
       const literal = first?.kind === 'string' && after !== undefined && (sql[after.start] === ',' || sql[after.start] === ')') ? stringValue(sql.slice(first.start, first.end)) : undefined;
-      calls.push({ name: token.kind === 'quoted' ? stringValue(sql.slice(token.start, token.end)) : sql.slice(token.start, token.end), ...(literal !== undefined ? { firstString: literal } : {}) });
+      calls.push({ name: nameOf(token), ...(literal !== undefined ? { firstString: literal } : {}) });
     }
     if (token.upper === 'INFILE' && tokens[i - 1]?.upper === 'FROM') fromInfile = true;
     if (createsDatabase && databaseEngine === undefined && token.upper === 'ENGINE' && next !== undefined && sql[next.start] === '=') {
       const name = tokens[i + 2];
-      if (name?.kind === 'word' || name?.kind === 'quoted') databaseEngine = name.kind === 'quoted' ? stringValue(sql.slice(name.start, name.end)) : sql.slice(name.start, name.end);
+      if (name?.kind === 'word' || name?.kind === 'quoted') databaseEngine = nameOf(name);
     }
   });
   return { calls, fromInfile, ...(databaseEngine !== undefined ? { databaseEngine } : {}) };
 }
 
-const STRING_ESCAPES: Record<string, string> = { b: '\b', f: '\f', n: '\n', r: '\r', t: '\t', '0': '\0', a: '\x07', v: '\v', e: '\x1b' };
+/** The characters a backslash escape stands for in ClickHouse's strings (and in TabSeparated, so in `param_*` values). */
+export const STRING_ESCAPES: Readonly<Record<string, string>> = { b: '\b', f: '\f', n: '\n', r: '\r', t: '\t', '0': '\0', a: '\x07', v: '\v', e: '\x1b' };
 
 /** The value of a quoted string or name as the engine reads it: escapes (`\n`, `\xHH`, `\\`, …) and doubled quotes undone; a heredoc as written. */
 function stringValue(quoted: string): string {
