@@ -29,7 +29,7 @@ export interface ReachPolicy {
   readonly shownUserFiles: string;
   /** `--allow-remote-sources`: database engines that reach other hosts are allowed. */
   readonly remoteSources: boolean;
-  /** The command that serves (`serve`, `dev`), for messages. */
+  /** The command whose request this is (`serve`, `dev`, `query`), for messages. */
   readonly command: string;
 }
 

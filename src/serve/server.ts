@@ -40,8 +40,6 @@ export interface ServeOptions {
   readonly reach: ReachPolicy;
   /** The password of user `default` (`serve --password`); empty or absent: none, as a fresh server. */
   readonly password?: string;
-  /** The command that serves (`serve`, `dev`), for messages. */
-  readonly command?: string;
 }
 
 export interface RunningServer {
@@ -146,7 +144,7 @@ function firstHeader(value: string | string[] | undefined): string | undefined {
 
 async function handle(request: IncomingMessage, response: ServerResponse, runner: StatementRunner, identity: ServerIdentity, options: ServeOptions, port: number): Promise<void> {
   const head = request.method === 'HEAD';
-  const command = options.command ?? 'serve';
+  const command = options.reach.command;
   response.setHeader('X-ClickHouse-Server-Display-Name', identity.displayName);
   if (!isLoopbackAddress(request.socket.remoteAddress) || !isLoopbackHost(request.headers.host)) {
     await discard(request);

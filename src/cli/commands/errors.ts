@@ -20,24 +20,27 @@ export interface ErrorsOptions {
 
 const DEFAULT_LIMIT = 20;
 
+/** A pipeline the project declares, or one sentence naming those it does. */
+function declaredPipeline(p: TargetProject, pipeline: string): string {
+  const names = p.project.pipelines.map((x) => x.name);
+  if (!names.includes(pipeline)) throw new UserError(`no pipeline ${pipeline} is declared; the pipelines are ${names.join(', ') || 'none'}`);
+  return pipeline;
+}
+
 export default async function errors(g: GlobalOptions, first: string | undefined, second: string | undefined, options: ErrorsOptions): Promise<number> {
   const io = await makeIo(g);
-  const p0 = readTargetProject(g, io, 'read');
-  if (Array.isArray(p0)) return failWith(io, p0);
-  const names = p0.project.pipelines.map((x) => x.name);
+  const p = readTargetProject(g, io, 'read');
+  if (Array.isArray(p)) return failWith(io, p);
   // `errors replay PIPELINE` (a pipeline named replay is listed with `errors replay`).
-  if (first === 'replay' && (second !== undefined || !names.includes('replay'))) {
+  if (first === 'replay' && (second !== undefined || !p.project.pipelines.some((x) => x.name === 'replay'))) {
     if (second === undefined) throw new UserError('name the pipeline to replay: chpipe errors replay PIPELINE');
-    return replay(g, io, p0, second, options);
+    return replay(g, io, p, declaredPipeline(p, second), options);
   }
   if (second !== undefined) throw new UserError(`chpipe errors takes one pipeline, not ${first} and ${second} (to replay: chpipe errors replay PIPELINE)`);
-  const pipeline = first;
+  const pipeline = first === undefined ? undefined : declaredPipeline(p, first);
   const limit = options.limit === undefined ? DEFAULT_LIMIT : Number(options.limit);
   if (!Number.isInteger(limit) || limit < 1) throw new UserError(`--limit ${JSON.stringify(options.limit)} is not a positive whole number; write e.g. --limit 50`);
   const sinceMs = options.since === undefined ? undefined : parseDuration(options.since, '--since');
-  const p = p0;
-  const declared = names;
-  if (pipeline !== undefined && !declared.includes(pipeline)) throw new UserError(`no pipeline ${pipeline} is declared; the pipelines are ${declared.join(', ') || 'none'}`);
   const connection = await openProjectTarget(g, io, p, 'errors', parseLockTimeout(options.lockTimeout));
   try {
     // The errors tables the target holds, told by their ownership (a pipeline's `errors` role), whatever their names.
@@ -68,7 +71,6 @@ export default async function errors(g: GlobalOptions, first: string | undefined
 
 /** `errors replay PIPELINE`: the kept messages parsed again with today's declaration, each inserted once (src/migrate/replay-errors.ts). */
 async function replay(g: GlobalOptions, io: Io, p: TargetProject, pipeline: string, options: ErrorsOptions): Promise<number> {
-  if (!p.project.pipelines.some((x) => x.name === pipeline)) throw new UserError(`no pipeline ${pipeline} is declared; the pipelines are ${p.project.pipelines.map((x) => x.name).join(', ') || 'none'}`);
   const { replayErrors, ReplayRefused } = await import('../../migrate/replay-errors.js');
   const connection = await openProjectTarget(g, io, p, 'errors replay', parseLockTimeout(options.lockTimeout));
   try {

@@ -6,9 +6,10 @@
  * it. Ctrl-C or SIGTERM stops it: the requests in flight finish, the engine
  * process closes its session (the data stays), the lock goes, exit 0.
  */
-import { existsSync, mkdirSync, realpathSync } from 'node:fs';
+import { existsSync, realpathSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { declaredConsumers, userFilesDir, writeEngineConfig, type EngineConfig } from '../../engine/engine-config.js';
+import { declaredConsumers, writeEngineConfig, type EngineConfig } from '../../engine/engine-config.js';
+import { userFilesDir } from '../../engine/user-files.js';
 import type { EngineInfo } from '../../engine/process.js';
 import { openEmbeddedTarget, type EmbeddedTarget, type TargetOptions } from '../../engine/target.js';
 import { startServer, type RunningServer } from '../../serve/server.js';
@@ -168,7 +169,6 @@ export async function holdAndServe(io: Io, options: HoldOptions): Promise<Servin
       { version: info.version, timezone: info.timezone ?? 'UTC', displayName: info.displayName ?? 'chpipe' },
       {
         port,
-        command: options.command,
         password: options.access.password,
         reach: {
           userFiles: userFilesFolders(dataDir),
@@ -207,10 +207,9 @@ export async function holdAndServe(io: Io, options: HoldOptions): Promise<Servin
   };
 }
 
-/** The user files folder of a data folder, and its real path when a link leads there. */
+/** The user files folder of a data folder (its engine process made it), and its real path when a link leads there. */
 function userFilesFolders(dataDir: string): string[] {
   const folder = userFilesDir(dataDir);
-  mkdirSync(folder, { recursive: true });
   const real = realpathSync(folder);
   return real === folder ? [folder] : [folder, real];
 }
