@@ -15,17 +15,11 @@ import { kafkaTablesOnDisk } from '../inspect/on-disk.js';
 import { objectName } from '../model/model.js';
 import { devEngineConfigXml, engineUsersXml, kafkaTableConsumers, mergeConsumers, staticMembershipTopics, type EngineAccess, type KafkaConsumerFacts } from '../sql/dev.js';
 import type { ProjectSpec } from '../spec/types.js';
+import { userFilesDir } from './user-files.js';
 
 export const ENGINE_CONFIG_FILE = 'engine-config.xml';
 /** The users file (the `default` user's grants; dev's freshness), beside the engine config. */
 export const ENGINE_USERS_FILE = 'engine-users.xml';
-/** The one folder `file()` reaches on an embedded target (a server's `user_files_path`), inside its data folder. */
-export const USER_FILES_DIR = 'user_files';
-
-/** A data folder's user files folder (see `USER_FILES_DIR`); the engine process runs in it, so relative paths land there. */
-export function userFilesDir(dataDir: string): string {
-  return join(resolve(dataDir), USER_FILES_DIR);
-}
 
 export interface EngineConfigInput {
   /** Kafka tables the engine gets consumer threads for (at least; the tables in the folder count too). */
@@ -75,8 +69,8 @@ export function writeEngineConfig(dataDir: string, input: EngineConfigInput): En
   const staticTopics = staticMembershipTopics(consumers);
   const usersConfigFile = join(resolve(dataDir), ENGINE_USERS_FILE);
   writeFileSync(usersConfigFile, engineUsersXml({ devFreshness: input.dev === true, access: input.access ?? {} }));
+  // The engine process makes the folder as it starts (and runs in it).
   const userFilesPath = userFilesDir(dataDir);
-  mkdirSync(userFilesPath, { recursive: true });
   writeFileSync(
     file,
     devEngineConfigXml({

@@ -31,7 +31,7 @@ import { Socket } from 'node:net';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { EmbeddedDriver } from './embedded.js';
-import { userFilesDir } from './engine-config.js';
+import { userFilesDir } from './user-files.js';
 import type { EngineOutputFormat } from './driver.js';
 import { ABOUT_SERVER, setReadonly, setSettings, useDatabase } from '../sql/session.js';
 

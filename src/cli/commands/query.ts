@@ -9,7 +9,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { userFilesDir } from '../../engine/engine-config.js';
+import { userFilesDir } from '../../engine/user-files.js';
 import { ProcessDriver } from '../../engine/process.js';
 import { reachProblem } from '../../serve/reach.js';
 import { statementShape } from '../../sql/statement.js';
