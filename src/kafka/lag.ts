@@ -3,15 +3,16 @@
  * group's committed offset against the partition's end offset. Loaded lazily
  * (only `chpipe status` with Kafka tables needs it; never `--help`).
  *
- * Queues that name the same brokers share one admin client: per broker list,
- * one topic listing, one metadata request, one ListOffsets for the end offsets, one for
- * the start offsets, one OffsetFetch for every group. The whole read is
+ * Queues that name the same brokers share one client (./client.ts): per broker
+ * list, one topic listing, one metadata request for the queues' topics, one
+ * ListOffsets per partition leader for the end offsets and one for the start
+ * offsets, one OffsetFetch per group, sent to its coordinator. The whole read is
  * bounded by one deadline (2.5 s, and 0.5 s to close the client); brokers that cannot be reached by
  * then, or that refuse, give `null` and a note for their queues, never an
  * error.
  */
-import { Admin } from '@platformatic/kafka';
 import { brokerList } from '../spec/brokers.js';
+import { clientReason, Deadline, shortRead, withDeadline, type ShortRead } from './client.js';
 
 export interface LagQuery {
   /** `host:port,host:port`, as the Kafka table's kafka_broker_list says. */
@@ -41,39 +42,6 @@ export interface LagOptions {
 /** With the 0.5 s allowed for closing the client, the read takes at most 3 s. */
 export const LAG_TIMEOUT_MS = 2500;
 
-/** An admin client for one short read: no retries, every wait within `timeoutMs`. */
-export function shortReadAdmin(clientId: string, brokers: readonly string[], timeoutMs: number): Admin {
-  return new Admin({ clientId, bootstrapBrokers: [...brokers], connectTimeout: timeoutMs, timeout: timeoutMs, retries: 0, metadataMaxAge: timeoutMs });
-}
-
-/** A bounded read's deadline came first. */
-export class Deadline extends Error {}
-
-/**
- * `work` against a deadline of `timeoutMs` (a `Deadline` rejection), then `close` given 0.5 s: close()
- * waits for open connections to end, and a broker that never answered must not hold the command.
- */
-export async function withDeadline<T>(work: Promise<T>, timeoutMs: number, close: () => Promise<unknown>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Deadline()), timeoutMs);
-  });
-  try {
-    return await Promise.race([work, deadline]);
-  } finally {
-    clearTimeout(timer);
-    await Promise.race([close().catch(() => {}), new Promise((ok) => setTimeout(ok, 500).unref())]);
-  }
-}
-
-/** The first line of a client error (of the first inner error that has one), without its final period. */
-export function clientReason(e: unknown): string {
-  const err = e as { message?: string; errors?: { message?: string }[] };
-  const inner = err.errors?.find((x) => x.message)?.message;
-  const text = (inner ?? err.message ?? String(e)).split('\n')[0] ?? '';
-  return text.replace(/\.$/, '') || 'unknown error';
-}
-
 /** Lag of each query, in query order. */
 export async function readLag(queries: readonly LagQuery[], options: LagOptions = {}): Promise<LagResult[]> {
   const timeoutMs = options.timeoutMs ?? LAG_TIMEOUT_MS;
@@ -94,9 +62,9 @@ export async function readLag(queries: readonly LagQuery[], options: LagOptions 
 }
 
 async function lagFromBrokers(brokers: string[], queries: readonly LagQuery[], timeoutMs: number): Promise<LagResult[]> {
-  const admin = shortReadAdmin('chpipe-status', brokers, timeoutMs);
+  const read = shortRead('chpipe-status', brokers, timeoutMs);
   try {
-    return await withDeadline(offsetsOf(admin, queries), timeoutMs, () => admin.close());
+    return await withDeadline(offsetsOf(read, queries), timeoutMs, () => read.close());
   } catch (e) {
     const note =
       e instanceof Deadline
@@ -106,33 +74,46 @@ async function lagFromBrokers(brokers: string[], queries: readonly LagQuery[], t
   }
 }
 
-async function offsetsOf(admin: Admin, queries: readonly LagQuery[]): Promise<LagResult[]> {
+/** Topic and partition as one map key. */
+const key = (topic: string, p: number) => `${topic}\u0000${p}`;
+
+/** The offsets of the partitions of `partitions` (topic → count) at `end` or at the start, keyed by `key`. */
+async function listOffsets(read: ShortRead, partitions: ReadonlyMap<string, number>, fromBeginning: boolean): Promise<Map<string, bigint>> {
+  const listed = await read.cluster.fetchTopicsOffset(
+    [...partitions].map(([topic, count]) => ({ topic, partitions: Array.from({ length: count }, (_, partition) => ({ partition })), fromBeginning })),
+  );
+  return new Map(listed.flatMap((t) => t.partitions.map((p) => [key(t.topic, p.partition), BigInt(p.offset)] as const)));
+}
+
+/** What `group` committed on `partitions`, keyed by `key` (asked of the group's coordinator; nothing committed: absent). */
+async function committedOffsets(read: ShortRead, group: string, partitions: ReadonlyMap<string, number>): Promise<Map<string, bigint>> {
+  const coordinator = await read.cluster.findGroupCoordinator({ groupId: group });
+  const { responses } = await coordinator.offsetFetch({
+    groupId: group,
+    topics: [...partitions].map(([topic, count]) => ({ topic, partitions: Array.from({ length: count }, (_, partition) => ({ partition, offset: '' })) })),
+  });
+  const out = new Map<string, bigint>();
+  for (const t of responses) for (const p of t.partitions) if (BigInt(p.offset) >= 0n) out.set(key(t.topic, p.partition), BigInt(p.offset));
+  return out;
+}
+
+async function offsetsOf(read: ShortRead, queries: readonly LagQuery[]): Promise<LagResult[]> {
   const topics = [...new Set(queries.flatMap((q) => q.topics))].sort();
   const groups = [...new Set(queries.map((q) => q.group))].sort();
   // Topics the brokers do not have are left out of the metadata request, which would fail on them.
-  const existing = new Set(await admin.listTopics());
+  const listing = await (await read.anyBroker()).metadata([]);
+  const existing = new Set(listing.topicMetadata.map((t) => t.topic));
   const present = topics.filter((t) => existing.has(t));
-  const meta = present.length ? await admin.metadata({ topics: present }) : undefined;
+  if (present.length) await read.cluster.addMultipleTargetTopics(present);
   const partitions = new Map<string, number>();
   for (const t of present) {
-    const count = meta?.topics.get(t)?.partitionsCount ?? 0;
+    const count = read.cluster.findTopicPartitionMetadata(t).length;
     if (count > 0) partitions.set(t, count);
   }
-  const request = (timestamp: bigint) => ({
-    topics: [...partitions].map(([name, count]) => ({ name, partitions: Array.from({ length: count }, (_, p) => ({ partitionIndex: p, timestamp })) })),
-  });
-  const [ends, starts, committed] = partitions.size
-    ? await Promise.all([admin.listOffsets(request(-1n)), admin.listOffsets(request(-2n)), admin.listConsumerGroupOffsets({ groups })])
-    : [[], [], []];
-  const key = (topic: string, p: number) => `${topic}\u0000${p}`;
-  const endOf = new Map(ends.flatMap((t) => t.partitions.map((p) => [key(t.name, p.partitionIndex), p.offset] as const)));
-  const startOf = new Map(starts.flatMap((t) => t.partitions.map((p) => [key(t.name, p.partitionIndex), p.offset] as const)));
-  const committedOf = new Map<string, Map<string, bigint>>();
-  for (const g of committed) {
-    const m = new Map<string, bigint>();
-    for (const t of g.topics) for (const p of t.partitions) if (p.committedOffset >= 0n) m.set(key(t.name, p.partitionIndex), p.committedOffset);
-    committedOf.set(g.groupId, m);
-  }
+  const [endOf, startOf, committed] = partitions.size
+    ? await Promise.all([listOffsets(read, partitions, false), listOffsets(read, partitions, true), Promise.all(groups.map((g) => committedOffsets(read, g, partitions)))])
+    : [new Map<string, bigint>(), new Map<string, bigint>(), []];
+  const committedOf = new Map(groups.map((g, i) => [g, committed[i] ?? new Map<string, bigint>()]));
   return queries.map((q) => {
     const notes = q.topics.filter((t) => !partitions.has(t)).map((t) => `topic ${t} is not on the brokers`);
     const lag: PartitionLag[] = [];

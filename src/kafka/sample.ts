@@ -9,9 +9,8 @@
  * by the deadline is the sample. Brokers that cannot be reached, a topic the
  * brokers do not have: a `SampleProblem` (a value, one sentence), never a throw.
  */
-import { Consumer } from '@platformatic/kafka';
 import { brokerList } from '../spec/brokers.js';
-import { clientReason, Deadline, withDeadline } from './lag.js';
+import { clientReason, Deadline, shortRead, unreachable, withDeadline, type ShortRead } from './client.js';
 
 export interface SampledMessage {
   readonly topic: string;
@@ -54,9 +53,6 @@ export interface SampleOptions {
 
 export const DEFAULT_SAMPLE: SampleOptions = { maxMessages: 500, timeoutMs: 10_000 };
 
-/** Never used with the broker: the client wants one, and no request that names a group is ever sent. */
-const UNUSED_GROUP = 'chpipe-sample-never-joined';
-
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
 function text(value: Buffer | null): { value: string | null; binary: boolean; bytes: Uint8Array | null } {
@@ -75,22 +71,12 @@ function text(value: Buffer | null): { value: string | null; binary: boolean; by
 export async function sampleTopic(brokers: string, topic: string, options: SampleOptions = DEFAULT_SAMPLE): Promise<SampleResult> {
   const bootstrap = brokerList(brokers);
   if (!bootstrap.length) return { ok: false, problem: { kind: 'unreachable', message: 'no Kafka brokers are configured (kafka.brokers in chpipe.yaml, or --brokers)' } };
-  const consumer = new Consumer({
-    clientId: 'chpipe-sample',
-    groupId: UNUSED_GROUP,
-    bootstrapBrokers: bootstrap,
-    connectTimeout: options.timeoutMs,
-    timeout: options.timeoutMs,
-    requestTimeout: options.timeoutMs,
-    retries: 0,
-    metadataMaxAge: options.timeoutMs,
-    autocommit: false,
-  });
+  const client = shortRead('chpipe-sample', bootstrap, options.timeoutMs);
   const started = Date.now();
   const collected: SampledMessage[] = [];
   const state = { retained: 0, partitions: 0, listed: false };
   try {
-    await withDeadline(read(consumer, topic, options, started, collected, state), options.timeoutMs, () => consumer.close(true) as unknown as Promise<void>);
+    await withDeadline(read(client, topic, options, started, collected, state), options.timeoutMs, () => client.close());
     return { ok: true, sample: { messages: newest(collected, options.maxMessages), retained: state.retained, partitions: state.partitions, timedOut: false } };
   } catch (e) {
     if (e instanceof UnknownTopic) return { ok: false, problem: { kind: 'unknown-topic', message: `topic ${topic} does not exist on the brokers ${bootstrap.join(',')}` } };
@@ -100,42 +86,52 @@ export async function sampleTopic(brokers: string, topic: string, options: Sampl
       return { ok: false, problem: { kind: 'unreachable', message: `the Kafka brokers ${bootstrap.join(',')} did not answer within ${options.timeoutMs / 1000} s` } };
     }
     const r = clientReason(e);
-    const refused = /ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|ETIMEDOUT|connect/i.test(r);
+    const refused = unreachable(e);
     return { ok: false, problem: { kind: refused ? 'unreachable' : 'refused', message: refused ? `the Kafka brokers ${bootstrap.join(',')} cannot be reached (${r})` : `the Kafka brokers ${bootstrap.join(',')} refused to read topic ${topic} (${r})` } };
   }
 }
 
 class UnknownTopic extends Error {}
 
+/** A record of a Fetch answer as KafkaJS decodes it (v2 record batches; offsets and timestamps as decimal text). */
+interface FetchedRecord {
+  readonly offset: string;
+  readonly timestamp: string;
+  readonly value: Buffer | null;
+  readonly isControlRecord?: boolean;
+  /** The batch the record came in: its last offset is firstOffset + lastOffsetDelta (compaction can leave gaps before it). */
+  readonly batchContext?: { readonly firstOffset: string; readonly lastOffsetDelta: number };
+}
+
+interface FetchAnswer {
+  readonly responses: readonly { readonly topicName: string; readonly partitions: readonly { readonly partition: number; readonly errorCode: number; readonly messages: readonly FetchedRecord[] }[] }[];
+}
+
 async function read(
-  consumer: Consumer,
+  client: ShortRead,
   topic: string,
   options: SampleOptions,
   started: number,
   out: SampledMessage[],
   state: { retained: number; partitions: number; listed: boolean },
 ): Promise<void> {
-  // autocreateTopics off: a metadata request naming a missing topic must not create it.
-  let meta: Awaited<ReturnType<Consumer['metadata']>>;
-  try {
-    meta = await consumer.metadata({ topics: [topic], autocreateTopics: false });
-  } catch (e) {
-    if (/UNKNOWN_TOPIC|does not host this topic-partition|unknown topic/i.test(clientReason(e))) throw new UnknownTopic();
-    throw e;
-  }
-  const info = meta.topics.get(topic);
-  if (!info || info.partitionsCount === 0) throw new UnknownTopic();
-  state.partitions = info.partitionsCount;
-  const partitions = Array.from({ length: info.partitionsCount }, (_, p) => p);
-  const ends = (await consumer.listOffsets({ topics: [topic], timestamp: -1n })).get(topic) ?? [];
-  const starts = (await consumer.listOffsets({ topics: [topic], timestamp: -2n })).get(topic) ?? [];
+  // The topic listing first: a metadata request naming a missing topic fails (and must never create it).
+  const listing = await (await client.anyBroker()).metadata([]);
+  if (!listing.topicMetadata.some((t) => t.topic === topic && t.partitionMetadata.length > 0)) throw new UnknownTopic();
+  await client.cluster.addTargetTopic(topic);
+  const leaders = client.cluster.findTopicPartitionMetadata(topic);
+  state.partitions = leaders.length;
+  const partitions = leaders.map((p) => ({ partition: p.partitionId }));
+  const offsets = async (fromBeginning: boolean) =>
+    new Map(((await client.cluster.fetchTopicsOffset([{ topic, partitions, fromBeginning }]))[0]?.partitions ?? []).map((p) => [p.partition, BigInt(p.offset)] as const));
+  const [ends, starts] = await Promise.all([offsets(false), offsets(true)]);
   state.listed = true;
   const perPartition = Math.max(1, Math.ceil(options.maxMessages / partitions.length));
   // Per partition: [next offset to fetch, end offset].
   const todo = new Map<number, { next: bigint; end: bigint }>();
-  for (const p of partitions) {
-    const end = ends[p] ?? 0n;
-    const start = starts[p] ?? 0n;
+  for (const { partition: p } of partitions) {
+    const end = ends.get(p) ?? 0n;
+    const start = starts.get(p) ?? 0n;
     state.retained += Number(end - start);
     const from = end - BigInt(perPartition) > start ? end - BigInt(perPartition) : start;
     if (from < end) todo.set(p, { next: from, end });
@@ -145,35 +141,32 @@ async function read(
     if (remaining <= 0) throw new Deadline();
     const byLeader = new Map<number, number[]>();
     for (const p of todo.keys()) {
-      const leader = info.partitions[p]?.leader ?? -1;
+      const leader = leaders.find((l) => l.partitionId === p)?.leader ?? -1;
       byLeader.set(leader, [...(byLeader.get(leader) ?? []), p]);
     }
     await Promise.all(
       [...byLeader].map(async ([node, ps]) => {
-        const response = await consumer.fetch({
-          node,
+        const broker = await client.cluster.findBroker({ nodeId: String(node) });
+        const response = (await broker.fetch({
           maxWaitTime: Math.min(500, remaining),
           minBytes: 1,
           maxBytes: 8 * 1024 * 1024,
-          topics: [{ topicId: info.id, partitions: ps.map((p) => ({ partition: p, fetchOffset: (todo.get(p) as { next: bigint }).next, partitionMaxBytes: 1024 * 1024, currentLeaderEpoch: -1, lastFetchedEpoch: -1 })) }],
-        });
+          topics: [{ topic, partitions: ps.map((p) => ({ partition: p, fetchOffset: String((todo.get(p) as { next: bigint }).next), maxBytes: 1024 * 1024 })) }],
+        })) as FetchAnswer;
         for (const t of response.responses) {
           for (const part of t.partitions) {
-            const want = todo.get(part.partitionIndex);
+            const want = todo.get(part.partition);
             if (!want) continue;
             let last = want.next - 1n;
-            for (const batch of part.records ?? []) {
-              for (const r of batch.records) {
-                const offset = batch.firstOffset + BigInt(r.offsetDelta);
-                if (offset < want.next || offset >= want.end) continue;
-                last = offset;
-                out.push({ topic, partition: part.partitionIndex, offset, timestamp: Number(batch.firstTimestamp + r.timestampDelta), ...text(r.value) });
-              }
-              // Control batches (transaction markers) carry no records but move the offset on.
-              const batchEnd = batch.firstOffset + BigInt(batch.lastOffsetDelta);
+            for (const r of part.messages) {
+              const offset = BigInt(r.offset);
+              const batchEnd = r.batchContext ? BigInt(r.batchContext.firstOffset) + BigInt(r.batchContext.lastOffsetDelta) : offset;
               if (batchEnd > last) last = batchEnd;
+              // Control records (transaction markers) carry no message but move the offset on.
+              if (r.isControlRecord || offset < want.next || offset >= want.end) continue;
+              out.push({ topic, partition: part.partition, offset, timestamp: Number(r.timestamp), ...text(r.value) });
             }
-            if (last + 1n >= want.end) todo.delete(part.partitionIndex);
+            if (last + 1n >= want.end) todo.delete(part.partition);
             else want.next = last + 1n;
           }
         }

@@ -74,6 +74,9 @@ describe('chpipe in a user\'s own project', () => {
     const project = join(home, 'my-analytics');
     const install = sh(`mkdir my-analytics && cd my-analytics && npm init -y >/dev/null && npm install ${join(home, tarball)} --prefer-offline --no-audit --no-fund`, home);
     expect(install.code, install.stderr).toBe(0);
+    // Every runtime dependency runs on the Node versions chpipe supports, and chpipe itself runs nothing at install.
+    expect(install.stderr).not.toContain('EBADENGINE');
+    expect(install.stderr).not.toMatch(/chpipe@[^\n]*\((?:pre|post)?install|chpipe@[^\n]*\(prepare/);
 
     const first = sh('npx chpipe init && npx chpipe validate && npx chpipe plan', project);
     expect(first.stderr).toBe('');

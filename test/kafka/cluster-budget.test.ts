@@ -5,7 +5,6 @@
  * ports for that), the topics' partitions from the broker in one Metadata request, the declared
  * `source.partitions` where the broker cannot say. The read creates no topic and joins no group.
  */
-import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { join } from 'node:path';
@@ -15,6 +14,7 @@ import { Memo } from '../../src/check/memo.js';
 import { Scratch } from '../../src/check/scratch.js';
 import { loadProject } from '../../src/cli/project.js';
 import { targetBudgetWarnings } from '../../src/cluster/budget.js';
+import { KAFKA_REQUESTS } from '../../src/kafka/client.js';
 import type { ProcessDriver } from '../../src/engine/process.js';
 import { openTarget } from '../../src/engine/target.js';
 import type { ProjectSpec } from '../../src/spec/types.js';
@@ -71,11 +71,11 @@ async function requestsDuring<T>(work: () => Promise<T>): Promise<{ result: T; a
     const key = (message as { apiKey?: number }).apiKey;
     if (typeof key === 'number') apiKeys.push(key);
   };
-  subscribe('tracing:plt:kafka:connections:api:start', onStart);
+  KAFKA_REQUESTS.subscribe(onStart);
   try {
     return { result: await work(), apiKeys };
   } finally {
-    unsubscribe('tracing:plt:kafka:connections:api:start', onStart);
+    KAFKA_REQUESTS.unsubscribe(onStart);
   }
 }
 
