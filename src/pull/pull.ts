@@ -34,7 +34,7 @@ import { fileHash, migrationSlug, modelHash, nextVersion, parseMigration, render
 import { normalizeOnScratch, readTarget } from '../migrate/status.js';
 import { acquireTargetLock, DEFAULT_LOCK_TTL_MS, osUser } from '../migrate/target-lock.js';
 import { makeModel, type DbObject, type Model, type Placement, type Settings } from '../model/model.js';
-import { expandEnv } from '../spec/env.js';
+import { resolveBrokers } from '../spec/brokers.js';
 import { parseProject, type InputFile } from '../spec/parse.js';
 import type { ProjectSpec } from '../spec/types.js';
 import { commentStatement } from '../sql/alter.js';
@@ -101,7 +101,7 @@ export async function proposePull(input: PullInput, chpipeVersion: string): Prom
     const recognition = recognize({
       model: target.model,
       kafka: {
-        ...(spec.kafka.brokers !== undefined ? { brokers: expandEnv(spec.kafka.brokers, input.env).value } : {}),
+        ...(spec.kafka.brokers !== undefined ? { brokers: projectBrokers(spec.kafka.brokers, input.env) } : {}),
         ...(spec.kafka.namedCollection !== undefined ? { namedCollection: spec.kafka.namedCollection } : {}),
         settings: spec.kafka.settings,
       },
@@ -306,4 +306,10 @@ export function proposalDigest(p: PullProposal): string {
     .update(JSON.stringify(p.files.map((f) => [f.path, f.text])))
     .digest('hex')
     .slice(0, 16);
+}
+
+/** The project's brokers as its Kafka tables name them once applied: resolved from the environment (see resolveBrokers), `host:port,host:port`. */
+function projectBrokers(text: string, env: Readonly<Record<string, string | undefined>>): string {
+  const resolved = resolveBrokers(text, env);
+  return resolved.ok ? resolved.brokers.join(',') : text;
 }

@@ -24,6 +24,7 @@ import { KAFKA_STREAM_VIRTUAL_COLUMNS, KAFKA_VIRTUAL_COLUMNS, SKIP_BROKEN_MESSAG
 import { localName, makeModel, objectName, type Column, type DbObject, type DistributedTable, type KafkaTable, type MaterializedView, type Model, type Replication, type Role, type SettingValue, type Settings, type Table, type View } from '../model/model.js';
 import { parseOwnership } from '../model/ownership.js';
 import { SECRET_SETTINGS } from '../plan/operation.js';
+import { brokerList } from '../spec/brokers.js';
 import { defaultGroup, parseMeasure } from '../spec/parse.js';
 import { readIdentifier, readQualifiedName } from '../sql/parse.js';
 import { parseSelect } from '../sql/query.js';
@@ -284,7 +285,7 @@ function connection(ctx: Context, q: KafkaTable, pipeline: string): { keys: Reco
     if (q.namedCollection !== kafka.namedCollection) refuse(`its brokers are in the named collection ${q.namedCollection}, and chpipe.yaml names ${kafka.namedCollection === undefined ? 'none' : kafka.namedCollection}: set kafka.named_collection: ${q.namedCollection} in chpipe.yaml to adopt it`);
     if (q.brokers !== undefined) refuse('it names a named collection and brokers of its own');
   } else if (q.brokers === undefined) refuse('it names no brokers');
-  else if (kafka.namedCollection !== undefined || q.brokers !== kafka.brokers) keys.brokers = q.brokers;
+  else if (kafka.namedCollection !== undefined || brokerList(q.brokers).join(',') !== kafka.brokers) keys.brokers = q.brokers;
   if (q.group !== defaultGroup(ctx.input.model.database, pipeline)) keys.group = q.group;
   const settings: Record<string, string | number> = {};
   const secrets: SecretReference[] = [];
