@@ -11,7 +11,7 @@ import { diagnostic, didYouMean, type Diagnostic } from '../spec/diagnostic.js';
 import { findWord, locate, locateWord, type PathKey } from '../spec/source.js';
 import type { AggregateSpec, ColumnSpec, IngestSpec, PipelineSpec, ProjectSpec, PublishSpec, SourceSpec } from '../spec/types.js';
 import type { Answer, DescribedColumn, EngineProblem, Oracle } from './oracle.js';
-import { fieldOf, finalSelect, hubSelect, ingestSelect, nullSource, probeSelect, publishSelect, queueColumns, queueStructure, stateCall, stateSelect, streamGuard, virtualColumns } from './select.js';
+import { fieldOf, finalSelect, hubSelect, ingestSelect, messageFields, nullSource, probeSelect, publishSelect, queueColumns, queueStructure, stateCall, stateSelect, streamGuard, virtualColumns } from './select.js';
 
 export interface CompileResult {
   /** Present when there were no diagnostics. */
@@ -99,6 +99,16 @@ function owned(p: PipelineSpec, role: Role): { name: string; owner: Owner; comme
 function columnTypes(ctx: Context, p: IngestSpec | AggregateSpec): Map<string, string> | undefined {
   const types = new Map<string, string>();
   let ok = true;
+  for (const f of p.source.fields ?? []) {
+    if (types.has(f.type)) continue;
+    const answer = ctx.oracle.normalizeType(f.type);
+    if (answer.ok) types.set(f.type, answer.value);
+    else {
+      for (const bad of (p.source.fields ?? []).filter((x) => x.type === f.type)) report(ctx, p, ['source', 'fields', bad.name], 'unknown-type', `field "${bad.name}" has an invalid type "${bad.type}"`, answer.problem, 'a ClickHouse type such as Int32, String, DateTime, Decimal(10, 2)');
+      ok = false;
+    }
+  }
+  if (!ok) return undefined;
   for (const c of p.columns) {
     if (types.has(c.type)) continue;
     const answer = ctx.oracle.normalizeType(c.type);
@@ -109,6 +119,19 @@ function columnTypes(ctx: Context, p: IngestSpec | AggregateSpec): Map<string, s
       }
       ok = false;
     }
+  }
+  if (!ok) return undefined;
+  // A plain column stores its field as parsed: with source.fields, the two must have one type.
+  for (const c of queueColumns(p.columns)) {
+    const field = p.source.fields?.find((f) => f.name === fieldOf(c));
+    if (!field || types.get(field.type) === types.get(c.type)) continue;
+    ctx.diagnostics.push(
+      diagnostic(locate(p.file, ['columns', c.name]), 'type-mismatch', `column "${c.name}" is ${types.get(c.type) as string}, and the field "${field.name}" it stores is ${types.get(field.type) as string}`, {
+        expected: 'one type for the column and its field',
+        hint: `give both one type, or convert it in the view: \`${c.name}: { type: ${c.type}, expr: CAST(${ident(field.name)} AS ${c.type}) }\``,
+      }),
+    );
+    ok = false;
   }
   return ok ? types : undefined;
 }
@@ -220,7 +243,7 @@ function checkSource(ctx: Context, p: IngestSpec | AggregateSpec): { types: Map<
 
 /** NAME_queue of a consuming pipeline: its plain columns and the Kafka settings of its source. */
 function consumerQueue(ctx: Context, p: IngestSpec | AggregateSpec, types: ReadonlyMap<string, string>): KafkaTable {
-  return queueTable(ctx, p, queueColumns(p.columns).map((c) => ({ name: fieldOf(c), type: types.get(c.type) as string })), p.source, p.source);
+  return queueTable(ctx, p, messageFields(p.columns, p.source).map((f) => ({ name: f.name, type: types.get(f.type) as string })), p.source, p.source);
 }
 
 /**

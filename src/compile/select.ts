@@ -25,6 +25,17 @@ export function fieldOf(c: ColumnSpec): string {
   return c.field ?? c.name;
 }
 
+/** What the Kafka table parses, types as written: `source.fields` when declared, else each plain column's field. */
+export function messageFields(columns: readonly ColumnSpec[], source: Pick<SourceSpec, 'fields'>): { name: string; type: string }[] {
+  return source.fields ? source.fields.map((f) => ({ name: f.name, type: f.type })) : queueColumns(columns).map((c) => ({ name: fieldOf(c), type: c.type }));
+}
+
+/** Declared fields no plain column reads and no column is named after: what an aggregate's column layer passes through to its by keys and measures. */
+export function unstoredFields(columns: readonly ColumnSpec[], source: Pick<SourceSpec, 'fields'>): ColumnSpec[] {
+  const read = new Set(queueColumns(columns).map(fieldOf));
+  return (source.fields ?? []).filter((f) => !read.has(f.name) && !columns.some((c) => c.name === f.name)).map((f) => ({ name: f.name, type: f.type }));
+}
+
 /** Kafka's virtual columns a pipeline can read (`_table` aside: every table has it). */
 export function virtualColumns(source: Pick<SourceSpec, 'onError'>): { name: string; type: string }[] {
   const virtuals = { ...KAFKA_VIRTUAL_COLUMNS, ...(source.onError === 'stream' ? KAFKA_STREAM_VIRTUAL_COLUMNS : {}) };
@@ -37,13 +48,13 @@ export function virtualColumns(source: Pick<SourceSpec, 'onError'>): { name: str
 export function queueStructure(columns: readonly ColumnSpec[], types: ReadonlyMap<string, string>, source: SourceSpec): { name: string; type: string }[] {
   const virtuals = { ...KAFKA_VIRTUAL_COLUMNS, ...(source.onError === 'stream' ? KAFKA_STREAM_VIRTUAL_COLUMNS : {}) };
   return [
-    ...queueColumns(columns).map((c) => ({ name: fieldOf(c), type: types.get(c.type) ?? c.type })),
+    ...messageFields(columns, source).map((f) => ({ name: f.name, type: types.get(f.type) ?? f.type })),
     ...Object.entries(virtuals).map(([name, type]) => ({ name, type })),
   ];
 }
 
 function projection(c: ColumnSpec): string {
-  if (c.from !== undefined) return `${ident(c.from)} AS ${ident(c.name)}`;
+  if (c.from !== undefined) return c.from === c.name ? ident(c.name) : `${ident(c.from)} AS ${ident(c.name)}`;
   if (c.expr !== undefined) return `${c.expr} AS ${ident(c.name)}`;
   return fieldOf(c) === c.name ? ident(c.name) : `${ident(fieldOf(c))} AS ${ident(c.name)}`;
 }
@@ -101,7 +112,7 @@ export function stateSelect(p: Pick<AggregateSpec, 'columns' | 'filter' | 'sourc
   let source = from;
   let where = queueCondition(p.filter, p.source);
   if (needsColumnLayer(p)) {
-    source = `(\n${indent(ingestSelect(p, from))}\n)`;
+    source = `(\n${indent(ingestSelect({ ...p, columns: [...p.columns, ...unstoredFields(p.columns, p.source)] }, from))}\n)`;
     where = undefined;
   }
   return `SELECT${lines(items)}\nFROM ${source}${where ? `\nWHERE ${where}` : ''}\nGROUP BY ${keys.join(', ')}`;
@@ -125,8 +136,8 @@ export function publishSelect(columns: readonly string[] | undefined, where: str
 }
 
 /** The hub's only writer: every message field and virtual column of the queue, as they are. */
-export function hubSelect(columns: readonly ColumnSpec[], source: Pick<SourceSpec, 'onError'>, from: string): string {
-  return `SELECT${lines([...queueColumns(columns).map((c) => ident(fieldOf(c))), ...virtualColumns(source).map((v) => ident(v.name))])}\nFROM ${from}`;
+export function hubSelect(columns: readonly ColumnSpec[], source: Pick<SourceSpec, 'onError' | 'fields'>, from: string): string {
+  return `SELECT${lines([...messageFields(columns, source).map((f) => ident(f.name)), ...virtualColumns(source).map((v) => ident(v.name))])}\nFROM ${from}`;
 }
 
 export function indent(text: string): string {

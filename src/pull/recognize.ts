@@ -320,6 +320,29 @@ function columnEntry(c: Column, item: { name: string; expr: string } | undefined
 }
 
 /**
+ * `source.fields` for a Kafka table that parses more than its plain columns store (a field read only by the
+ * filter or an expression), or in another order: its columns as they are. Undefined when the plain columns'
+ * fields, in column order, are exactly its columns (what chpipe makes without fields).
+ */
+function fieldsKey(q: KafkaTable, columns: Readonly<Record<string, unknown>>): Record<string, string> | undefined {
+  const read = Object.entries(columns).flatMap(([name, entry]) => {
+    if (typeof entry === 'string') return [{ name, type: entry }];
+    const c = entry as { type: string; field?: string; from?: string; expr?: string };
+    return c.from === undefined && c.expr === undefined ? [{ name: c.field ?? name, type: c.type }] : [];
+  });
+  const same = read.length === q.columns.length && read.every((r, i) => q.columns[i]?.name === r.name && q.columns[i]?.type === r.type);
+  return same ? undefined : Object.fromEntries(q.columns.map((c) => [c.name, c.type]));
+}
+
+/** `source` with `fields` after its topic(s), where a reader looks for what the messages hold. */
+function withFields(source: Readonly<Record<string, unknown>>, fields: Record<string, string>): Record<string, unknown> {
+  const entries = Object.entries(source);
+  const at = entries.findIndex(([k]) => k !== 'topic' && k !== 'topics');
+  const i = at < 0 ? entries.length : at;
+  return Object.fromEntries([...entries.slice(0, i), ['fields', fields], ...entries.slice(i)]);
+}
+
+/**
  * The conditions that keep good / broken messages in stream mode, as chpipe writes them: behind a
  * hub, and when the views read the Kafka table directly (ClickHouse's docs' form).
  */
@@ -468,7 +491,10 @@ function recognizeConsumer(ctx: Context, q: KafkaTable): PulledPipeline {
   } else {
     if (mv.query.groupBy !== undefined) refuse(`its view ${mv.name} has GROUP BY but writes into a ${target.engine}, not an AggregatingMergeTree`);
     objects.table = target.name;
-    doc.columns = Object.fromEntries(target.columns.map((c) => columnEntry(c, mv.query?.items.find((i) => i.name === c.name), q, stream, target.name)));
+    const columns = Object.fromEntries(target.columns.map((c) => columnEntry(c, mv.query?.items.find((i) => i.name === c.name), q, stream, target.name)));
+    const fields = fieldsKey(q, columns);
+    if (fields) doc.source = withFields(doc.source as Record<string, unknown>, fields);
+    doc.columns = columns;
     const filter = filterOf(mv.query.where, read.shape);
     if (filter !== undefined) doc.filter = filter;
     const table: Record<string, unknown> = {};

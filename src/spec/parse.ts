@@ -11,7 +11,7 @@ import { envReferences, expandEnv } from './env.js';
 import { schemaDiagnostics } from './schema.js';
 import { locate, locationAt, parseSource, type PathKey, type SourceFile } from './source.js';
 import { DEFAULT_REPLICA_NAME, DEFAULT_REPLICATION_PATH } from '../model/cluster.js';
-import type { AggregateSpec, ClusterLayout, ColumnSpec, IngestSpec, KafkaConnection, MeasureSpec, OnError, PipelineSpec, ProjectSpec, PublishSpec, SourceSpec, TableSpec } from './types.js';
+import type { AggregateSpec, ClusterLayout, ColumnSpec, FieldSpec, IngestSpec, KafkaConnection, MeasureSpec, OnError, PipelineSpec, ProjectSpec, PublishSpec, SourceSpec, TableSpec } from './types.js';
 
 export interface InputFile {
   readonly path: string;
@@ -366,6 +366,7 @@ function toPipeline(src: SourceFile, raw: Raw, database: string, kafka: KafkaCon
   }
   const source = parsedSource && direct ? { ...parsedSource, fanOut: 'direct' as const } : parsedSource;
   const columns = toColumns(src, raw.columns as Record<string, unknown>, source?.onError === 'stream', diagnostics);
+  if (source && !checkColumnFields(src, source, columns, diagnostics)) ok = false;
   const filter = raw.filter !== undefined ? String(raw.filter) : undefined;
   const columnNames = columns.map((c) => c.name);
   // A column refused above (bad name, from + expr) is not "unknown" to order_by: say nothing more about it.
@@ -574,9 +575,12 @@ function toSource(src: SourceFile, raw: Raw, database: string, name: string, kaf
     diagnostics.push(diagnostic(locate(src, ['source']), 'missing-key', 'no Kafka brokers for this pipeline', { hint: 'set kafka.brokers in chpipe.yaml or source.brokers here' }));
     ok = false;
   }
+  const fields = fieldsOf(src, raw.fields, diagnostics);
+  if (!fields) ok = false;
   if (!ok) return undefined;
   return {
     topics,
+    ...(raw.fields !== undefined ? { fields } : {}),
     format,
     group: String(raw.group ?? defaultGroup(database, name)),
     ...(raw.consumers !== undefined ? { consumers: Number(raw.consumers) } : {}),
@@ -589,13 +593,58 @@ function toSource(src: SourceFile, raw: Raw, database: string, name: string, kaf
   };
 }
 
+/** `source.fields`: names a Kafka table column may have (not a virtual column's), each with a type; undefined after a diagnostic. */
+function fieldsOf(src: SourceFile, raw: unknown, diagnostics: Diagnostic[]): FieldSpec[] | undefined {
+  if (raw === undefined) return [];
+  const out: FieldSpec[] = [];
+  let ok = true;
+  for (const [name, type] of Object.entries(raw as Record<string, unknown>)) {
+    const at = locate(src, ['source', 'fields', name], 'key');
+    if (name in KAFKA_VIRTUAL_COLUMNS || name in KAFKA_STREAM_VIRTUAL_COLUMNS) {
+      diagnostics.push(diagnostic(at, 'invalid-name', `field "${name}" would hide the Kafka virtual column of that name`, { hint: `virtual columns are read without declaring them: a column \`${name}: { type: …, from: ${name} }\`, or ${name} in filter and expr` }));
+      ok = false;
+      continue;
+    }
+    if (!checkObjectName(name, 'field', at, diagnostics, 255)) {
+      ok = false;
+      continue;
+    }
+    out.push({ name, type: String(type).trim() });
+  }
+  return ok ? out : undefined;
+}
+
+/** With `source.fields`, each plain column reads a declared field: one it names that is not declared is a mistake at its line. */
+function checkColumnFields(src: SourceFile, source: SourceSpec, columns: readonly ColumnSpec[], diagnostics: Diagnostic[]): boolean {
+  if (!source.fields) return true;
+  const declared = source.fields.map((f) => f.name);
+  let ok = true;
+  for (const c of columns) {
+    if (c.from !== undefined || c.expr !== undefined) continue;
+    const field = c.field ?? c.name;
+    if (declared.includes(field)) continue;
+    const near = didYouMean(field, declared);
+    diagnostics.push(
+      diagnostic(locate(src, ['columns', c.name, ...(c.field !== undefined ? ['field'] : [])], c.field !== undefined ? 'value' : 'key'), 'unknown-field', `column "${c.name}" reads message field "${field}", which source.fields does not declare`, {
+        expected: `one of the fields: ${declared.join(', ')}`,
+        hint: near ?? `add \`${field}: ${c.type}\` under source.fields, or compute the column with expr:`,
+      }),
+    );
+    ok = false;
+  }
+  return ok;
+}
+
 function toColumns(src: SourceFile, raw: Record<string, unknown>, stream: boolean, diagnostics: Diagnostic[]): ColumnSpec[] {
   const virtuals = { ...KAFKA_VIRTUAL_COLUMNS, ...(stream ? KAFKA_STREAM_VIRTUAL_COLUMNS : {}) };
   const out: ColumnSpec[] = [];
   for (const [name, value] of Object.entries(raw)) {
     const at = (path: PathKey[] = [], part: 'key' | 'value' = 'value') => locate(src, ['columns', name, ...path], part);
-    if (name in KAFKA_VIRTUAL_COLUMNS || name in KAFKA_STREAM_VIRTUAL_COLUMNS) {
-      diagnostics.push(diagnostic(at([], 'key'), 'invalid-name', `column "${name}" would hide the Kafka virtual column of that name`, { hint: `name it "${name.replace(/^_+/, '').replace(/\./g, '_')}" and write \`from: ${name}\`` }));
+    // A virtual column stored under its own name reads it (`from:` the same name); any other column of that name would hide it.
+    const readsItself = typeof value === 'object' && value !== null && (value as Raw).from === name && (value as Raw).expr === undefined && (value as Raw).field === undefined;
+    if ((name in KAFKA_VIRTUAL_COLUMNS || name in KAFKA_STREAM_VIRTUAL_COLUMNS) && !readsItself) {
+      const type = typeof value === 'string' ? value : ((value as Raw | null)?.type ?? '…');
+      diagnostics.push(diagnostic(at([], 'key'), 'invalid-name', `column "${name}" would hide the Kafka virtual column of that name`, { hint: `to store the virtual column under its own name, write \`${name}: { type: ${String(type)}, from: ${name} }\`` }));
       continue;
     }
     if (!checkObjectName(name, 'column', at([], 'key'), diagnostics, 255)) continue;

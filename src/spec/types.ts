@@ -42,8 +42,19 @@ export interface ColumnSpec {
   readonly renamedFrom?: string;
 }
 
+/** A message field the Kafka table parses (`source.fields`): parsed, and stored only where a column reads it. */
+export interface FieldSpec {
+  readonly name: string;
+  readonly type: string;
+}
+
 export interface SourceSpec {
   readonly topics: readonly string[];
+  /**
+   * `source.fields`: what the Kafka table parses, in its column order. Absent: the plain columns' fields
+   * (each plain column parses its own). Fields no column stores can still be read by filter, expr, by and measures.
+   */
+  readonly fields?: readonly FieldSpec[];
   readonly format: string;
   readonly group: string;
   readonly consumers?: number;

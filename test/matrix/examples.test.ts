@@ -26,9 +26,13 @@ function objects(model: Model): string[] {
   return model.objects.map((o) => `${o.kind} ${o.name}`).sort();
 }
 
+/** The shapes the language gained (message fields, virtual columns by name): test/cli/fixtures/language. */
+const LANGUAGE = join(ROOT, 'test/cli/fixtures/language');
+
 describe('version matrix: the example project on ClickHouse 24.8, 25.8 and 26.7', () => {
   let engines: MatrixEngine[] = [];
   let compiled: Compiled[] = [];
+  let language: Compiled[] = [];
   let placement: Placement;
   let namedCollection: string | undefined;
   const engine = (label: string): MatrixEngine => {
@@ -42,6 +46,9 @@ describe('version matrix: the example project on ClickHouse 24.8, 25.8 and 26.7'
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     compiled = (JSON.parse(r.stdout) as { statements: Compiled[] }).statements;
+    const l = chpipe(['compile', '--json'], LANGUAGE);
+    expect(l.code, l.stderr).toBe(0);
+    language = (JSON.parse(l.stdout) as { statements: Compiled[] }).statements;
     const loaded = loadProject(join(ROOT, 'chpipe.yaml'));
     if (!loaded.project) throw new Error('the example project does not load');
     placement = { database: loaded.project.database, ...(loaded.project.cluster ? { cluster: loaded.project.cluster } : {}) };
@@ -65,6 +72,13 @@ describe('version matrix: the example project on ClickHouse 24.8, 25.8 and 26.7'
       expect(failures, `refused by ClickHouse ${e.version}`).toEqual([]);
       const expected = compiled.filter((s) => s.role !== 'database').map((s) => s.object.slice(placement.database.length + 1)).sort();
       expect(model.objects.map((o) => o.name).sort()).toEqual(expected);
+    });
+
+    it(`the language fixture's statements (message fields, virtual columns by name) run unmodified on ClickHouse ${label}`, async () => {
+      const e = engine(label);
+      const { failures, model } = await runStatements(e, { database: 'plant' }, language.map((s) => s.sql));
+      expect(failures, `refused by ClickHouse ${e.version}`).toEqual([]);
+      expect(model.objects.map((o) => o.name).sort()).toEqual(language.filter((s) => s.role !== 'database').map((s) => s.object.slice('plant.'.length)).sort());
     });
 
     it(`migrations/ replays on ClickHouse ${label} to the same objects as on 26.7`, async () => {

@@ -1,0 +1,189 @@
+CREATE DATABASE IF NOT EXISTS plant;
+
+CREATE TABLE IF NOT EXISTS plant.meters
+(
+    meter_id UInt64,
+    kwh Float64
+)
+ENGINE = MergeTree
+ORDER BY meter_id
+COMMENT '[chpipe:meters/table]';
+
+CREATE TABLE IF NOT EXISTS plant.meters_daily_errors
+(
+    received_at DateTime,
+    topic LowCardinality(String),
+    `partition` UInt64,
+    `offset` UInt64,
+    raw_message String,
+    error String
+)
+ENGINE = MergeTree
+PARTITION BY toYYYYMM(received_at)
+ORDER BY (topic, `partition`, `offset`)
+COMMENT '[chpipe:meters_daily/errors]';
+
+CREATE TABLE IF NOT EXISTS plant.meters_daily_hub
+(
+    meter_id UInt64,
+    unit String,
+    reading Float64,
+    `level` String,
+    _topic LowCardinality(String),
+    _key String,
+    _offset UInt64,
+    _partition UInt64,
+    _timestamp Nullable(DateTime),
+    _timestamp_ms Nullable(DateTime64(3)),
+    `_headers.name` Array(String),
+    `_headers.value` Array(String),
+    _raw_message String,
+    _error String
+)
+ENGINE = Null
+COMMENT '[chpipe:meters_daily/hub]';
+
+CREATE TABLE IF NOT EXISTS plant.meters_daily_state
+(
+    meter_id UInt64,
+    total_kwh SimpleAggregateFunction(sum, Float64),
+    readings AggregateFunction(count),
+    units AggregateFunction(uniq, String)
+)
+ENGINE = AggregatingMergeTree
+ORDER BY meter_id
+COMMENT '[chpipe:meters_daily/state]';
+
+CREATE TABLE IF NOT EXISTS plant.users
+(
+    `id` UInt64,
+    `name` String,
+    _partition UInt64,
+    _offset UInt64
+)
+ENGINE = ReplacingMergeTree(_offset)
+ORDER BY `id`
+COMMENT '[chpipe:users/table]';
+
+CREATE TABLE IF NOT EXISTS plant.meters_daily_queue
+(
+    meter_id UInt64,
+    unit String,
+    reading Float64,
+    `level` String
+)
+ENGINE = Kafka
+SETTINGS kafka_broker_list = 'localhost:9092',
+    kafka_topic_list = 'meters',
+    kafka_group_name = 'meters_daily',
+    kafka_format = 'JSONEachRow',
+    kafka_handle_error_mode = 'stream'
+COMMENT '[chpipe:meters_daily/queue]';
+
+CREATE TABLE IF NOT EXISTS plant.meters_queue
+(
+    meter_id UInt64,
+    unit String,
+    reading Float64,
+    `level` String
+)
+ENGINE = Kafka
+SETTINGS kafka_broker_list = 'localhost:9092',
+    kafka_topic_list = 'meters',
+    kafka_group_name = 'chpipe_plant_meters',
+    kafka_format = 'JSONEachRow'
+COMMENT '[chpipe:meters/queue]';
+
+CREATE TABLE IF NOT EXISTS plant.users_queue
+(
+    `id` UInt64,
+    `name` String
+)
+ENGINE = Kafka
+SETTINGS kafka_broker_list = 'localhost:9092',
+    kafka_topic_list = 'users',
+    kafka_group_name = 'chpipe_plant_users',
+    kafka_format = 'JSONEachRow'
+COMMENT '[chpipe:users/queue]';
+
+CREATE VIEW IF NOT EXISTS plant.meters_daily
+AS (SELECT
+    meter_id,
+    sum(total_kwh) AS total_kwh,
+    countMerge(readings) AS readings,
+    uniqMerge(units) AS units
+FROM plant.meters_daily_state
+GROUP BY meter_id)
+COMMENT '[chpipe:meters_daily/view]';
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS plant.meters_daily_errors_mv
+TO plant.meters_daily_errors
+AS (SELECT
+    now() AS received_at,
+    _topic AS topic,
+    _partition AS `partition`,
+    _offset AS `offset`,
+    _raw_message AS raw_message,
+    _error AS error
+FROM plant.meters_daily_hub
+WHERE _error != '')
+COMMENT '[chpipe:meters_daily/errors_mv]';
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS plant.meters_daily_mv
+TO plant.meters_daily_state
+AS (SELECT
+    meter_id,
+    sumSimpleState(kwh) AS total_kwh,
+    countState() AS readings,
+    uniqState(unit) AS units
+FROM (
+    SELECT
+        if(unit = 'Wh', reading / 1000, reading) AS kwh,
+        meter_id,
+        unit,
+        reading,
+        `level`
+    FROM plant.meters_daily_hub
+    WHERE (level != 'debug') AND (_error = '')
+)
+GROUP BY meter_id)
+COMMENT '[chpipe:meters_daily/mv]';
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS plant.meters_mv
+TO plant.meters
+AS (SELECT
+    meter_id,
+    if(unit = 'Wh', reading / 1000, reading) AS kwh
+FROM plant.meters_queue
+WHERE (level != 'debug'))
+COMMENT '[chpipe:meters/mv]';
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS plant.users_mv
+TO plant.users
+AS (SELECT
+    `id`,
+    `name`,
+    _partition,
+    _offset
+FROM plant.users_queue)
+COMMENT '[chpipe:users/mv]';
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS plant.meters_daily_hub_mv
+TO plant.meters_daily_hub
+AS (SELECT
+    meter_id,
+    unit,
+    reading,
+    `level`,
+    _topic,
+    _key,
+    _offset,
+    _partition,
+    _timestamp,
+    _timestamp_ms,
+    `_headers.name`,
+    `_headers.value`,
+    _raw_message,
+    _error
+FROM plant.meters_daily_queue)
+COMMENT '[chpipe:meters_daily/hub_mv]';

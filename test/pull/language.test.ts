@@ -1,0 +1,119 @@
+/**
+ * `chpipe pull` on hand-written pipelines in shapes the language gained (issue 19): a message field
+ * parsed but not stored (read only by the filter and an expression: `source.fields`), and Kafka
+ * virtual columns stored under their own names (`_offset: { type: UInt64, from: _offset }`) into a
+ * ReplacingMergeTree versioned by `_offset`. Each is adopted on an embedded target and through
+ * `chpipe serve` (`http`): pull → validate → plan empty → apply a no-op → no drift, every object kept (same
+ * UUID, same definition but the ownership comment); then a change to the pulled YAML plans
+ * Kafka-safe steps on the adopted names. No broker: creating Kafka tables never needs one.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { tempProject } from '../helpers/cli.js';
+import { TestTarget, type Via } from '../migrate/target.js';
+
+const DB = 'plant';
+const PROJECT = `version: 1\ndatabase: ${DB}\nkafka:\n  brokers: localhost:9092\n`;
+const BROKER = "kafka_broker_list = 'localhost:9092'";
+
+/** Readings in Wh or kWh: `level` only filters, `unit` and `reading` only feed kwh; none is stored. */
+const METERS = [
+  `CREATE DATABASE IF NOT EXISTS ${DB}`,
+  `CREATE TABLE ${DB}.meters_in (meter_id UInt64, unit String, reading Float64, level String) ENGINE = Kafka SETTINGS ${BROKER}, kafka_topic_list = 'meters', kafka_group_name = 'meters', kafka_format = 'JSONEachRow'`,
+  `CREATE TABLE ${DB}.meters (meter_id UInt64, kwh Float64) ENGINE = MergeTree ORDER BY meter_id`,
+  `CREATE MATERIALIZED VIEW ${DB}.meters_mv TO ${DB}.meters AS SELECT meter_id, if(unit = 'Wh', reading / 1000, reading) AS kwh FROM ${DB}.meters_in WHERE level != 'debug'`,
+];
+
+/** The virtual columns stored by name, the version of a ReplacingMergeTree. */
+const VIRTUALS = [
+  `CREATE DATABASE IF NOT EXISTS ${DB}`,
+  `CREATE TABLE ${DB}.users_in (id UInt64, name String) ENGINE = Kafka SETTINGS ${BROKER}, kafka_topic_list = 'users', kafka_group_name = 'users', kafka_format = 'JSONEachRow'`,
+  `CREATE TABLE ${DB}.users (id UInt64, name String, _partition UInt64, _offset UInt64, _timestamp Nullable(DateTime)) ENGINE = ReplacingMergeTree(_offset) ORDER BY id`,
+  `CREATE MATERIALIZED VIEW ${DB}.users_mv TO ${DB}.users AS SELECT id, name, _partition, _offset, _timestamp FROM ${DB}.users_in`,
+];
+
+interface TableRow {
+  name: string;
+  uuid: string;
+  create_table_query: string;
+}
+
+async function seeded(via: Via, statements: readonly string[]): Promise<TestTarget> {
+  const target = await TestTarget.open(via, tempProject({}, PROJECT));
+  await target.with(async (driver) => {
+    for (const s of statements) await driver.exec(s);
+  });
+  return target;
+}
+
+/** Every object of the database: name, UUID and definition without its COMMENT (pull adds the ownership marker). */
+async function objects(target: TestTarget): Promise<TableRow[]> {
+  const rows = await target.with((d) => d.query<TableRow>(`SELECT name, toString(uuid) AS uuid, create_table_query FROM system.tables WHERE database = '${DB}' AND name NOT LIKE '\\_chpipe\\_%' ORDER BY name`));
+  return rows.map((r) => ({ ...r, create_table_query: r.create_table_query.replace(/ COMMENT '\[chpipe:[^']*\]'/, '') }));
+}
+
+type Steps = { object: string; action: string; risk: string }[];
+async function planSteps(target: TestTarget): Promise<Steps> {
+  const r = await target.cli(['plan', '--json']);
+  expect(r.code, r.stdout + r.stderr).toBe(0);
+  return (JSON.parse(r.stdout) as { steps: Steps }).steps;
+}
+
+/** pull → validate → plan empty → apply nothing → status without drift; every object as it was. */
+async function adopt(target: TestTarget): Promise<void> {
+  const before = await objects(target);
+  const pulled = await target.cli(['pull', '--json']);
+  expect(pulled.code, pulled.stderr).toBe(0);
+  expect((JSON.parse(pulled.stdout) as { unmanaged: unknown[] }).unmanaged).toEqual([]);
+  const validate = await target.cli(['validate']);
+  expect(validate.code, validate.stdout + validate.stderr).toBe(0);
+  expect(await planSteps(target)).toEqual([]);
+  const apply = await target.cli(['apply', '--detailed-exitcode']);
+  expect(apply.code, apply.stdout + apply.stderr).toBe(0);
+  const status = await target.cli(['status', '--json']);
+  expect(status.code, status.stderr).toBe(0);
+  expect((JSON.parse(status.stdout) as { drift: unknown[] }).drift).toEqual([]);
+  expect(await objects(target)).toEqual(before);
+}
+
+for (const via of ['embedded', 'http'] as const) {
+  describe.concurrent(`chpipe pull adopts message fields and virtual columns (${via})`, { timeout: 240_000 }, () => {
+    it('a field read only by the filter and an expression becomes source.fields; a new field and column plan Kafka-safe steps on the adopted names', async () => {
+      const target = await seeded(via, METERS);
+      try {
+        await adopt(target);
+        const file = join(target.projectDir, 'schemas', 'meters.yaml');
+        const yaml = readFileSync(file, 'utf8');
+        expect(yaml).toMatch(/source:\n {2}topic: meters\n {2}fields:\n {4}meter_id: UInt64\n {4}unit: String\n {4}reading: Float64\n {4}level: String\n/);
+        expect(yaml).toContain("filter: level != 'debug'");
+        expect(yaml).toContain("expr: if(unit = 'Wh', reading / 1000, reading)");
+
+        writeFileSync(file, yaml.replace('    level: String\n', '    level: String\n    site: String\n').replace(/(columns:\n(?: {2}.+\n)+)/, '$1  site: String\n'));
+        const steps = await planSteps(target);
+        expect(steps.map((s) => `${s.action} ${s.risk} ${s.object}`)).toEqual([
+          `alter safe ${DB}.meters`, // the new column takes its default in the old rows
+          `stop safe ${DB}.meters_mv`, // consumption stops; the group's offsets stay committed
+          `drop safe ${DB}.meters_in`, // a Kafka table cannot be altered: recreated with the new field
+          `create safe ${DB}.meters_in`, // same group: it resumes where the old one stopped
+          `start safe ${DB}.meters_mv`, // the view, now storing site, reads again
+        ]);
+      } finally {
+        await target.close();
+      }
+    });
+
+    it('virtual columns stored under their own names (ReplacingMergeTree(_offset)) are adopted as `from:` columns', async () => {
+      const target = await seeded(via, VIRTUALS);
+      try {
+        await adopt(target);
+        const yaml = readFileSync(join(target.projectDir, 'schemas', 'users.yaml'), 'utf8');
+        expect(yaml).toContain('  _offset:\n    type: UInt64\n    from: _offset\n');
+        expect(yaml).toContain('engine: ReplacingMergeTree(_offset)');
+        expect(yaml).not.toContain('fields:');
+      } finally {
+        await target.close();
+      }
+    });
+  });
+}
