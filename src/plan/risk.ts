@@ -5,6 +5,7 @@
  */
 import type { QueueChangeFlags } from '../diff/change.js';
 import type { KafkaTable, SelectParts } from '../model/model.js';
+import { parseSelect } from '../sql/query.js';
 import type { Risk } from './plan.js';
 
 export interface Assessment {
@@ -104,9 +105,40 @@ export function queueRisk(from: KafkaTable, to: KafkaTable, f: QueueChangeFlags,
 export function flowChangeRisk(name: string, from: SelectParts | undefined, to: SelectParts | undefined, how: 'swap' | 'restart'): Assessment {
   const head = how === 'swap' ? `new query for flow ${name} (MODIFY QUERY swaps it atomically; rows of the block being read keep the old query)` : `restart the flow ${name}`;
   if (from && to && JSON.stringify(from) === JSON.stringify(to)) return { risk: 'safe', reason: head };
-  if (!from || !to) return { risk: 'caution', reason: `${head}: its query changes in a way chpipe cannot break down, so rows written from now on may differ from stored ones` };
+  const compared = from && to ? queryChanges(from, to) : undefined;
+  if (!compared) return { risk: 'caution', reason: `${head}: its query changes in a way chpipe cannot break down, so rows written from now on may differ from stored ones` };
+  const { renamed, added } = compared;
+  const changes = [...compared.changes, ...(compared.dropped.length ? [`it no longer writes ${compared.dropped.join(', ')}`] : [])];
+  if (changes.length) return { risk: 'caution', reason: `${head}: ${changes.join('; ')}` };
+  const parts = [
+    ...(renamed.length ? [`it writes ${renamed.join(', ')} (the same values under the new name)`] : []),
+    ...(added.length ? [`it writes ${added.join(', ')} too from now on (rows already stored keep the column default)`] : []),
+  ];
+  return { risk: 'safe', reason: `${head}${parts.length ? `: ${parts.join('; ')}` : ''}` };
+}
+
+/** The SELECT of a FROM that is a subquery (an aggregate's column layer), or undefined. */
+function layerOf(from: string): SelectParts | undefined {
+  const text = from.trim();
+  return text.startsWith('(') && text.endsWith(')') ? parseSelect(text.slice(1, -1)) : undefined;
+}
+
+/**
+ * What changes between two queries, in words: `changes` alter the rows written from now on (caution), as do
+ * `dropped` columns; `renamed` and `added` columns do not. A subquery in FROM on both sides (an aggregate's column layer) is
+ * compared part by part: its filter, grouping and recomputed columns count; columns it adds or drops are
+ * seen through the outer query, which must name them to use them. Undefined: a layer chpipe cannot read.
+ */
+function queryChanges(from: SelectParts, to: SelectParts): { changes: string[]; dropped: string[]; renamed: string[]; added: string[] } | undefined {
   const changes: string[] = [];
-  if (from.from !== to.from) changes.push('it reads another source');
+  if (from.from !== to.from) {
+    const [a, b] = [layerOf(from.from), layerOf(to.from)];
+    if (a && b) {
+      const inner = queryChanges(a, b);
+      if (!inner) return undefined;
+      changes.push(...inner.changes);
+    } else changes.push('it reads another source');
+  }
   if ((from.where ?? '') !== (to.where ?? '')) changes.push(`its filter changes (${from.where ?? 'none'} → ${to.where ?? 'none'}): rows are kept by the new filter from now on; stored rows are unchanged`);
   if ((from.groupBy ?? '') !== (to.groupBy ?? '')) changes.push('its grouping changes');
   const before = new Map(from.items.map((i) => [i.name, i.expr]));
@@ -118,13 +150,7 @@ export function flowChangeRisk(name: string, from: SelectParts | undefined, to: 
   const dropped = gone.filter((g) => !to.items.some((i) => !before.has(i.name) && i.expr === g.expr)).map((i) => i.name);
   const added = to.items.filter((i) => !before.has(i.name) && !gone.some((g) => g.expr === i.expr)).map((i) => i.name);
   if (recomputed.length) changes.push(`${recomputed.join(', ')} ${recomputed.length > 1 ? 'are' : 'is'} computed differently from now on; stored rows keep their values`);
-  if (dropped.length) changes.push(`it no longer writes ${dropped.join(', ')}`);
-  if (changes.length) return { risk: 'caution', reason: `${head}: ${changes.join('; ')}` };
-  const parts = [
-    ...(renamed.length ? [`it writes ${renamed.join(', ')} (the same values under the new name)`] : []),
-    ...(added.length ? [`it writes ${added.join(', ')} too from now on (rows already stored keep the column default)`] : []),
-  ];
-  return { risk: 'safe', reason: `${head}${parts.length ? `: ${parts.join('; ')}` : ''}` };
+  return { changes, dropped, renamed, added };
 }
 
 const INTEGER = /^(U?)Int(8|16|32|64|128|256)$/;

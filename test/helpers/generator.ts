@@ -71,6 +71,8 @@ export interface ColumnDraft {
 
 export interface SourceDraft {
   readonly topics: readonly string[];
+  /** `source.fields`: what the Kafka table parses (the plain columns' fields and more), in order. */
+  readonly fields?: readonly { readonly name: string; readonly type: string }[];
   readonly format: string;
   readonly group?: string;
   readonly consumers?: number;
@@ -164,6 +166,13 @@ const COMPUTED: readonly { column: ColumnDraft; needs: readonly string[]; other:
   { column: { name: 'id_bucket', type: 'UInt32', expr: 'id % 4' }, needs: ['id'], other: 'id % 7' },
   { column: { name: 'amount_x2', type: 'Float64', expr: 'amount * 2' }, needs: ['amount'], other: 'amount * 3' },
   { column: { name: 'country_uc', type: 'String', expr: 'upper(country)' }, needs: ['country'], other: 'lower(country)' },
+];
+
+/** Message fields a pipeline may parse without storing them (`source.fields`): read by a filter or not at all. */
+const EXTRA_FIELDS: readonly { name: string; type: string; other: string }[] = [
+  { name: 'level', type: 'String', other: 'LowCardinality(String)' },
+  { name: 'reading', type: 'Float64', other: 'Float32' },
+  { name: 'unit', type: 'LowCardinality(String)', other: 'String' },
 ];
 
 /**
@@ -271,6 +280,10 @@ export const CHANGE_KINDS = [
   'publish_topic',
   'description',
   'column_comment',
+  'add_field',
+  'drop_field',
+  'retype_field',
+  'field_filter',
 ] as const;
 
 export type ChangeKind = (typeof CHANGE_KINDS)[number];
@@ -332,6 +345,15 @@ function drawFilter(rng: Rng, cols: readonly ColumnDraft[]): string | undefined 
   const names = new Set(cols.map((c) => c.name));
   const options = ['id > 1', ...(names.has('qty') ? ['qty > -45'] : []), ...(names.has('amount') ? ['amount >= 0'] : []), ...(names.has('country') ? ["country != 'zz'"] : [])];
   return rng.pick(options);
+}
+
+/** A quarter of the consuming pipelines declare source.fields: their plain columns' fields and one or two unstored ones, `level` maybe filtered on. */
+function drawFields<P extends IngestDraft | AggregateDraft>(rng: Rng, p: P): P {
+  if (!rng.chance(0.25)) return p;
+  const extras = rng.sample(EXTRA_FIELDS, rng.int(1, 2));
+  const fields = [...[...messageFields(p)].map(([name, type]) => ({ name, type })), ...extras.map(({ name, type }) => ({ name, type }))];
+  const filter = p.filter === undefined && extras.some((e) => e.name === 'level') && rng.chance(0.5) ? { filter: "level != 'zz'" } : {};
+  return { ...p, ...filter, source: { ...p.source, fields } };
 }
 
 function drawIngest(rng: Rng, name: string): IngestDraft {
@@ -412,7 +434,8 @@ export function drawProject(rng: Rng): ProjectDraft {
   }
   const ingest = pipelines.filter((p): p is IngestDraft => p.kind === 'ingest');
   if (ingest.length && rng.chance(0.35)) pipelines.push(drawPublish(rng, `${(ingest[0] as IngestDraft).name.replace(/-/g, '_')}_out`, rng.pick(ingest)));
-  return { database: 'analytics', brokers: 'localhost:9092', pipelines };
+  // source.fields last, so the rest of each base is drawn as before it existed.
+  return { database: 'analytics', brokers: 'localhost:9092', pipelines: pipelines.map((p) => (p.kind === 'publish' ? p : drawFields(rng, p))) };
 }
 
 // ─── Applying one change ─────────────────────────────────────────────────────
@@ -465,6 +488,17 @@ function applyChange(rng: Rng, base: ProjectDraft, kind: ChangeKind): { project:
     change: { kind, pipeline: next.name, summary, renames: noRenames, ...extra },
   });
   const withSource = (p: Consuming, source: SourceDraft): Consuming => ({ ...p, source });
+  /** With source.fields, a plain column's field is declared with the column's type (added, or retyped with it). */
+  const withField = (p: Consuming, field: { name: string; type: string }): SourceDraft => {
+    const fields = p.source.fields;
+    if (!fields) return p.source;
+    return { ...p.source, fields: fields.some((f) => f.name === field.name) ? fields.map((f) => (f.name === field.name ? field : f)) : [...fields, field] };
+  };
+  /** Declared fields no plain column reads and nothing else uses: the ones a change may drop or retype. */
+  const unstored = (p: Consuming) => {
+    const read = messageFieldsOfColumns(p);
+    return (p.source.fields ?? []).filter((f) => !read.has(f.name));
+  };
 
   switch (kind) {
     case 'add_column': {
@@ -472,7 +506,7 @@ function applyChange(rng: Rng, base: ProjectDraft, kind: ChangeKind): { project:
       const have = new Set(p.columns.map((c) => c.name));
       const c = rng.pick([...ADDABLE, ...PLAIN].filter((x) => !have.has(x.name)));
       const at = rng.int(1, p.columns.length);
-      return done({ ...p, columns: [...p.columns.slice(0, at), c, ...p.columns.slice(at)] }, `add column ${c.name} ${c.type} to ${p.name}`);
+      return done({ ...p, source: withField(p, c), columns: [...p.columns.slice(0, at), c, ...p.columns.slice(at)] }, `add column ${c.name} ${c.type} to ${p.name}`);
     }
     case 'add_virtual_column': {
       const p = rng.pick(consuming);
@@ -507,7 +541,8 @@ function applyChange(rng: Rng, base: ProjectDraft, kind: ChangeKind): { project:
       // A retype that breaks an expression over the column (a comparison of a String with a number, …) is not this test's subject.
       if (usedColumns(base, p).has(t.column) && t.to === 'String') return undefined;
       const columns = p.columns.map((c) => (c.name === t.column ? { ...c, type: t.to } : c));
-      return done({ ...p, columns }, `change type of ${p.name}.${t.column} from ${t.from} to ${t.to}`, { lossless: t.lossless });
+      const field = p.columns.find((c) => c.name === t.column)?.renamedFrom ?? t.column;
+      return done({ ...p, source: withField(p, { name: field, type: t.to }), columns }, `change type of ${p.name}.${t.column} from ${t.from} to ${t.to}`, { lossless: t.lossless });
     }
     case 'rename_column': {
       const p = rng.pick(ingests.length ? ingests : consuming);
@@ -587,6 +622,39 @@ function applyChange(rng: Rng, base: ProjectDraft, kind: ChangeKind): { project:
       const current = p.source.onError ?? 'stall';
       const onError = rng.pick((['stall', 'skip', 'stream'] as const).filter((x) => x !== current));
       return done(withSource(p, { ...p.source, onError }), `on_error of ${p.name} from ${current} to ${onError}`);
+    }
+    case 'add_field': {
+      const p = rng.pick(consuming);
+      const declared = p.source.fields ?? [...messageFields(p)].map(([name, type]) => ({ name, type }));
+      const options = EXTRA_FIELDS.filter((e) => !declared.some((f) => f.name === e.name));
+      if (!options.length) return undefined;
+      const e = rng.pick(options);
+      return done(withSource(p, { ...p.source, fields: [...declared, { name: e.name, type: e.type }] }), `${p.name} parses field ${e.name} ${e.type} without storing it`);
+    }
+    case 'drop_field': {
+      const p = rng.pick(consuming);
+      const used = usedColumns(base, p);
+      const options = unstored(p).filter((f) => !used.has(f.name));
+      if (!options.length) return undefined;
+      const f = rng.pick(options);
+      return done(withSource(p, { ...p.source, fields: (p.source.fields ?? []).filter((x) => x.name !== f.name) }), `${p.name} no longer parses field ${f.name}`);
+    }
+    case 'retype_field': {
+      const p = rng.pick(consuming);
+      const options = unstored(p).filter((f) => EXTRA_FIELDS.some((e) => e.name === f.name));
+      if (!options.length) return undefined;
+      const f = rng.pick(options);
+      const e = EXTRA_FIELDS.find((x) => x.name === f.name) as (typeof EXTRA_FIELDS)[number];
+      const type = f.type === e.type ? e.other : e.type;
+      return done(withSource(p, { ...p.source, fields: (p.source.fields ?? []).map((x) => (x.name === f.name ? { ...x, type } : x)) }), `${p.name} parses field ${f.name} as ${type}, not ${f.type}`);
+    }
+    case 'field_filter': {
+      const p = rng.pick(consuming);
+      const declared = p.source.fields ?? [...messageFields(p)].map(([name, type]) => ({ name, type }));
+      const fields = declared.some((f) => f.name === 'level') ? declared : [...declared, { name: 'level', type: 'String' }];
+      // Debug messages are a quarter of them: the filter changes the rows, which the plan must say.
+      const filter = p.filter === "level != 'debug'" ? "level != 'zz'" : "level != 'debug'";
+      return done({ ...p, filter, source: { ...p.source, fields } }, `filter of ${p.name} on the unstored field level: ${filter}`);
     }
     case 'brokers': {
       const p = rng.pick(consuming);
@@ -766,6 +834,7 @@ function renderSource(s: SourceDraft): string[] {
   return [
     'source:',
     s.topics.length === 1 ? `  topic: ${s.topics[0]}` : `  topics: [${s.topics.join(', ')}]`,
+    ...(s.fields ? ['  fields:', ...s.fields.map((f) => `    ${f.name}: ${yamlString(f.type)}`)] : []),
     `  format: ${s.format}`,
     ...(s.group !== undefined ? [`  group: ${s.group}`] : []),
     ...(s.consumers !== undefined ? [`  consumers: ${s.consumers}`] : []),
@@ -894,6 +963,12 @@ function fieldValue(rng: Rng, column: string, type: string, i: number): string |
       return rng.int(0, 99999) / 100;
     case 'hits':
       return rng.int(0, 1000);
+    case 'level':
+      return rng.pick(['info', 'warn', 'error', 'debug']);
+    case 'unit':
+      return rng.pick(['Wh', 'kWh']);
+    case 'reading':
+      return rng.int(0, 8000) / 8; // eighths: exact in Float32
     default:
       return /Int|Float|Decimal/.test(type) ? rng.int(0, 100) : `v${i}`;
   }
@@ -927,7 +1002,12 @@ export function messagesFor(seed: number, pipeline: string, fields: ReadonlyMap<
   return out;
 }
 
-/** The message fields of a pipeline draft: its plain columns (a renamed column keeps its old field name). */
-export function messageFields(p: IngestDraft | AggregateDraft): Map<string, string> {
+/** The fields the plain columns read (a renamed column keeps its old field name). */
+function messageFieldsOfColumns(p: IngestDraft | AggregateDraft): Map<string, string> {
   return new Map(p.columns.filter(isPlain).map((c) => [c.renamedFrom ?? c.name, c.type]));
+}
+
+/** The message fields of a pipeline draft: `source.fields` when declared, else its plain columns'. */
+export function messageFields(p: IngestDraft | AggregateDraft): Map<string, string> {
+  return p.source.fields ? new Map(p.source.fields.map((f) => [f.name, f.type])) : messageFieldsOfColumns(p);
 }
