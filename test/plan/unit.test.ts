@@ -8,6 +8,8 @@ import { diffModels } from '../../src/diff/diff.js';
 import { makeModel, type DbObject, type KafkaTable, type MaterializedView, type Model, type NullTable, type Table, type View } from '../../src/model/model.js';
 import { ownershipComment } from '../../src/model/ownership.js';
 import { planSteps } from '../../src/plan/plan.js';
+import { flowChangeRisk } from '../../src/plan/risk.js';
+import { parseSelect } from '../../src/sql/query.js';
 
 const P = 'p';
 const own = (role: 'queue' | 'hub' | 'hub_mv' | 'table' | 'state' | 'view' | 'mv' | 'errors' | 'errors_mv', pipeline = P) => ({ owner: { pipeline, role }, comment: ownershipComment({ pipeline, role }) });
@@ -171,5 +173,27 @@ describe('diff and plan on plain models', () => {
     const before = model(table(), queue(), flow(), out, publish);
     const after = model(table(), queue(), flow(), { ...out, format: 'CSV' }, publish);
     expect(plan(before, after).steps).toEqual(['stop safe p_mv', 'stop safe o_mv', 'drop safe o_queue', 'create caution o_queue', 'start safe o_mv', 'start safe p_mv']);
+  });
+});
+
+describe("an aggregate's column layer (a subquery in FROM) compared part by part", () => {
+  const layer = (where: string, expr = 'id % 4') => parseSelect(`SELECT countState() AS n FROM (SELECT ${expr} AS bucket, id FROM db.q${where ? ` WHERE ${where}` : ''}) GROUP BY bucket`);
+  it('a filter changed inside the layer is named, not called another source', () => {
+    const r = flowChangeRisk('agg_mv', layer(''), layer('id > 3'), 'swap');
+    expect(r.risk).toBe('caution');
+    expect(r.reason).toContain('its filter changes (none → id > 3)');
+    expect(r.reason).not.toContain('another source');
+  });
+  it('a column recomputed inside the layer is named', () => {
+    const r = flowChangeRisk('agg_mv', layer(''), layer('', 'id % 7'), 'swap');
+    expect(r.risk).toBe('caution');
+    expect(r.reason).toContain('bucket is computed differently');
+  });
+  it('a layer reading another table still reads another source', () => {
+    const other = parseSelect('SELECT countState() AS n FROM (SELECT id % 4 AS bucket, id FROM db.other) GROUP BY bucket');
+    expect(flowChangeRisk('agg_mv', layer(''), other, 'swap').reason).toContain('another source');
+  });
+  it('the same layer is safe', () => {
+    expect(flowChangeRisk('agg_mv', layer('id > 3'), layer('id > 3'), 'swap').risk).toBe('safe');
   });
 });
