@@ -6,7 +6,8 @@
  *   `reading` only feed `kwh` (Wh or kWh); malformed messages skipped (`on_error: skip`);
  * - meters_daily: an aggregate (stream mode: malformed messages kept apart) whose by key and measures
  *   read those fields, `sum` into SimpleAggregateFunction;
- * - users: Kafka virtual columns stored under their own names into a ReplacingMergeTree(_offset).
+ * - users: Kafka virtual columns stored under their own names into a ReplacingMergeTree(_offset);
+ * - events: JSONAsString, each column a JSONExtract over the raw string, nested objects and arrays.
  *
  * Readings are multiples of 0.125 (exact in binary), so sums do not depend on the order of blocks.
  */
@@ -22,12 +23,12 @@ const PARTITIONS = 2;
 const SETTLE_BOUND_MS = 120_000;
 
 describe('message fields and virtual columns by name: a hand-written pipeline and its chpipe declaration fill identical tables (real broker)', () => {
-  it('meters filtered on a field not stored, an aggregate over unstored fields, users with _partition/_offset', { timeout: 240_000 }, async () => {
+  it('meters filtered on a field not stored, an aggregate over unstored fields, users with _partition/_offset, JSONAsString parsed with JSONExtract', { timeout: 240_000 }, async () => {
     const bootstrap = kafkaBootstrap();
     const driver = target();
     const hand = `hand_${process.pid}`;
     const db = `lang_${process.pid}`;
-    const t = { meters: uniqueTopic('lang_meters'), users: uniqueTopic('lang_users') };
+    const t = { meters: uniqueTopic('lang_meters'), users: uniqueTopic('lang_users'), events: uniqueTopic('lang_events') };
     for (const topic of Object.values(t)) await createTopic(bootstrap, topic, PARTITIONS);
     const kafka = (topic: string, group: string, extra = '') => `ENGINE = Kafka SETTINGS kafka_broker_list = '${bootstrap}', kafka_topic_list = '${topic}', kafka_group_name = '${group}', kafka_format = 'JSONEachRow', kafka_flush_interval_ms = 500${extra}`;
     const written = [
@@ -43,12 +44,31 @@ describe('message fields and virtual columns by name: a hand-written pipeline an
       `CREATE TABLE ${hand}.users_in (id UInt64, name String) ${kafka(t.users, `${hand}_users`)}`,
       `CREATE TABLE ${hand}.users (id UInt64, name String, _partition UInt64, _offset UInt64) ENGINE = ReplacingMergeTree(_offset) ORDER BY id`,
       `CREATE MATERIALIZED VIEW ${hand}.users_mv TO ${hand}.users AS SELECT id, name, _partition, _offset FROM ${hand}.users_in`,
+      `CREATE TABLE ${hand}.events_raw (raw String) ${kafka(t.events, `${hand}_events`).replace("'JSONEachRow'", "'JSONAsString'")}`,
+      `CREATE TABLE ${hand}.events (event String, user_id UInt64, skus Array(String), qty UInt32) ENGINE = MergeTree ORDER BY (event, user_id)`,
+      `CREATE MATERIALIZED VIEW ${hand}.events_mv TO ${hand}.events AS SELECT JSONExtractString(raw, 'event') AS event, JSONExtractUInt(raw, 'user', 'id') AS user_id, arrayMap(x -> JSONExtractString(x, 'sku'), JSONExtractArrayRaw(raw, 'items')) AS skus, arraySum(arrayMap(x -> toUInt32(JSONExtractUInt(x, 'qty')), JSONExtractArrayRaw(raw, 'items'))) AS qty FROM ${hand}.events_raw WHERE JSONHas(raw, 'event')`,
     ];
     const fields = ['  fields:', '    meter_id: UInt64', '    unit: String', '    reading: Float64', '    level: String'];
     const dir = tempProject(
       {
         'schemas/meters.yaml': ['name: meters', 'source:', `  topic: ${t.meters}`, '  on_error: skip', ...fields, 'columns:', '  meter_id: UInt64', `  kwh: { type: Float64, expr: "if(unit = 'Wh', reading / 1000, reading)" }`, "filter: level != 'debug'", 'table:', '  order_by: [meter_id]', ''].join('\n'),
         'schemas/meters_daily.yaml': ['name: meters_daily', 'source:', `  topic: ${t.meters}`, '  on_error: stream', ...fields, 'columns:', `  kwh: { type: Float64, expr: "if(unit = 'Wh', reading / 1000, reading)" }`, "filter: level != 'debug'", 'aggregate:', '  by: { meter_id: meter_id }', '  measures: { total_kwh: sum(kwh), readings: count(), units: uniq(unit) }', ''].join('\n'),
+        'schemas/events.yaml': [
+          'name: events',
+          'source:',
+          `  topic: ${t.events}`,
+          '  format: JSONAsString',
+          '  fields: { raw: String }',
+          'columns:',
+          `  event: { type: String, expr: "JSONExtractString(raw, 'event')" }`,
+          `  user_id: { type: UInt64, expr: "JSONExtractUInt(raw, 'user', 'id')" }`,
+          `  skus: { type: "Array(String)", expr: "arrayMap(x -> JSONExtractString(x, 'sku'), JSONExtractArrayRaw(raw, 'items'))" }`,
+          `  qty: { type: UInt32, expr: "arraySum(arrayMap(x -> toUInt32(JSONExtractUInt(x, 'qty')), JSONExtractArrayRaw(raw, 'items')))" }`,
+          "filter: JSONHas(raw, 'event')",
+          'table:',
+          '  order_by: [event, user_id]',
+          '',
+        ].join('\n'),
         'schemas/users.yaml': ['name: users', 'source:', `  topic: ${t.users}`, 'columns:', '  id: UInt64', '  name: String', '  _partition: { type: UInt64, from: _partition }', '  _offset: { type: UInt64, from: _offset }', 'table:', '  engine: ReplacingMergeTree(_offset)', '  order_by: [id]', ''].join('\n'),
       },
       `version: 1\ndatabase: ${db}\nkafka:\n  brokers: \${KAFKA_BROKERS}\n  settings: { kafka_flush_interval_ms: 500 }\n`,
@@ -70,10 +90,16 @@ describe('message fields and virtual columns by name: a hand-written pipeline an
       const users = Array.from({ length: 400 }, (_, i) => JSON.stringify({ id: i % 50, name: `user ${i % 50} v${Math.floor(i / 50)} ✓` }));
       await produceValues(bootstrap, t.meters, readings, PARTITIONS, 40);
       await produceValues(bootstrap, t.users, users, PARTITIONS, 40);
+      // 300 nested orders; every tenth without an event (filtered), some without items.
+      const events = Array.from({ length: 300 }, (_, i) =>
+        JSON.stringify({ ...(i % 10 ? { event: i % 3 ? 'order' : 'refund' } : {}), user: { id: 1000 + (i % 17), name: `ü${i}` }, items: Array.from({ length: i % 4 }, (_, k) => ({ sku: `sku-${k}-${i % 5}`, qty: k + 1 })) }),
+      );
+      await produceValues(bootstrap, t.events, events, PARTITIONS, 30);
 
       for (const [topic, groups] of [
         [t.meters, [`${hand}_meters`, `${hand}_daily`, `chpipe_${db}_meters`, `chpipe_${db}_meters_daily`]],
         [t.users, [`${hand}_users`, `chpipe_${db}_users`]],
+        [t.events, [`${hand}_events`, `chpipe_${db}_events`]],
       ] as const) {
         const ends = new Map(Array.from({ length: PARTITIONS }, (_, p) => [p, 0n] as [number, bigint]));
         for (const [p, o] of await endOffsets(bootstrap, topic)) ends.set(p, o);
@@ -105,6 +131,10 @@ describe('message fields and virtual columns by name: a hand-written pipeline an
       const errors = await rows(`SELECT raw_message AS raw FROM ${db}.meters_daily_errors ORDER BY raw`);
       expect(errors).toHaveLength(readings.length - good.length);
       expect(errors).toEqual(await rows(`SELECT raw FROM ${hand}.daily_errors ORDER BY raw`));
+
+      const parsed = await rows(`SELECT event, user_id, skus, qty FROM ${db}.events ORDER BY event, user_id, skus, qty`);
+      expect(parsed).toHaveLength(270);
+      expect(parsed).toEqual(await rows(`SELECT event, user_id, skus, qty FROM ${hand}.events ORDER BY event, user_id, skus, qty`));
 
       // Merges collapse rows at their own pace: compare what FINAL keeps, the latest offset of each id.
       const latest = await rows(`SELECT id, name, _partition, _offset FROM ${db}.users FINAL ORDER BY id`);

@@ -33,6 +33,14 @@ const VIRTUALS = [
   `CREATE MATERIALIZED VIEW ${DB}.users_mv TO ${DB}.users AS SELECT id, name, _partition, _offset, _timestamp FROM ${DB}.users_in`,
 ];
 
+/** The most common production pattern for irregular JSON: the message as one string, parsed in the view. */
+const RAW = [
+  `CREATE DATABASE IF NOT EXISTS ${DB}`,
+  `CREATE TABLE ${DB}.events_raw (raw String) ENGINE = Kafka SETTINGS ${BROKER}, kafka_topic_list = 'events', kafka_group_name = 'events', kafka_format = 'JSONAsString'`,
+  `CREATE TABLE ${DB}.events (event LowCardinality(String), user_id UInt64, amount Decimal(12, 2)) ENGINE = MergeTree ORDER BY (event, user_id)`,
+  `CREATE MATERIALIZED VIEW ${DB}.events_mv TO ${DB}.events AS SELECT JSONExtractString(raw, 'event') AS event, JSONExtractUInt(raw, 'user', 'id') AS user_id, toDecimal64(JSONExtractFloat(raw, 'amount'), 2) AS amount FROM ${DB}.events_raw WHERE JSONHas(raw, 'event')`,
+];
+
 interface TableRow {
   name: string;
   uuid: string;
@@ -98,6 +106,19 @@ for (const via of ['embedded', 'http'] as const) {
           `create safe ${DB}.meters_in`, // same group: it resumes where the old one stopped
           `start safe ${DB}.meters_mv`, // the view, now storing site, reads again
         ]);
+      } finally {
+        await target.close();
+      }
+    });
+
+    it('JSONAsString parsed with JSONExtract in the view: the raw string becomes source.fields, each column an expr', async () => {
+      const target = await seeded(via, RAW);
+      try {
+        await adopt(target);
+        const yaml = readFileSync(join(target.projectDir, 'schemas', 'events.yaml'), 'utf8');
+        expect(yaml).toMatch(/source:\n {2}topic: events\n {2}fields:\n {4}raw: String\n {2}format: JSONAsString\n/);
+        expect(yaml).toContain("expr: JSONExtractUInt(raw, 'user', 'id')");
+        expect(yaml).toContain("filter: JSONHas(raw, 'event')");
       } finally {
         await target.close();
       }

@@ -1,5 +1,15 @@
 CREATE DATABASE IF NOT EXISTS plant;
 
+CREATE TABLE IF NOT EXISTS plant.`events`
+(
+    `event` LowCardinality(String),
+    user_id UInt64,
+    skus Array(String)
+)
+ENGINE = MergeTree
+ORDER BY (`event`, user_id)
+COMMENT '[chpipe:events/table]';
+
 CREATE TABLE IF NOT EXISTS plant.meters
 (
     meter_id UInt64,
@@ -65,6 +75,17 @@ ENGINE = ReplacingMergeTree(_offset)
 ORDER BY `id`
 COMMENT '[chpipe:users/table]';
 
+CREATE TABLE IF NOT EXISTS plant.events_queue
+(
+    raw String
+)
+ENGINE = Kafka
+SETTINGS kafka_broker_list = 'localhost:9092',
+    kafka_topic_list = 'raw-events',
+    kafka_group_name = 'chpipe_plant_events',
+    kafka_format = 'JSONAsString'
+COMMENT '[chpipe:events/queue]';
+
 CREATE TABLE IF NOT EXISTS plant.meters_daily_queue
 (
     meter_id UInt64,
@@ -115,6 +136,16 @@ AS (SELECT
 FROM plant.meters_daily_state
 GROUP BY meter_id)
 COMMENT '[chpipe:meters_daily/view]';
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS plant.events_mv
+TO plant.`events`
+AS (SELECT
+    JSONExtractString(raw, 'event') AS `event`,
+    JSONExtractUInt(raw, 'user', 'id') AS user_id,
+    arrayMap(x -> JSONExtractString(x, 'sku'), JSONExtractArrayRaw(raw, 'items')) AS skus
+FROM plant.events_queue
+WHERE (JSONHas(raw, 'event')))
+COMMENT '[chpipe:events/mv]';
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS plant.meters_daily_errors_mv
 TO plant.meters_daily_errors
