@@ -299,6 +299,12 @@ function compileIngest(ctx: Context, p: IngestSpec): DbObject[] | undefined {
   return [table, queue, ...read.objects, mv, ...errorObjects(ctx, p, read.from)];
 }
 
+/** The TTL of an errors table kept `days` days, as the engine prints it back: ERRORS_TTL_HEAD, the days, `)`. */
+export const ERRORS_TTL_HEAD = 'received_at + toIntervalDay(';
+export function errorsTtl(days: number): string {
+  return `${ERRORS_TTL_HEAD}${days})`;
+}
+
 /** `on_error: stream`: NAME_errors keeps what could not be parsed, fed by NAME_errors_mv. */
 function errorObjects(ctx: Context, p: IngestSpec | AggregateSpec, readFrom: string): DbObject[] {
   if (p.source.onError !== 'stream') return [];
@@ -316,6 +322,7 @@ function errorObjects(ctx: Context, p: IngestSpec | AggregateSpec, readFrom: str
     ],
     orderBy: '(topic, `partition`, `offset`)',
     partitionBy: 'toYYYYMM(received_at)',
+    ...(p.source.errorsRetentionDays !== undefined ? { ttl: errorsTtl(p.source.errorsRetentionDays) } : {}),
     settings: {},
   });
   const source = qualified(ctx.placement.database, readFrom);

@@ -20,6 +20,7 @@
  * and anything that differs is reported as unmanaged, never guessed.
  */
 import { SERVER_DEFAULT_PATH, SERVER_DEFAULT_REPLICA } from '../cluster/layout.js';
+import { ERRORS_TTL_HEAD, errorsTtl } from '../compile/compile.js';
 import { KAFKA_STREAM_VIRTUAL_COLUMNS, KAFKA_VIRTUAL_COLUMNS, SKIP_BROKEN_MESSAGES_DEFAULT } from '../model/kafka.js';
 import { localName, makeModel, objectName, type Column, type DbObject, type DistributedTable, type KafkaTable, type MaterializedView, type Model, type Replication, type Role, type SettingValue, type Settings, type Table, type View } from '../model/model.js';
 import { parseOwnership } from '../model/ownership.js';
@@ -474,6 +475,8 @@ function recognizeConsumer(ctx: Context, q: KafkaTable): PulledPipeline {
   if (errorsMv) {
     objects.errors = errorsMv.to;
     objects.errors_mv = errorsMv.name;
+    const days = retentionDays(ctx.byName.get(errorsMv.to));
+    if (days !== undefined) source.errors_retention_days = days;
   }
   /** Roles the pipeline has no object for: `role: null` under objects:. */
   const without: Role[] = read.shape === 'direct' ? ['hub', 'hub_mv'] : [];
@@ -509,6 +512,13 @@ function recognizeConsumer(ctx: Context, q: KafkaTable): PulledPipeline {
   const names = { ...explicitNames(name, objects), ...Object.fromEntries(without.map((r) => [r, null])) };
   if (Object.keys(names).length) doc.objects = names;
   return { name, kind: isAggregate ? 'aggregate' : 'ingest', doc, objects: { ...objects, ...clusterLayout(ctx, objects, errorsMv ? [mv, errorsMv] : [mv]) }, secrets };
+}
+
+/** The days an errors table keeps its rows when its TTL is the one chpipe writes (`errorsTtl`); other TTLs are the proof's to refuse. */
+function retentionDays(errors: DbObject | undefined): number | undefined {
+  if (errors?.kind !== 'table' || errors.ttl === undefined) return undefined;
+  const days = errors.ttl.startsWith(ERRORS_TTL_HEAD) ? Number(errors.ttl.slice(ERRORS_TTL_HEAD.length, -1)) : NaN;
+  return Number.isInteger(days) && days > 0 && errorsTtl(days) === errors.ttl ? days : undefined;
 }
 
 /** The roles whose table is, on a cluster, a Distributed table over a per-node one. */

@@ -575,6 +575,10 @@ function toSource(src: SourceFile, raw: Raw, database: string, name: string, kaf
     diagnostics.push(diagnostic(locate(src, ['source']), 'missing-key', 'no Kafka brokers for this pipeline', { hint: 'set kafka.brokers in chpipe.yaml or source.brokers here' }));
     ok = false;
   }
+  if (raw.errors_retention_days !== undefined && onError !== 'stream') {
+    diagnostics.push(diagnostic(at(['errors_retention_days'], 'key'), 'conflict', `source.errors_retention_days applies to the errors table of on_error: stream, not on_error: ${onError}`, { hint: 'set `on_error: stream`, or remove errors_retention_days' }));
+    ok = false;
+  }
   const fields = fieldsOf(src, raw.fields, diagnostics);
   if (!fields) ok = false;
   if (!ok) return undefined;
@@ -586,6 +590,7 @@ function toSource(src: SourceFile, raw: Raw, database: string, name: string, kaf
     ...(raw.consumers !== undefined ? { consumers: Number(raw.consumers) } : {}),
     ...(raw.partitions !== undefined ? { partitions: Number(raw.partitions) } : {}),
     onError,
+    ...(raw.errors_retention_days !== undefined ? { errorsRetentionDays: Number(raw.errors_retention_days) } : {}),
     ...(brokers ? { brokers } : {}),
     ...(raw.schema !== undefined ? { schema: String(raw.schema) } : {}),
     ...(raw.schema_registry !== undefined ? { schemaRegistry: String(raw.schema_registry) } : format === 'AvroConfluent' && kafka.schemaRegistry !== undefined ? { schemaRegistry: kafka.schemaRegistry } : {}),

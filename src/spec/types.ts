@@ -61,6 +61,8 @@ export interface SourceSpec {
   /** Declared partitions of each source topic (`source.partitions`), for cluster mode's consumer budget. */
   readonly partitions?: number;
   readonly onError: OnError;
+  /** `on_error: stream`: days NAME_errors keeps a row (`TTL received_at + toIntervalDay(N)`); absent: kept until deleted. */
+  readonly errorsRetentionDays?: number;
   readonly brokers?: string;
   readonly schema?: string;
   readonly schemaRegistry?: string;

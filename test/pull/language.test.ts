@@ -41,6 +41,16 @@ const RAW = [
   `CREATE MATERIALIZED VIEW ${DB}.events_mv TO ${DB}.events AS SELECT JSONExtractString(raw, 'event') AS event, JSONExtractUInt(raw, 'user', 'id') AS user_id, toDecimal64(JSONExtractFloat(raw, 'amount'), 2) AS amount FROM ${DB}.events_raw WHERE JSONHas(raw, 'event')`,
 ];
 
+/** The docs' errors stream (two views on a stream-mode Kafka table), its errors kept 14 days. */
+const RETAINED = [
+  `CREATE DATABASE IF NOT EXISTS ${DB}`,
+  `CREATE TABLE ${DB}.clicks_in (url String, ms Int32) ENGINE = Kafka SETTINGS ${BROKER}, kafka_topic_list = 'clicks', kafka_group_name = 'clicks', kafka_format = 'JSONEachRow', kafka_handle_error_mode = 'stream'`,
+  `CREATE TABLE ${DB}.clicks (url String, ms Int32) ENGINE = MergeTree ORDER BY url`,
+  `CREATE MATERIALIZED VIEW ${DB}.clicks_mv TO ${DB}.clicks AS SELECT url, ms FROM ${DB}.clicks_in WHERE length(_error) = 0`,
+  `CREATE TABLE ${DB}.clicks_errors (received_at DateTime, topic LowCardinality(String), \`partition\` UInt64, \`offset\` UInt64, raw_message String, error String) ENGINE = MergeTree PARTITION BY toYYYYMM(received_at) ORDER BY (topic, \`partition\`, \`offset\`) TTL received_at + INTERVAL 14 DAY`,
+  `CREATE MATERIALIZED VIEW ${DB}.clicks_errors_mv TO ${DB}.clicks_errors AS SELECT now() AS received_at, _topic AS topic, _partition AS \`partition\`, _offset AS \`offset\`, _raw_message AS raw_message, _error AS error FROM ${DB}.clicks_in WHERE length(_error) > 0`,
+];
+
 interface TableRow {
   name: string;
   uuid: string;
@@ -119,6 +129,21 @@ for (const via of ['embedded', 'http'] as const) {
         expect(yaml).toMatch(/source:\n {2}topic: events\n {2}fields:\n {4}raw: String\n {2}format: JSONAsString\n/);
         expect(yaml).toContain("expr: JSONExtractUInt(raw, 'user', 'id')");
         expect(yaml).toContain("filter: JSONHas(raw, 'event')");
+      } finally {
+        await target.close();
+      }
+    });
+
+    it("an errors table with a TTL is adopted as errors_retention_days; a new retention plans the TTL's ALTER", async () => {
+      const target = await seeded(via, RETAINED);
+      try {
+        await adopt(target);
+        const file = join(target.projectDir, 'schemas', 'clicks.yaml');
+        const yaml = readFileSync(file, 'utf8');
+        expect(yaml).toContain('  on_error: stream\n  errors_retention_days: 14\n');
+        writeFileSync(file, yaml.replace('errors_retention_days: 14', 'errors_retention_days: 30'));
+        const steps = await planSteps(target);
+        expect(steps.map((s) => `${s.action} ${s.risk} ${s.object}`)).toEqual([`alter caution ${DB}.clicks_errors`]);
       } finally {
         await target.close();
       }

@@ -31,6 +31,7 @@ CREATE TABLE IF NOT EXISTS plant.meters_daily_errors
 ENGINE = MergeTree
 PARTITION BY toYYYYMM(received_at)
 ORDER BY (topic, `partition`, `offset`)
+TTL received_at + toIntervalDay(30)
 COMMENT '[chpipe:meters_daily/errors]';
 
 CREATE TABLE IF NOT EXISTS plant.meters_daily_hub
