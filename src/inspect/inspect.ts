@@ -6,7 +6,7 @@ import type { Driver } from '../engine/driver.js';
 import { makeModel, sortSettings, type Column, type DbObject, type DefaultKind, type KafkaTable, type Model, type Placement, type SettingValue } from '../model/model.js';
 import { parseOwnership } from '../model/ownership.js';
 import { stringLiteral } from '../sql/quote.js';
-import { parseSettingsList, readIdentifier, readQualifiedName, splitEngineClauses } from '../sql/parse.js';
+import { parseLiteralList, parseSettingsList, readIdentifier, readQualifiedName, splitEngineClauses } from '../sql/parse.js';
 import { parseSelect } from '../sql/query.js';
 import { distributedEngine, replicatedEngine } from '../sql/cluster.js';
 
@@ -158,6 +158,42 @@ function toObject(row: TableRow, name: string, columns: Column[], from: string[]
 }
 
 /**
+ * The settings the Kafka engine's positional arguments stand for, in their order (measured on 26.7 by giving
+ * each position a value of the wrong type: the engine names the setting it expected; it ignores arguments
+ * after the 17th). `Kafka('host:9092', 'topic', 'group', 'JSONEachRow')` is the form ClickHouse's docs show.
+ */
+const KAFKA_POSITIONAL = [
+  'kafka_broker_list',
+  'kafka_topic_list',
+  'kafka_group_name',
+  'kafka_format',
+  'kafka_row_delimiter',
+  'kafka_schema',
+  'kafka_num_consumers',
+  'kafka_max_block_size',
+  'kafka_skip_broken_messages',
+  'kafka_commit_every_batch',
+  'kafka_client_id',
+  'kafka_poll_timeout_ms',
+  'kafka_flush_interval_ms',
+  'kafka_thread_per_consumer',
+  'kafka_handle_error_mode',
+  'kafka_commit_on_select',
+  'kafka_max_rows_per_message',
+] as const;
+
+/** Positional engine arguments as the settings they set; an empty kafka_schema (no schema) is left out, as the SETTINGS form leaves it. */
+function positionalSettings(values: readonly SettingValue[]): Record<string, SettingValue> {
+  const out: Record<string, SettingValue> = {};
+  KAFKA_POSITIONAL.forEach((name, i) => {
+    const v = values[i];
+    if (v === undefined || (name === 'kafka_schema' && v === '')) return;
+    out[name] = v;
+  });
+  return out;
+}
+
+/**
  * A Kafka table from its engine clause as the engine normalizes it (`engine_full`, or the ENGINE clause of a
  * CREATE statement: `Kafka SETTINGS k = v, …` or `Kafka(collection, k = v, …) SETTINGS …`).
  */
@@ -165,7 +201,9 @@ export function kafkaTableFromEngine(name: string, engineFull: string, columns: 
   const m = /^Kafka(?:\((.*)\))?(?: SETTINGS (.*))?$/s.exec(engineFull);
   let namedCollection: string | undefined;
   let settings = {};
-  if (m?.[1] !== undefined) {
+  const positional = m?.[1] !== undefined && m[1].trimStart().startsWith("'") ? parseLiteralList(m[1]) : undefined;
+  if (positional) settings = positionalSettings(positional);
+  else if (m?.[1] !== undefined) {
     const coll = readIdentifier(m[1], 0);
     namedCollection = coll?.name;
     settings = parseSettingsList(m[1].slice(coll?.end ?? 0));

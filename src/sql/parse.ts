@@ -79,6 +79,32 @@ export function skipQuoted(text: string, open: number): number {
   return text.length;
 }
 
+/** A comma-separated list of literals (`'text'`, numbers), as an engine's positional arguments are printed; undefined for anything else. */
+export function parseLiteralList(text: string): SettingValue[] | undefined {
+  const out: SettingValue[] = [];
+  let i = 0;
+  const skipSpace = () => {
+    while (i < text.length && /\s/.test(text[i] as string)) i++;
+  };
+  for (skipSpace(); i < text.length; ) {
+    if (text[i] === "'") {
+      const end = skipQuoted(text, i);
+      out.push(unescape(text.slice(i + 1, end - 1), "'"));
+      i = end;
+    } else {
+      const m = /^-?\d+(\.\d+)?/.exec(text.slice(i));
+      if (!m) return undefined;
+      out.push(Number(m[0]));
+      i += m[0].length;
+    }
+    skipSpace();
+    if (i < text.length && text[i] !== ',') return undefined;
+    i++;
+    skipSpace();
+  }
+  return out;
+}
+
 /**
  * Walks `text` from `from` on, outside quoted strings and names: calls `visit` for every other character with
  * the depth of parentheses and brackets after it (`(` and `[` open, `)` and `]` close), so depth 0 is the top

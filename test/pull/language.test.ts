@@ -51,6 +51,14 @@ const RETAINED = [
   `CREATE MATERIALIZED VIEW ${DB}.clicks_errors_mv TO ${DB}.clicks_errors AS SELECT now() AS received_at, _topic AS topic, _partition AS \`partition\`, _offset AS \`offset\`, _raw_message AS raw_message, _error AS error FROM ${DB}.clicks_in WHERE length(_error) > 0`,
 ];
 
+/** The docs' positional engine form, with a consumer count among its arguments. */
+const POSITIONAL = [
+  `CREATE DATABASE IF NOT EXISTS ${DB}`,
+  `CREATE TABLE ${DB}.queue (timestamp UInt64, level String, message String) ENGINE = Kafka('localhost:9092', 'logs', 'group1', 'JSONEachRow', '', '', 2)`,
+  `CREATE TABLE ${DB}.daily (day Date, level String, total UInt64) ENGINE = SummingMergeTree(total) ORDER BY (day, level)`,
+  `CREATE MATERIALIZED VIEW ${DB}.consumer TO ${DB}.daily AS SELECT toDate(toDateTime(timestamp)) AS day, level, 1 AS total FROM ${DB}.queue`,
+];
+
 interface TableRow {
   name: string;
   uuid: string;
@@ -144,6 +152,26 @@ for (const via of ['embedded', 'http'] as const) {
         writeFileSync(file, yaml.replace('errors_retention_days: 14', 'errors_retention_days: 30'));
         const steps = await planSteps(target);
         expect(steps.map((s) => `${s.action} ${s.risk} ${s.object}`)).toEqual([`alter caution ${DB}.clicks_errors`]);
+      } finally {
+        await target.close();
+      }
+    });
+
+    it("the docs' positional Kafka(...) form (into a SummingMergeTree) is adopted with its names; a new field recreates it in the SETTINGS form on the same group", async () => {
+      const target = await seeded(via, POSITIONAL);
+      try {
+        await adopt(target);
+        const file = join(target.projectDir, 'schemas', 'daily.yaml');
+        const yaml = readFileSync(file, 'utf8');
+        expect(yaml).toContain('  topic: logs\n');
+        expect(yaml).toContain('  group: group1\n');
+        expect(yaml).toContain('  consumers: 2\n');
+        expect(yaml).toMatch(/objects:\n {2}queue: queue\n {2}mv: consumer\n/);
+        // message is parsed and not stored: a field. One more field recreates the queue.
+        expect(yaml).toContain('  fields:\n    timestamp: UInt64\n    level: String\n    message: String\n');
+        writeFileSync(file, yaml.replace('    message: String\n', '    message: String\n    host: String\n'));
+        const steps = await planSteps(target);
+        expect(steps.map((s) => `${s.action} ${s.risk} ${s.object}`)).toEqual([`stop safe ${DB}.consumer`, `drop safe ${DB}.queue`, `create safe ${DB}.queue`, `start safe ${DB}.consumer`]);
       } finally {
         await target.close();
       }
