@@ -194,7 +194,14 @@ function queueTable(ctx: Context, p: PipelineSpec, columns: readonly Column[], b
 
 /** The column layer over the queue must resolve; on failure, find the first column that breaks it. */
 function checkColumnLayer(ctx: Context, p: IngestSpec | AggregateSpec, from: string): boolean {
-  const unfiltered = { columns: p.columns, source: p.source } as const;
+  if (p.explode !== undefined) {
+    const fanned = ctx.oracle.describe(`SELECT 1 AS one\nFROM ${from}\nARRAY JOIN ${p.explode}`);
+    if (!fanned.ok) {
+      report(ctx, p, ['explode'], 'invalid-expression', 'explode is not an array over the message fields', fanned.problem, 'an Array field (or expression), e.g. explode: items');
+      return false;
+    }
+  }
+  const unfiltered = { columns: p.columns, source: p.source, explode: p.explode } as const;
   const whole = ctx.oracle.describe(ingestSelect({ ...unfiltered, filter: undefined }, from));
   if (!whole.ok) {
     let located = false;

@@ -80,9 +80,9 @@ function lines(items: readonly string[]): string {
 }
 
 /** The ingest view: every column, read or computed, filtered. */
-export function ingestSelect(p: Pick<IngestSpec, 'columns' | 'filter' | 'source'>, from: string, upTo = p.columns.length): string {
+export function ingestSelect(p: Pick<IngestSpec, 'columns' | 'filter' | 'source' | 'explode'>, from: string, upTo = p.columns.length): string {
   const where = queueCondition(p.filter, p.source);
-  return `SELECT${lines(p.columns.slice(0, upTo).map(projection))}\nFROM ${from}${where ? `\nWHERE ${where}` : ''}`;
+  return `SELECT${lines(p.columns.slice(0, upTo).map(projection))}\nFROM ${from}${p.explode !== undefined ? `\nARRAY JOIN ${p.explode}` : ''}${where ? `\nWHERE ${where}` : ''}`;
 }
 
 export function stateCall(m: MeasureSpec): string {
@@ -106,7 +106,7 @@ function needsColumnLayer(p: Pick<AggregateSpec, 'columns'>): boolean {
 }
 
 /** The aggregate view into NAME_state: keys and -State measures, grouped. */
-export function stateSelect(p: Pick<AggregateSpec, 'columns' | 'filter' | 'source' | 'by' | 'measures'>, from: string, measures = p.measures): string {
+export function stateSelect(p: Pick<AggregateSpec, 'columns' | 'filter' | 'source' | 'by' | 'measures' | 'explode'>, from: string, measures = p.measures): string {
   const keys = p.by.map((b) => ident(b.name));
   const items = [...p.by.map(keyProjection), ...measures.map((m) => `${stateCall(m)} AS ${ident(m.name)}`)];
   let source = from;
@@ -115,7 +115,9 @@ export function stateSelect(p: Pick<AggregateSpec, 'columns' | 'filter' | 'sourc
     source = `(\n${indent(ingestSelect({ ...p, columns: [...p.columns, ...unstoredFields(p.columns, p.source)] }, from))}\n)`;
     where = undefined;
   }
-  return `SELECT${lines(items)}\nFROM ${source}${where ? `\nWHERE ${where}` : ''}\nGROUP BY ${keys.join(', ')}`;
+  // Without a layer the fan-out is the aggregate's own ARRAY JOIN (with one, the layer does it).
+  const arrayJoin = p.explode !== undefined && !needsColumnLayer(p) ? `\nARRAY JOIN ${p.explode}` : '';
+  return `SELECT${lines(items)}\nFROM ${source}${arrayJoin}${where ? `\nWHERE ${where}` : ''}\nGROUP BY ${keys.join(', ')}`;
 }
 
 /** The finalizing view NAME over NAME_state: -Merge (or plain sum/min/max) grouped by the keys. */

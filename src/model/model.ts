@@ -120,6 +120,8 @@ export interface SelectParts {
   /** Output columns by name, each with the expression that computes it. */
   readonly items: readonly { readonly name: string; readonly expr: string }[];
   readonly from: string;
+  /** `ARRAY JOIN …`: each source row gives one row per array element (a message fanned out). */
+  readonly arrayJoin?: string;
   readonly where?: string;
   readonly groupBy?: string;
 }

@@ -139,6 +139,7 @@ function queryChanges(from: SelectParts, to: SelectParts): { changes: string[]; 
       changes.push(...inner.changes);
     } else changes.push('it reads another source');
   }
+  if ((from.arrayJoin ?? '') !== (to.arrayJoin ?? '')) changes.push(`its ARRAY JOIN changes (${from.arrayJoin ?? 'none'} → ${to.arrayJoin ?? 'none'}): each message gives other rows from now on; stored rows are unchanged`);
   if ((from.where ?? '') !== (to.where ?? '')) changes.push(`its filter changes (${from.where ?? 'none'} → ${to.where ?? 'none'}): rows are kept by the new filter from now on; stored rows are unchanged`);
   if ((from.groupBy ?? '') !== (to.groupBy ?? '')) changes.push('its grouping changes');
   const before = new Map(from.items.map((i) => [i.name, i.expr]));

@@ -498,6 +498,7 @@ function recognizeConsumer(ctx: Context, q: KafkaTable): PulledPipeline {
     const fields = fieldsKey(q, columns);
     if (fields) doc.source = withFields(doc.source as Record<string, unknown>, fields);
     doc.columns = columns;
+    if (mv.query.arrayJoin !== undefined) doc.explode = mv.query.arrayJoin;
     const filter = filterOf(mv.query.where, read.shape);
     if (filter !== undefined) doc.filter = filter;
     const table: Record<string, unknown> = {};
@@ -600,6 +601,7 @@ function aggregateKeys(ctx: Context, doc: Record<string, unknown>, q: KafkaTable
   }
   const ordered = keys.map((k) => [k, by[k] ?? refuse(`its view ${mv.name} groups by ${k}, which it does not select`)]);
   doc.columns = Object.fromEntries(q.columns.map((c) => [c.name, c.type]));
+  if (query.arrayJoin !== undefined) doc.explode = query.arrayJoin;
   const filter = filterOf(query.where, stream);
   if (filter !== undefined) doc.filter = filter;
   doc.aggregate = { by: Object.fromEntries(ordered), measures };

@@ -303,7 +303,7 @@ function toPipeline(src: SourceFile, raw: Raw, database: string, kafka: KafkaCon
   }
   const kind = raw.publish !== undefined ? 'publish' : raw.aggregate !== undefined ? 'aggregate' : 'ingest';
   const forbidden: Record<typeof kind, string[]> = {
-    publish: ['source', 'columns', 'table', 'aggregate', 'filter'],
+    publish: ['source', 'columns', 'table', 'aggregate', 'filter', 'explode'],
     aggregate: [],
     ingest: [],
   };
@@ -368,6 +368,7 @@ function toPipeline(src: SourceFile, raw: Raw, database: string, kafka: KafkaCon
   const columns = toColumns(src, raw.columns as Record<string, unknown>, source?.onError === 'stream', diagnostics);
   if (source && !checkColumnFields(src, source, columns, diagnostics)) ok = false;
   const filter = raw.filter !== undefined ? String(raw.filter) : undefined;
+  const explode = raw.explode !== undefined ? { explode: String(raw.explode).trim() } : {};
   const columnNames = columns.map((c) => c.name);
   // A column refused above (bad name, from + expr) is not "unknown" to order_by: say nothing more about it.
   const allColumns = columns.length === Object.keys(raw.columns as object).length;
@@ -413,6 +414,7 @@ function toPipeline(src: SourceFile, raw: Raw, database: string, kafka: KafkaCon
         settings: tableSettings,
       },
       ...(filter !== undefined ? { filter } : {}),
+      ...explode,
     };
     return ok ? spec : undefined;
   }
@@ -447,7 +449,7 @@ function toPipeline(src: SourceFile, raw: Raw, database: string, kafka: KafkaCon
     settings: tableSettings,
   };
   if (!source || !ok) return undefined;
-  const spec: IngestSpec = { ...base, kind, source, columns, table, ...(filter !== undefined ? { filter } : {}) };
+  const spec: IngestSpec = { ...base, kind, source, columns, table, ...(filter !== undefined ? { filter } : {}), ...explode };
   return spec;
 }
 

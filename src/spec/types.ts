@@ -99,6 +99,8 @@ export interface IngestSpec extends PipelineBase {
   readonly columns: readonly ColumnSpec[];
   readonly table: TableSpec;
   readonly filter?: string;
+  /** `explode`: the view's ARRAY JOIN, one row per element of this array (order items out of an order). */
+  readonly explode?: string;
 }
 
 export interface MeasureSpec {
@@ -119,6 +121,8 @@ export interface AggregateSpec extends PipelineBase {
   readonly measures: readonly MeasureSpec[];
   readonly table: Omit<TableSpec, 'orderBy' | 'engine'>;
   readonly filter?: string;
+  /** As an ingest's: the column layer fans each message out before the aggregate groups it. */
+  readonly explode?: string;
 }
 
 export interface PublishSpec extends PipelineBase {

@@ -1,7 +1,7 @@
 /**
  * A view's SELECT, as the engine normalized it (system.tables.as_select, one
  * line), split into its parts: the output columns with their expressions, FROM,
- * WHERE and GROUP BY. Read once, at the edge where the text comes in (inspect),
+ * ARRAY JOIN, WHERE and GROUP BY. Read once, at the edge where the text comes in (inspect),
  * so the planner compares typed parts, never text. A query of another shape
  * (JOIN, UNION, HAVING, ...) is not split: the planner then treats any change
  * of it as a change of meaning.
@@ -9,8 +9,13 @@
 import type { SelectParts } from '../model/model.js';
 import { readIdentifier, scanTopLevel } from './parse.js';
 
-const CLAUSES = ['FROM', 'WHERE', 'GROUP BY'] as const;
-const UNSUPPORTED = ['JOIN', 'UNION', 'HAVING', 'ORDER BY', 'LIMIT', 'SETTINGS', 'WITH', 'ARRAY JOIN', 'QUALIFY', 'WINDOW', 'INTERSECT', 'EXCEPT', 'PREWHERE', 'SAMPLE', 'FINAL'];
+const CLAUSES = ['FROM', 'ARRAY JOIN', 'WHERE', 'GROUP BY'] as const;
+const UNSUPPORTED = ['JOIN', 'UNION', 'HAVING', 'ORDER BY', 'LIMIT', 'SETTINGS', 'WITH', 'LEFT ARRAY JOIN', 'QUALIFY', 'WINDOW', 'INTERSECT', 'EXCEPT', 'PREWHERE', 'SAMPLE', 'FINAL'];
+
+/** `JOIN` as the second word of `ARRAY JOIN` (a clause of its own), not a join of tables. */
+function joinOfArrayJoin(text: string, i: number): boolean {
+  return text.slice(Math.max(0, i - 6), i).toUpperCase() === 'ARRAY ' && text.slice(Math.max(0, i - 11), i).toUpperCase() !== 'LEFT ARRAY ';
+}
 
 function keywordAt(text: string, i: number, keyword: string): boolean {
   if (!/\s/.test(text[i - 1] ?? ' ')) return false;
@@ -48,27 +53,28 @@ function item(text: string): { name: string; expr: string } {
 export function parseSelect(sql: string): SelectParts | undefined {
   const text = sql.trim().replace(/\s+/g, ' ');
   if (!/^SELECT /i.test(text) || /^SELECT DISTINCT /i.test(text)) return undefined;
-  const marks: { at: number; keyword: string }[] = [];
+  const marks: { at: number; keyword: (typeof CLAUSES)[number] }[] = [];
   let unsupported = false;
   scanTopLevel(text, (i, depth) => {
     if (depth !== 0) return;
-    for (const k of UNSUPPORTED) if (keywordAt(text, i, k)) unsupported = true;
+    for (const k of UNSUPPORTED) if (keywordAt(text, i, k) && !(k === 'JOIN' && joinOfArrayJoin(text, i))) unsupported = true;
     for (const k of CLAUSES) if (keywordAt(text, i, k)) marks.push({ at: i, keyword: k });
   });
   if (unsupported) return undefined;
   const keywords = marks.map((m) => m.keyword);
-  // Each clause at most once, in order: FROM [WHERE] [GROUP BY].
-  if (keywords[0] !== 'FROM' || new Set(keywords).size !== keywords.length) return undefined;
+  // Each clause at most once, in order: FROM [ARRAY JOIN] [WHERE] [GROUP BY].
+  if (keywords[0] !== 'FROM' || new Set(keywords).size !== keywords.length || keywords.some((k, i) => i > 0 && CLAUSES.indexOf(k) < CLAUSES.indexOf(keywords[i - 1] as (typeof CLAUSES)[number]))) return undefined;
   const part = (k: string) => {
     const j = marks.findIndex((m) => m.keyword === k);
     if (j < 0) return undefined;
-    const m = marks[j] as { at: number; keyword: string };
+    const m = marks[j] as (typeof marks)[number];
     return text.slice(m.at + k.length, marks[j + 1]?.at ?? text.length).trim();
   };
   const items = splitItems(text.slice('SELECT '.length, marks[0]?.at)).map(item);
+  const arrayJoin = part('ARRAY JOIN');
   const where = part('WHERE');
   const groupBy = part('GROUP BY');
-  return { items, from: part('FROM') as string, ...(where !== undefined ? { where } : {}), ...(groupBy !== undefined ? { groupBy } : {}) };
+  return { items, from: part('FROM') as string, ...(arrayJoin !== undefined ? { arrayJoin } : {}), ...(where !== undefined ? { where } : {}), ...(groupBy !== undefined ? { groupBy } : {}) };
 }
 
 /**

@@ -7,7 +7,9 @@
  * - meters_daily: an aggregate (stream mode: malformed messages kept apart) whose by key and measures
  *   read those fields, `sum` into SimpleAggregateFunction;
  * - users: Kafka virtual columns stored under their own names into a ReplacingMergeTree(_offset);
- * - events: JSONAsString, each column a JSONExtract over the raw string, nested objects and arrays.
+ * - events: JSONAsString, each column a JSONExtract over the raw string, nested objects and arrays;
+ * - order_items / sku_totals: one order → one row per item (ARRAY JOIN over Array(Tuple(sku, qty)), items
+ *   of quantity 0 filtered out), and the items rolled up per SKU.
  *
  * Readings are multiples of 0.125 (exact in binary), so sums do not depend on the order of blocks.
  */
@@ -23,12 +25,12 @@ const PARTITIONS = 2;
 const SETTLE_BOUND_MS = 120_000;
 
 describe('message fields and virtual columns by name: a hand-written pipeline and its chpipe declaration fill identical tables (real broker)', () => {
-  it('meters filtered on a field not stored, an aggregate over unstored fields, users with _partition/_offset, JSONAsString parsed with JSONExtract', { timeout: 240_000 }, async () => {
+  it('meters filtered on a field not stored, an aggregate over unstored fields, users with _partition/_offset, JSONAsString parsed with JSONExtract, order items fanned out and rolled up', { timeout: 240_000 }, async () => {
     const bootstrap = kafkaBootstrap();
     const driver = target();
     const hand = `hand_${process.pid}`;
     const db = `lang_${process.pid}`;
-    const t = { meters: uniqueTopic('lang_meters'), users: uniqueTopic('lang_users'), events: uniqueTopic('lang_events') };
+    const t = { meters: uniqueTopic('lang_meters'), users: uniqueTopic('lang_users'), events: uniqueTopic('lang_events'), orders: uniqueTopic('lang_orders') };
     for (const topic of Object.values(t)) await createTopic(bootstrap, topic, PARTITIONS);
     const kafka = (topic: string, group: string, extra = '') => `ENGINE = Kafka SETTINGS kafka_broker_list = '${bootstrap}', kafka_topic_list = '${topic}', kafka_group_name = '${group}', kafka_format = 'JSONEachRow', kafka_flush_interval_ms = 500${extra}`;
     const written = [
@@ -47,6 +49,12 @@ describe('message fields and virtual columns by name: a hand-written pipeline an
       `CREATE TABLE ${hand}.events_raw (raw String) ${kafka(t.events, `${hand}_events`).replace("'JSONEachRow'", "'JSONAsString'")}`,
       `CREATE TABLE ${hand}.events (event String, user_id UInt64, skus Array(String), qty UInt32) ENGINE = MergeTree ORDER BY (event, user_id)`,
       `CREATE MATERIALIZED VIEW ${hand}.events_mv TO ${hand}.events AS SELECT JSONExtractString(raw, 'event') AS event, JSONExtractUInt(raw, 'user', 'id') AS user_id, arrayMap(x -> JSONExtractString(x, 'sku'), JSONExtractArrayRaw(raw, 'items')) AS skus, arraySum(arrayMap(x -> toUInt32(JSONExtractUInt(x, 'qty')), JSONExtractArrayRaw(raw, 'items'))) AS qty FROM ${hand}.events_raw WHERE JSONHas(raw, 'event')`,
+      `CREATE TABLE ${hand}.orders_in (order_id UInt64, items Array(Tuple(sku String, qty UInt32))) ${kafka(t.orders, `${hand}_items`)}`,
+      `CREATE TABLE ${hand}.order_items (order_id UInt64, sku String, qty UInt32) ENGINE = MergeTree ORDER BY (order_id, sku)`,
+      `CREATE MATERIALIZED VIEW ${hand}.order_items_mv TO ${hand}.order_items AS SELECT order_id, tupleElement(items, 'sku') AS sku, tupleElement(items, 'qty') AS qty FROM ${hand}.orders_in ARRAY JOIN items WHERE tupleElement(items, 'qty') > 0`,
+      `CREATE TABLE ${hand}.skus_in (order_id UInt64, items Array(Tuple(sku String, qty UInt32))) ${kafka(t.orders, `${hand}_skus`)}`,
+      `CREATE TABLE ${hand}.sku_totals (sku String, units SimpleAggregateFunction(sum, UInt64), orders AggregateFunction(uniq, UInt64)) ENGINE = AggregatingMergeTree ORDER BY sku`,
+      `CREATE MATERIALIZED VIEW ${hand}.sku_totals_mv TO ${hand}.sku_totals AS SELECT tupleElement(items, 'sku') AS sku, sum(tupleElement(items, 'qty')) AS units, uniqState(order_id) AS orders FROM ${hand}.skus_in ARRAY JOIN items GROUP BY sku`,
     ];
     const fields = ['  fields:', '    meter_id: UInt64', '    unit: String', '    reading: Float64', '    level: String'];
     const dir = tempProject(
@@ -67,6 +75,34 @@ describe('message fields and virtual columns by name: a hand-written pipeline an
           "filter: JSONHas(raw, 'event')",
           'table:',
           '  order_by: [event, user_id]',
+          '',
+        ].join('\n'),
+        'schemas/order_items.yaml': [
+          'name: order_items',
+          'source:',
+          `  topic: ${t.orders}`,
+          '  fields: { order_id: UInt64, items: "Array(Tuple(sku String, qty UInt32))" }',
+          'explode: items',
+          'columns:',
+          '  order_id: UInt64',
+          `  sku: { type: String, expr: "tupleElement(items, 'sku')" }`,
+          `  qty: { type: UInt32, expr: "tupleElement(items, 'qty')" }`,
+          "filter: tupleElement(items, 'qty') > 0",
+          'table:',
+          '  order_by: [order_id, sku]',
+          '',
+        ].join('\n'),
+        'schemas/sku_totals.yaml': [
+          'name: sku_totals',
+          'source:',
+          `  topic: ${t.orders}`,
+          'explode: items',
+          'columns:',
+          '  order_id: UInt64',
+          '  items: "Array(Tuple(sku String, qty UInt32))"',
+          'aggregate:',
+          `  by: { sku: "tupleElement(items, 'sku')" }`,
+          `  measures: { units: "sum(tupleElement(items, 'qty'))", orders: uniq(order_id) }`,
           '',
         ].join('\n'),
         'schemas/users.yaml': ['name: users', 'source:', `  topic: ${t.users}`, 'columns:', '  id: UInt64', '  name: String', '  _partition: { type: UInt64, from: _partition }', '  _offset: { type: UInt64, from: _offset }', 'table:', '  engine: ReplacingMergeTree(_offset)', '  order_by: [id]', ''].join('\n'),
@@ -95,11 +131,15 @@ describe('message fields and virtual columns by name: a hand-written pipeline an
         JSON.stringify({ ...(i % 10 ? { event: i % 3 ? 'order' : 'refund' } : {}), user: { id: 1000 + (i % 17), name: `ü${i}` }, items: Array.from({ length: i % 4 }, (_, k) => ({ sku: `sku-${k}-${i % 5}`, qty: k + 1 })) }),
       );
       await produceValues(bootstrap, t.events, events, PARTITIONS, 30);
+      // 200 orders of 0 to 4 items over 7 SKUs, some of quantity 0.
+      const orders = Array.from({ length: 200 }, (_, i) => JSON.stringify({ order_id: i + 1, items: Array.from({ length: i % 5 }, (_, k) => ({ sku: `sku-${(i + k) % 7}`, qty: (i * k) % 4 })) }));
+      await produceValues(bootstrap, t.orders, orders, PARTITIONS, 25);
 
       for (const [topic, groups] of [
         [t.meters, [`${hand}_meters`, `${hand}_daily`, `chpipe_${db}_meters`, `chpipe_${db}_meters_daily`]],
         [t.users, [`${hand}_users`, `chpipe_${db}_users`]],
         [t.events, [`${hand}_events`, `chpipe_${db}_events`]],
+        [t.orders, [`${hand}_items`, `${hand}_skus`, `chpipe_${db}_order_items`, `chpipe_${db}_sku_totals`]],
       ] as const) {
         const ends = new Map(Array.from({ length: PARTITIONS }, (_, p) => [p, 0n] as [number, bigint]));
         for (const [p, o] of await endOffsets(bootstrap, topic)) ends.set(p, o);
@@ -135,6 +175,14 @@ describe('message fields and virtual columns by name: a hand-written pipeline an
       const parsed = await rows(`SELECT event, user_id, skus, qty FROM ${db}.events ORDER BY event, user_id, skus, qty`);
       expect(parsed).toHaveLength(270);
       expect(parsed).toEqual(await rows(`SELECT event, user_id, skus, qty FROM ${hand}.events ORDER BY event, user_id, skus, qty`));
+
+      const items = await rows(`SELECT order_id, sku, qty FROM ${db}.order_items ORDER BY order_id, sku, qty`);
+      const expectedItems = orders.flatMap((o) => (JSON.parse(o) as { items: { qty: number }[] }).items.filter((x) => x.qty > 0)).length;
+      expect(items).toHaveLength(expectedItems);
+      expect(items).toEqual(await rows(`SELECT order_id, sku, qty FROM ${hand}.order_items ORDER BY order_id, sku, qty`));
+      const skus = await rows(`SELECT sku, units, orders FROM ${db}.sku_totals ORDER BY sku`);
+      expect(skus).toHaveLength(7);
+      expect(skus).toEqual(await rows(`SELECT sku, sum(units) AS units, uniqMerge(orders) AS orders FROM ${hand}.sku_totals GROUP BY sku ORDER BY sku`));
 
       // Merges collapse rows at their own pace: compare what FINAL keeps, the latest offset of each id.
       const latest = await rows(`SELECT id, name, _partition, _offset FROM ${db}.users FINAL ORDER BY id`);

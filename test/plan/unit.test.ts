@@ -197,3 +197,30 @@ describe("an aggregate's column layer (a subquery in FROM) compared part by part
     expect(flowChangeRisk('agg_mv', layer('id > 3'), layer('id > 3'), 'swap').risk).toBe('safe');
   });
 });
+
+describe('ARRAY JOIN in a view query', () => {
+  it('is a part of its own, between FROM and WHERE', () => {
+    expect(parseSelect("SELECT order_id, tupleElement(items, 'sku') AS sku FROM db.q ARRAY JOIN items WHERE tupleElement(items, 'qty') > 0")).toEqual({
+      items: [
+        { name: 'order_id', expr: 'order_id' },
+        { name: 'sku', expr: "tupleElement(items, 'sku')" },
+      ],
+      from: 'db.q',
+      arrayJoin: 'items',
+      where: "tupleElement(items, 'qty') > 0",
+    });
+  });
+  it('a join of tables, LEFT ARRAY JOIN and clauses out of order are not broken down', () => {
+    expect(parseSelect('SELECT a FROM db.q JOIN db.r USING a')).toBeUndefined();
+    expect(parseSelect('SELECT a FROM db.q LEFT ARRAY JOIN items')).toBeUndefined();
+    expect(parseSelect('SELECT a FROM db.q WHERE a > 1 ARRAY JOIN items')).toBeUndefined();
+  });
+  it('a changed ARRAY JOIN is a caution step that names it; the same one is safe', () => {
+    const q = (aj: string) => parseSelect(`SELECT a FROM db.q ARRAY JOIN ${aj}`);
+    const r = flowChangeRisk('mv', q('items'), q('arraySlice(items, 1, 2) AS items'), 'swap');
+    expect(r.risk).toBe('caution');
+    expect(r.reason).toContain('its ARRAY JOIN changes (items → arraySlice(items, 1, 2) AS items)');
+    expect(flowChangeRisk('mv', q('items'), q('items'), 'swap').risk).toBe('safe');
+    expect(flowChangeRisk('mv', parseSelect('SELECT a FROM db.q'), q('items'), 'swap').reason).toContain('its ARRAY JOIN changes (none → items)');
+  });
+});

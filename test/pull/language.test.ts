@@ -59,6 +59,17 @@ const POSITIONAL = [
   `CREATE MATERIALIZED VIEW ${DB}.consumer TO ${DB}.daily AS SELECT toDate(toDateTime(timestamp)) AS day, level, 1 AS total FROM ${DB}.queue`,
 ];
 
+/** One order message → one row per item (ARRAY JOIN), and a rollup of the items per SKU. */
+const ITEMS = [
+  `CREATE DATABASE IF NOT EXISTS ${DB}`,
+  `CREATE TABLE ${DB}.orders_in (order_id UInt64, items Array(Tuple(sku String, qty UInt32))) ENGINE = Kafka SETTINGS ${BROKER}, kafka_topic_list = 'orders', kafka_group_name = 'items', kafka_format = 'JSONEachRow'`,
+  `CREATE TABLE ${DB}.order_items (order_id UInt64, sku String, qty UInt32) ENGINE = MergeTree ORDER BY (order_id, sku)`,
+  `CREATE MATERIALIZED VIEW ${DB}.order_items_mv TO ${DB}.order_items AS SELECT order_id, tupleElement(items, 'sku') AS sku, tupleElement(items, 'qty') AS qty FROM ${DB}.orders_in ARRAY JOIN items WHERE tupleElement(items, 'qty') > 0`,
+  `CREATE TABLE ${DB}.skus_in (order_id UInt64, items Array(Tuple(sku String, qty UInt32))) ENGINE = Kafka SETTINGS ${BROKER}, kafka_topic_list = 'orders', kafka_group_name = 'skus', kafka_format = 'JSONEachRow'`,
+  `CREATE TABLE ${DB}.sku_totals (sku String, units SimpleAggregateFunction(sum, UInt64), orders AggregateFunction(uniq, UInt64)) ENGINE = AggregatingMergeTree ORDER BY sku`,
+  `CREATE MATERIALIZED VIEW ${DB}.sku_totals_mv TO ${DB}.sku_totals AS SELECT tupleElement(items, 'sku') AS sku, sumSimpleState(tupleElement(items, 'qty')) AS units, uniqState(order_id) AS orders FROM ${DB}.skus_in ARRAY JOIN items GROUP BY sku`,
+];
+
 interface TableRow {
   name: string;
   uuid: string;
@@ -172,6 +183,28 @@ for (const via of ['embedded', 'http'] as const) {
         writeFileSync(file, yaml.replace('    message: String\n', '    message: String\n    host: String\n'));
         const steps = await planSteps(target);
         expect(steps.map((s) => `${s.action} ${s.risk} ${s.object}`)).toEqual([`stop safe ${DB}.consumer`, `drop safe ${DB}.queue`, `create safe ${DB}.queue`, `start safe ${DB}.consumer`]);
+      } finally {
+        await target.close();
+      }
+    });
+
+    it('ARRAY JOIN into a table and into an aggregate is adopted as explode; a changed ARRAY JOIN is a caution step naming it', async () => {
+      const target = await seeded(via, ITEMS);
+      try {
+        await adopt(target);
+        const file = join(target.projectDir, 'schemas', 'order_items.yaml');
+        const yaml = readFileSync(file, 'utf8');
+        expect(yaml).toContain('explode: items\n');
+        expect(yaml).toContain("expr: tupleElement(items, 'sku')");
+        const rollup = readFileSync(join(target.projectDir, 'schemas', 'sku_totals.yaml'), 'utf8');
+        expect(rollup).toContain('explode: items\n');
+        expect(rollup).toContain("units: sum(tupleElement(items, 'qty'))");
+        writeFileSync(file, yaml.replace('explode: items', 'explode: arraySlice(items, 1, 2) AS items'));
+        const steps = await target.cli(['plan', '--json']);
+        expect(steps.code, steps.stdout + steps.stderr).toBe(0);
+        const parsed = JSON.parse(steps.stdout) as { steps: { action: string; risk: string; object: string; reason: string }[] };
+        expect(parsed.steps.map((s) => `${s.action} ${s.risk} ${s.object}`)).toEqual([`modify_query caution ${DB}.order_items_mv`]);
+        expect(parsed.steps[0]?.reason).toContain('its ARRAY JOIN changes (items → arraySlice(items, 1, 2) AS items)');
       } finally {
         await target.close();
       }

@@ -65,6 +65,27 @@ ENGINE = AggregatingMergeTree
 ORDER BY meter_id
 COMMENT '[chpipe:meters_daily/state]';
 
+CREATE TABLE IF NOT EXISTS plant.order_items
+(
+    order_id UInt64,
+    customer_id UInt64,
+    sku String,
+    qty UInt32
+)
+ENGINE = MergeTree
+ORDER BY (order_id, sku)
+COMMENT '[chpipe:order_items/table]';
+
+CREATE TABLE IF NOT EXISTS plant.sku_totals_state
+(
+    sku String,
+    units SimpleAggregateFunction(sum, UInt64),
+    orders AggregateFunction(uniq, UInt64)
+)
+ENGINE = AggregatingMergeTree
+ORDER BY sku
+COMMENT '[chpipe:sku_totals/state]';
+
 CREATE TABLE IF NOT EXISTS plant.users
 (
     `id` UInt64,
@@ -116,6 +137,37 @@ SETTINGS kafka_broker_list = 'localhost:9092',
     kafka_format = 'JSONEachRow'
 COMMENT '[chpipe:meters/queue]';
 
+CREATE TABLE IF NOT EXISTS plant.order_items_queue
+(
+    order_id UInt64,
+    customer Tuple(
+    id UInt64,
+    country String),
+    items Array(Tuple(
+    sku String,
+    qty UInt32))
+)
+ENGINE = Kafka
+SETTINGS kafka_broker_list = 'localhost:9092',
+    kafka_topic_list = 'orders',
+    kafka_group_name = 'chpipe_plant_order_items',
+    kafka_format = 'JSONEachRow'
+COMMENT '[chpipe:order_items/queue]';
+
+CREATE TABLE IF NOT EXISTS plant.sku_totals_queue
+(
+    order_id UInt64,
+    items Array(Tuple(
+    sku String,
+    qty UInt32))
+)
+ENGINE = Kafka
+SETTINGS kafka_broker_list = 'localhost:9092',
+    kafka_topic_list = 'orders',
+    kafka_group_name = 'sku_totals',
+    kafka_format = 'JSONEachRow'
+COMMENT '[chpipe:sku_totals/queue]';
+
 CREATE TABLE IF NOT EXISTS plant.users_queue
 (
     `id` UInt64,
@@ -137,6 +189,15 @@ AS (SELECT
 FROM plant.meters_daily_state
 GROUP BY meter_id)
 COMMENT '[chpipe:meters_daily/view]';
+
+CREATE VIEW IF NOT EXISTS plant.sku_totals
+AS (SELECT
+    sku,
+    sum(units) AS units,
+    uniqMerge(orders) AS orders
+FROM plant.sku_totals_state
+GROUP BY sku)
+COMMENT '[chpipe:sku_totals/view]';
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS plant.events_mv
 TO plant.`events`
@@ -189,6 +250,29 @@ AS (SELECT
 FROM plant.meters_queue
 WHERE (level != 'debug'))
 COMMENT '[chpipe:meters/mv]';
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS plant.order_items_mv
+TO plant.order_items
+AS (SELECT
+    order_id,
+    tupleElement(customer, 'id') AS customer_id,
+    tupleElement(items, 'sku') AS sku,
+    tupleElement(items, 'qty') AS qty
+FROM plant.order_items_queue
+ARRAY JOIN items
+WHERE (tupleElement(items, 'qty') > 0))
+COMMENT '[chpipe:order_items/mv]';
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS plant.sku_totals_mv
+TO plant.sku_totals_state
+AS (SELECT
+    tupleElement(items, 'sku') AS sku,
+    sumSimpleState(tupleElement(items, 'qty')) AS units,
+    uniqState(order_id) AS orders
+FROM plant.sku_totals_queue
+ARRAY JOIN items
+GROUP BY sku)
+COMMENT '[chpipe:sku_totals/mv]';
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS plant.users_mv
 TO plant.users
