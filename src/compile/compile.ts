@@ -363,7 +363,7 @@ function compileAggregate(ctx: Context, p: AggregateSpec): DbObject[] | undefine
     if (!checkColumnLayer(ctx, p, from)) return undefined;
     const layer = ingestSelect({ ...p, filter: undefined }, from);
     for (const b of p.by) if (!probe(ctx, p, layer, b.expr, ['aggregate', 'by', b.name], `by key "${b.name}"`).ok) ok = false;
-    for (const m of p.measures) if (!probe(ctx, p, layer, stateCall(m), ['aggregate', 'measures', m.name], `measure "${m.name}"`).ok) ok = false;
+    for (const m of p.measures) if (!probe(ctx, p, layer, stateCall(m, p.engine === 'SummingMergeTree'), ['aggregate', 'measures', m.name], `measure "${m.name}"`).ok) ok = false;
     if (ok) report(ctx, p, ['aggregate'], 'invalid-expression', 'the aggregate does not form a valid query', described.problem);
     return undefined;
   }
@@ -377,7 +377,7 @@ function compileAggregate(ctx: Context, p: AggregateSpec): DbObject[] | undefine
   const state: Table = Object.freeze({
     kind: 'table',
     ...owned(p, 'state'),
-    engine: 'AggregatingMergeTree',
+    engine: p.engine,
     columns: stateColumns,
     orderBy: keys.length === 1 ? (keys[0] as string) : `(${keys.join(', ')})`,
     ...(p.table.partitionBy !== undefined ? { partitionBy: p.table.partitionBy } : {}),

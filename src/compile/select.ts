@@ -85,13 +85,17 @@ export function ingestSelect(p: Pick<IngestSpec, 'columns' | 'filter' | 'source'
   return `SELECT${lines(p.columns.slice(0, upTo).map(projection))}\nFROM ${from}${p.explode !== undefined ? `\nARRAY JOIN ${p.explode}` : ''}${where ? `\nWHERE ${where}` : ''}`;
 }
 
-export function stateCall(m: MeasureSpec): string {
+/** A measure as the state view writes it; into a SummingMergeTree (`summing`), the call itself. */
+export function stateCall(m: MeasureSpec, summing = false): string {
+  if (summing) return m.call;
   if (SIMPLE_STATE_FUNCTIONS.has(m.fn) && m.params === undefined) return `${m.fn}SimpleState(${m.args})`;
   return `${m.fn}State${m.params !== undefined ? `(${m.params})` : ''}(${m.args})`;
 }
 
-export function mergeCall(m: MeasureSpec): string {
+/** A measure as the finalizing view reads it back; from a SummingMergeTree, the sum of the partial counts or sums. */
+export function mergeCall(m: MeasureSpec, summing = false): string {
   const col = ident(m.name);
+  if (summing) return `sum(${col})`;
   if (SIMPLE_STATE_FUNCTIONS.has(m.fn) && m.params === undefined) return `${m.fn}(${col})`;
   return `${m.fn}Merge${m.params !== undefined ? `(${m.params})` : ''}(${col})`;
 }
@@ -106,9 +110,10 @@ function needsColumnLayer(p: Pick<AggregateSpec, 'columns'>): boolean {
 }
 
 /** The aggregate view into NAME_state: keys and -State measures, grouped. */
-export function stateSelect(p: Pick<AggregateSpec, 'columns' | 'filter' | 'source' | 'by' | 'measures' | 'explode'>, from: string, measures = p.measures): string {
+export function stateSelect(p: Pick<AggregateSpec, 'columns' | 'filter' | 'source' | 'by' | 'measures' | 'explode' | 'engine'>, from: string, measures = p.measures): string {
   const keys = p.by.map((b) => ident(b.name));
-  const items = [...p.by.map(keyProjection), ...measures.map((m) => `${stateCall(m)} AS ${ident(m.name)}`)];
+  const summing = p.engine === 'SummingMergeTree';
+  const items = [...p.by.map(keyProjection), ...measures.map((m) => `${stateCall(m, summing)} AS ${ident(m.name)}`)];
   let source = from;
   let where = queueCondition(p.filter, p.source);
   if (needsColumnLayer(p)) {
@@ -121,9 +126,9 @@ export function stateSelect(p: Pick<AggregateSpec, 'columns' | 'filter' | 'sourc
 }
 
 /** The finalizing view NAME over NAME_state: -Merge (or plain sum/min/max) grouped by the keys. */
-export function finalSelect(p: Pick<AggregateSpec, 'by' | 'measures'>, from: string): string {
+export function finalSelect(p: Pick<AggregateSpec, 'by' | 'measures' | 'engine'>, from: string): string {
   const keys = p.by.map((b) => ident(b.name));
-  const items = [...keys, ...p.measures.map((m) => `${mergeCall(m)} AS ${ident(m.name)}`)];
+  const items = [...keys, ...p.measures.map((m) => `${mergeCall(m, p.engine === 'SummingMergeTree')} AS ${ident(m.name)}`)];
   return `SELECT${lines(items)}\nFROM ${from}\nGROUP BY ${keys.join(', ')}`;
 }
 

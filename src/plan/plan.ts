@@ -414,7 +414,8 @@ function alterRisk(a: TableAlter, table: ColumnTable): Assessment {
   }
   switch (a.kind) {
     case 'addColumn':
-      if ((table.owner?.role === 'state' || table.owner?.role === 'state_local') && isAggregateStateType(a.column.type)) {
+      // A column added to a state table is a measure (a key changes the sorting key: a rebuild), -State or, in a SummingMergeTree, a plain sum.
+      if ((table.owner?.role === 'state' || table.owner?.role === 'state_local') && (isAggregateStateType(a.column.type) || table.engine === 'SummingMergeTree')) {
         return { risk: 'caution', reason: `add measure ${a.column.name}: groups already stored show it over rows from now on only (their earlier rows have no state for it)` };
       }
       return { risk: 'safe', reason: `add column ${a.column.name} (existing rows take its default; metadata only)` };

@@ -463,7 +463,8 @@ function recognizeConsumer(ctx: Context, q: KafkaTable): PulledPipeline {
   if (!target || target.kind !== 'table') refuse(`its view ${mv.name} writes to ${mv.to}, which is not a MergeTree table of this database`);
   if (!mv.query) refuse(`the query of its view ${mv.name} has a shape chpipe does not generate (JOIN, UNION, subquery, SETTINGS, ...)`);
   const owned = target.owner?.pipeline ?? q.owner?.pipeline;
-  const isAggregate = target.engine === 'AggregatingMergeTree' && mv.query.groupBy !== undefined;
+  // A SummingMergeTree fed by a GROUP BY is the docs' rollup: an aggregate with engine SummingMergeTree.
+  const isAggregate = (target.engine === 'AggregatingMergeTree' || target.engine === 'SummingMergeTree') && mv.query.groupBy !== undefined;
   const finalizing = isAggregate ? ctx.views.filter((v) => fromTable(parseSelect(v.select)?.from ?? '') === target.name) : [];
   const name = uniqueName(ctx, owned ?? (isAggregate ? (finalizing[0]?.name ?? target.name.replace(/_state$/, '')) : target.name));
   const { source, secrets } = sourceKeys(ctx, q, name);
@@ -589,22 +590,29 @@ function measureCall(name: string, expr: string): string {
   return `${fn}${m.params !== undefined ? `(${m.params})` : ''}(${m.args})`;
 }
 
+/** A SummingMergeTree's measure: the plain aggregate call its view writes (count(), sum(x), …). */
+function summedCall(name: string, expr: string): string {
+  if (!parseMeasure(name, expr)) refuse(`column ${name} is not one aggregate call: ${expr}`);
+  return expr;
+}
+
 function aggregateKeys(ctx: Context, doc: Record<string, unknown>, q: KafkaTable, mv: MaterializedView, state: Table, stream: Shape | undefined): void {
   const query = mv.query as NonNullable<MaterializedView['query']>;
+  const summing = state.engine === 'SummingMergeTree';
   if (fromTable(query.from) === undefined) refuse(`its view ${mv.name} reads a subquery: computed columns under an aggregate are not recognized yet`);
   const keys = splitTopLevel(query.groupBy as string, ',').map((k) => columnRef(k) ?? refuse(`its view ${mv.name} groups by an expression (${k}), not by its key columns`));
   const by: Record<string, string> = {};
   const measures: Record<string, string> = {};
   for (const item of query.items) {
     if (keys.includes(item.name)) by[item.name] = columnRef(item.expr) ?? item.expr;
-    else measures[item.name] = measureCall(item.name, item.expr);
+    else measures[item.name] = summing ? summedCall(item.name, item.expr) : measureCall(item.name, item.expr);
   }
   const ordered = keys.map((k) => [k, by[k] ?? refuse(`its view ${mv.name} groups by ${k}, which it does not select`)]);
   doc.columns = Object.fromEntries(q.columns.map((c) => [c.name, c.type]));
   if (query.arrayJoin !== undefined) doc.explode = query.arrayJoin;
   const filter = filterOf(query.where, stream);
   if (filter !== undefined) doc.filter = filter;
-  doc.aggregate = { by: Object.fromEntries(ordered), measures };
+  doc.aggregate = { ...(summing ? { engine: 'SummingMergeTree' } : {}), by: Object.fromEntries(ordered), measures };
   const table: Record<string, unknown> = {};
   if (state.partitionBy !== undefined) table.partition_by = state.partitionBy;
   if (state.ttl !== undefined) table.ttl = state.ttl;

@@ -382,7 +382,7 @@ function toPipeline(src: SourceFile, raw: Raw, database: string, kafka: KafkaCon
         ok = false;
       }
     }
-    const agg = raw.aggregate as { by: Record<string, string>; measures: Record<string, string> };
+    const agg = raw.aggregate as { by: Record<string, string>; measures: Record<string, string>; engine?: 'AggregatingMergeTree' | 'SummingMergeTree' };
     const by = Object.entries(agg.by).map(([n, expr]) => ({ name: n, expr: String(expr) }));
     const measures: MeasureSpec[] = [];
     for (const [n, call] of Object.entries(agg.measures)) {
@@ -392,6 +392,14 @@ function toPipeline(src: SourceFile, raw: Raw, database: string, kafka: KafkaCon
           diagnostic(at(['aggregate', 'measures', n]), 'invalid-measure', `measure "${n}" is not a single aggregate call: ${JSON.stringify(call)}`, {
             expected: 'one call such as avg(x), count(), quantile(0.95)(x)',
             hint: 'declare one measure per call (e.g. total: sum(x), n: count()) and combine them in queries on the view',
+          }),
+        );
+        ok = false;
+      } else if (agg.engine === 'SummingMergeTree' && !SUMMABLE.has(m.fn)) {
+        diagnostics.push(
+          diagnostic(at(['aggregate', 'measures', n]), 'not-summable', `measure "${n}" is ${m.fn}, which a SummingMergeTree cannot keep: its merges add numbers up`, {
+            expected: `one of ${[...SUMMABLE].map((f) => `${f}()`).join(', ')}`,
+            hint: 'keep the default engine (AggregatingMergeTree) for this aggregate, or make the measure a count or a sum',
           }),
         );
         ok = false;
@@ -408,6 +416,7 @@ function toPipeline(src: SourceFile, raw: Raw, database: string, kafka: KafkaCon
       columns,
       by,
       measures,
+      engine: agg.engine ?? 'AggregatingMergeTree',
       table: {
         ...(tableRaw.partition_by !== undefined ? { partitionBy: String(tableRaw.partition_by) } : {}),
         ...(tableRaw.ttl !== undefined ? { ttl: String(tableRaw.ttl) } : {}),
@@ -530,6 +539,9 @@ function checkOutputName(src: SourceFile, path: PathKey[], name: string, seen: M
   }
   seen.set(name, path);
 }
+
+/** The measures a SummingMergeTree keeps: what its merges add up is a count or a sum. */
+const SUMMABLE: ReadonlySet<string> = new Set(['count', 'sum', 'countIf', 'sumIf']);
 
 export function defaultGroup(database: string, name: string): string {
   return `chpipe_${database}_${name}`;

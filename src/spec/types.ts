@@ -119,6 +119,8 @@ export interface AggregateSpec extends PipelineBase {
   readonly columns: readonly ColumnSpec[];
   readonly by: readonly { readonly name: string; readonly expr: string }[];
   readonly measures: readonly MeasureSpec[];
+  /** `aggregate.engine`: the state table's; SummingMergeTree keeps count()/sum() measures as plain numbers. */
+  readonly engine: 'AggregatingMergeTree' | 'SummingMergeTree';
   readonly table: Omit<TableSpec, 'orderBy' | 'engine'>;
   readonly filter?: string;
   /** As an ingest's: the column layer fans each message out before the aggregate groups it. */

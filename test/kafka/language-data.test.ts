@@ -9,7 +9,8 @@
  * - users: Kafka virtual columns stored under their own names into a ReplacingMergeTree(_offset);
  * - events: JSONAsString, each column a JSONExtract over the raw string, nested objects and arrays;
  * - order_items / sku_totals: one order → one row per item (ARRAY JOIN over Array(Tuple(sku, qty)), items
- *   of quantity 0 filtered out), and the items rolled up per SKU.
+ *   of quantity 0 filtered out), and the items rolled up per SKU;
+ * - hits_hourly: the docs' rollup, a SummingMergeTree fed by a GROUP BY view (count() and sum()).
  *
  * Readings are multiples of 0.125 (exact in binary), so sums do not depend on the order of blocks.
  */
@@ -25,12 +26,12 @@ const PARTITIONS = 2;
 const SETTLE_BOUND_MS = 120_000;
 
 describe('message fields and virtual columns by name: a hand-written pipeline and its chpipe declaration fill identical tables (real broker)', () => {
-  it('meters filtered on a field not stored, an aggregate over unstored fields, users with _partition/_offset, JSONAsString parsed with JSONExtract, order items fanned out and rolled up', { timeout: 240_000 }, async () => {
+  it('meters filtered on a field not stored, an aggregate over unstored fields, users with _partition/_offset, JSONAsString parsed with JSONExtract, order items fanned out and rolled up, a SummingMergeTree rollup', { timeout: 240_000 }, async () => {
     const bootstrap = kafkaBootstrap();
     const driver = target();
     const hand = `hand_${process.pid}`;
     const db = `lang_${process.pid}`;
-    const t = { meters: uniqueTopic('lang_meters'), users: uniqueTopic('lang_users'), events: uniqueTopic('lang_events'), orders: uniqueTopic('lang_orders') };
+    const t = { meters: uniqueTopic('lang_meters'), users: uniqueTopic('lang_users'), events: uniqueTopic('lang_events'), orders: uniqueTopic('lang_orders'), hits: uniqueTopic('lang_hits') };
     for (const topic of Object.values(t)) await createTopic(bootstrap, topic, PARTITIONS);
     const kafka = (topic: string, group: string, extra = '') => `ENGINE = Kafka SETTINGS kafka_broker_list = '${bootstrap}', kafka_topic_list = '${topic}', kafka_group_name = '${group}', kafka_format = 'JSONEachRow', kafka_flush_interval_ms = 500${extra}`;
     const written = [
@@ -55,6 +56,9 @@ describe('message fields and virtual columns by name: a hand-written pipeline an
       `CREATE TABLE ${hand}.skus_in (order_id UInt64, items Array(Tuple(sku String, qty UInt32))) ${kafka(t.orders, `${hand}_skus`)}`,
       `CREATE TABLE ${hand}.sku_totals (sku String, units SimpleAggregateFunction(sum, UInt64), orders AggregateFunction(uniq, UInt64)) ENGINE = AggregatingMergeTree ORDER BY sku`,
       `CREATE MATERIALIZED VIEW ${hand}.sku_totals_mv TO ${hand}.sku_totals AS SELECT tupleElement(items, 'sku') AS sku, sum(tupleElement(items, 'qty')) AS units, uniqState(order_id) AS orders FROM ${hand}.skus_in ARRAY JOIN items GROUP BY sku`,
+      `CREATE TABLE ${hand}.hits_in (page String, ts DateTime, bytes UInt64) ${kafka(t.hits, `${hand}_hits`)}`,
+      `CREATE TABLE ${hand}.hits_hourly (page String, hour DateTime, hits UInt64, total_bytes UInt64) ENGINE = SummingMergeTree ORDER BY (page, hour)`,
+      `CREATE MATERIALIZED VIEW ${hand}.hits_hourly_mv TO ${hand}.hits_hourly AS SELECT page, toStartOfHour(ts) AS hour, count() AS hits, sum(bytes) AS total_bytes FROM ${hand}.hits_in GROUP BY page, hour`,
     ];
     const fields = ['  fields:', '    meter_id: UInt64', '    unit: String', '    reading: Float64', '    level: String'];
     const dir = tempProject(
@@ -105,6 +109,20 @@ describe('message fields and virtual columns by name: a hand-written pipeline an
           `  measures: { units: "sum(tupleElement(items, 'qty'))", orders: uniq(order_id) }`,
           '',
         ].join('\n'),
+        'schemas/hits_hourly.yaml': [
+          'name: hits_hourly',
+          'source:',
+          `  topic: ${t.hits}`,
+          'columns:',
+          '  page: String',
+          '  ts: DateTime',
+          '  bytes: UInt64',
+          'aggregate:',
+          '  engine: SummingMergeTree',
+          '  by: { page: page, hour: toStartOfHour(ts) }',
+          '  measures: { hits: count(), total_bytes: sum(bytes) }',
+          '',
+        ].join('\n'),
         'schemas/users.yaml': ['name: users', 'source:', `  topic: ${t.users}`, 'columns:', '  id: UInt64', '  name: String', '  _partition: { type: UInt64, from: _partition }', '  _offset: { type: UInt64, from: _offset }', 'table:', '  engine: ReplacingMergeTree(_offset)', '  order_by: [id]', ''].join('\n'),
       },
       `version: 1\ndatabase: ${db}\nkafka:\n  brokers: \${KAFKA_BROKERS}\n  settings: { kafka_flush_interval_ms: 500 }\n`,
@@ -134,12 +152,16 @@ describe('message fields and virtual columns by name: a hand-written pipeline an
       // 200 orders of 0 to 4 items over 7 SKUs, some of quantity 0.
       const orders = Array.from({ length: 200 }, (_, i) => JSON.stringify({ order_id: i + 1, items: Array.from({ length: i % 5 }, (_, k) => ({ sku: `sku-${(i + k) % 7}`, qty: (i * k) % 4 })) }));
       await produceValues(bootstrap, t.orders, orders, PARTITIONS, 25);
+      // 500 hits on 6 pages over 5 hours.
+      const hits = Array.from({ length: 500 }, (_, i) => JSON.stringify({ page: `/p${i % 6}`, ts: `2026-12-0${1 + (i % 3)} 0${i % 5}:${String(i % 60).padStart(2, '0')}:00`, bytes: (i * 37) % 5000 }));
+      await produceValues(bootstrap, t.hits, hits, PARTITIONS, 50);
 
       for (const [topic, groups] of [
         [t.meters, [`${hand}_meters`, `${hand}_daily`, `chpipe_${db}_meters`, `chpipe_${db}_meters_daily`]],
         [t.users, [`${hand}_users`, `chpipe_${db}_users`]],
         [t.events, [`${hand}_events`, `chpipe_${db}_events`]],
         [t.orders, [`${hand}_items`, `${hand}_skus`, `chpipe_${db}_order_items`, `chpipe_${db}_sku_totals`]],
+        [t.hits, [`${hand}_hits`, `chpipe_${db}_hits_hourly`]],
       ] as const) {
         const ends = new Map(Array.from({ length: PARTITIONS }, (_, p) => [p, 0n] as [number, bigint]));
         for (const [p, o] of await endOffsets(bootstrap, topic)) ends.set(p, o);
@@ -183,6 +205,10 @@ describe('message fields and virtual columns by name: a hand-written pipeline an
       const skus = await rows(`SELECT sku, units, orders FROM ${db}.sku_totals ORDER BY sku`);
       expect(skus).toHaveLength(7);
       expect(skus).toEqual(await rows(`SELECT sku, sum(units) AS units, uniqMerge(orders) AS orders FROM ${hand}.sku_totals GROUP BY sku ORDER BY sku`));
+
+      const rollup = await rows(`SELECT page, hour, hits, total_bytes FROM ${db}.hits_hourly ORDER BY page, hour`);
+      expect(rollup.reduce((n, r) => n + Number(r.hits), 0)).toBe(500);
+      expect(rollup).toEqual(await rows(`SELECT page, hour, sum(hits) AS hits, sum(total_bytes) AS total_bytes FROM ${hand}.hits_hourly GROUP BY page, hour ORDER BY page, hour`));
 
       // Merges collapse rows at their own pace: compare what FINAL keeps, the latest offset of each id.
       const latest = await rows(`SELECT id, name, _partition, _offset FROM ${db}.users FINAL ORDER BY id`);

@@ -70,6 +70,14 @@ const ITEMS = [
   `CREATE MATERIALIZED VIEW ${DB}.sku_totals_mv TO ${DB}.sku_totals AS SELECT tupleElement(items, 'sku') AS sku, sumSimpleState(tupleElement(items, 'qty')) AS units, uniqState(order_id) AS orders FROM ${DB}.skus_in ARRAY JOIN items GROUP BY sku`,
 ];
 
+/** The docs' rollup: a SummingMergeTree fed by a GROUP BY view, with no finalizing view (readers sum). */
+const ROLLUP = [
+  `CREATE DATABASE IF NOT EXISTS ${DB}`,
+  `CREATE TABLE ${DB}.hits_in (page String, ts DateTime, bytes UInt64) ENGINE = Kafka SETTINGS ${BROKER}, kafka_topic_list = 'hits', kafka_group_name = 'hits', kafka_format = 'JSONEachRow'`,
+  `CREATE TABLE ${DB}.hits_hourly (page String, hour DateTime, hits UInt64, total_bytes UInt64) ENGINE = SummingMergeTree ORDER BY (page, hour)`,
+  `CREATE MATERIALIZED VIEW ${DB}.hits_hourly_mv TO ${DB}.hits_hourly AS SELECT page, toStartOfHour(ts) AS hour, count() AS hits, sum(bytes) AS total_bytes FROM ${DB}.hits_in GROUP BY page, hour`,
+];
+
 interface TableRow {
   name: string;
   uuid: string;
@@ -205,6 +213,25 @@ for (const via of ['embedded', 'http'] as const) {
         const parsed = JSON.parse(steps.stdout) as { steps: { action: string; risk: string; object: string; reason: string }[] };
         expect(parsed.steps.map((s) => `${s.action} ${s.risk} ${s.object}`)).toEqual([`modify_query caution ${DB}.order_items_mv`]);
         expect(parsed.steps[0]?.reason).toContain('its ARRAY JOIN changes (items → arraySlice(items, 1, 2) AS items)');
+      } finally {
+        await target.close();
+      }
+    });
+
+    it('a SummingMergeTree fed by GROUP BY is adopted as an aggregate with engine SummingMergeTree; a new measure adds a column and swaps the query', async () => {
+      const target = await seeded(via, ROLLUP);
+      try {
+        await adopt(target);
+        const file = join(target.projectDir, 'schemas', 'hits_hourly.yaml');
+        const yaml = readFileSync(file, 'utf8');
+        expect(yaml).toMatch(/aggregate:\n {2}engine: SummingMergeTree\n/);
+        expect(yaml).toContain('hits: count()');
+        expect(yaml).toContain('total_bytes: sum(bytes)');
+        expect(yaml).toContain('view: null');
+        writeFileSync(file, yaml.replace('    total_bytes: sum(bytes)\n', '    total_bytes: sum(bytes)\n    big: countIf(bytes > 1000)\n'));
+        const steps = await planSteps(target);
+        // Groups already stored have no count for the new measure: the alter says so; the view writes it from now on.
+        expect(steps.map((s) => `${s.action} ${s.risk} ${s.object}`)).toEqual([`alter caution ${DB}.hits_hourly`, `modify_query safe ${DB}.hits_hourly_mv`]);
       } finally {
         await target.close();
       }

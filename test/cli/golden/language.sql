@@ -10,6 +10,18 @@ ENGINE = MergeTree
 ORDER BY (`event`, user_id)
 COMMENT '[chpipe:events/table]';
 
+CREATE TABLE IF NOT EXISTS plant.hits_hourly_state
+(
+    page String,
+    `hour` DateTime,
+    hits UInt64,
+    total_bytes UInt64,
+    big UInt64
+)
+ENGINE = SummingMergeTree
+ORDER BY (page, `hour`)
+COMMENT '[chpipe:hits_hourly/state]';
+
 CREATE TABLE IF NOT EXISTS plant.meters
 (
     meter_id UInt64,
@@ -108,6 +120,19 @@ SETTINGS kafka_broker_list = 'localhost:9092',
     kafka_format = 'JSONAsString'
 COMMENT '[chpipe:events/queue]';
 
+CREATE TABLE IF NOT EXISTS plant.hits_hourly_queue
+(
+    page String,
+    ts DateTime,
+    bytes UInt64
+)
+ENGINE = Kafka
+SETTINGS kafka_broker_list = 'localhost:9092',
+    kafka_topic_list = 'hits',
+    kafka_group_name = 'chpipe_plant_hits_hourly',
+    kafka_format = 'JSONEachRow'
+COMMENT '[chpipe:hits_hourly/queue]';
+
 CREATE TABLE IF NOT EXISTS plant.meters_daily_queue
 (
     meter_id UInt64,
@@ -180,6 +205,17 @@ SETTINGS kafka_broker_list = 'localhost:9092',
     kafka_format = 'JSONEachRow'
 COMMENT '[chpipe:users/queue]';
 
+CREATE VIEW IF NOT EXISTS plant.hits_hourly
+AS (SELECT
+    page,
+    `hour`,
+    sum(hits) AS hits,
+    sum(total_bytes) AS total_bytes,
+    sum(big) AS big
+FROM plant.hits_hourly_state
+GROUP BY page, `hour`)
+COMMENT '[chpipe:hits_hourly/view]';
+
 CREATE VIEW IF NOT EXISTS plant.meters_daily
 AS (SELECT
     meter_id,
@@ -208,6 +244,18 @@ AS (SELECT
 FROM plant.events_queue
 WHERE (JSONHas(raw, 'event')))
 COMMENT '[chpipe:events/mv]';
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS plant.hits_hourly_mv
+TO plant.hits_hourly_state
+AS (SELECT
+    page,
+    toStartOfHour(ts) AS `hour`,
+    count() AS hits,
+    sum(bytes) AS total_bytes,
+    countIf(bytes > 1000) AS big
+FROM plant.hits_hourly_queue
+GROUP BY page, `hour`)
+COMMENT '[chpipe:hits_hourly/mv]';
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS plant.meters_daily_errors_mv
 TO plant.meters_daily_errors
