@@ -487,10 +487,16 @@ function planRebuild(from: Table, to: Table, reasons: readonly RebuildReason[], 
     renamed.set(a.from, a.to);
     add(3, from, { action: 'alter', risk: 'destructive', reason: `rename column ${a.from} to ${a.to} in ${from.name} before its rows are copied`, op: { kind: 'alter', table: from.name, alter: a } });
   }
-  const oldNames = new Set(from.columns.map((c) => renamed.get(c.name) ?? c.name));
-  const columns = to.columns.map((c) => c.name).filter((n) => oldNames.has(n));
+  const oldTypes = new Map(from.columns.map((c) => [renamed.get(c.name) ?? c.name, c.type]));
+  // An aggregate state converts to nothing else (a SummingMergeTree's number to an AggregatingMergeTree's state, …): such a column starts empty.
+  const reset = to.columns.filter((c) => {
+    const was = oldTypes.get(c.name);
+    return was !== undefined && was !== c.type && (was.startsWith('AggregateFunction(') || c.type.startsWith('AggregateFunction('));
+  });
+  const columns = to.columns.map((c) => c.name).filter((n) => oldTypes.has(n) && !reset.some((c) => c.name === n));
   const where = spread ? ` on every shard of cluster ${spread.cluster} (read once per shard, written back spread by the sharding key ${spread.shardingKey})` : '';
-  add(4, tempRef, { rerunGroup: temp, action: 'copy', risk: 'destructive', reason: `copy the rows of ${from.name}${where} into ${temp} while its flows are stopped (messages wait in Kafka); columns not in the old table take their defaults`, op: { kind: 'copyRows', into: temp, from: from.name, columns, ...(spread ? { spread } : {}) } });
+  const resetWords = reset.length ? `; ${reset.map((c) => `${c.name} (${oldTypes.get(c.name) as string} → ${c.type})`).join(', ')} cannot be converted and ${reset.length > 1 ? 'start' : 'starts'} empty: stored groups show ${reset.length > 1 ? 'them' : 'it'} over rows from now on only` : '';
+  add(4, tempRef, { rerunGroup: temp, action: 'copy', risk: 'destructive', reason: `copy the rows of ${from.name}${where} into ${temp} while its flows are stopped (messages wait in Kafka); columns not in the old table take their defaults${resetWords}`, op: { kind: 'copyRows', into: temp, from: from.name, columns, ...(spread ? { spread } : {}) } });
   add(4, to, { rerunGroup: temp, action: 'swap', risk: 'destructive', reason: `swap ${temp} and ${to.name} atomically (EXCHANGE TABLES)`, op: { kind: 'exchange', a: to.name, b: temp } });
   add(4, to, { rerunGroup: temp, action: 'alter', risk: 'destructive', reason: `mark the rebuilt ${to.name} as chpipe's (its ownership comment)`, op: { kind: 'comment', name: to.name, comment: to.comment } });
   add(4, tempRef, { rerunGroup: temp, action: 'drop', risk: 'destructive', reason: `drop the old ${to.name}, now named ${temp}, and its data (the rows were copied)`, op: { kind: 'drop', object: { kind: 'table', name: temp } } });

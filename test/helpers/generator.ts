@@ -104,6 +104,8 @@ export interface AggregateDraft {
   readonly filter?: string;
   readonly by: readonly { readonly name: string; readonly expr: string }[];
   readonly measures: readonly { readonly name: string; readonly call: string }[];
+  /** `aggregate.engine: SummingMergeTree` (measures count() and sum() only); absent: AggregatingMergeTree. */
+  readonly engine?: 'SummingMergeTree';
   readonly ttl?: string;
   readonly tableSettings: Readonly<Record<string, string | number>>;
 }
@@ -208,6 +210,17 @@ const MEASURES: readonly { name: string; call: string; needs: readonly string[] 
   { name: 'last_country', call: 'anyLast(country)', needs: ['country'] },
 ];
 
+/** The measures a SummingMergeTree keeps (its merges add them up). */
+const SUMMABLE_CALLS = new Set(['count()', 'sum(amount)', 'sum(amount * 2)']);
+const summable = (p: AggregateDraft) => (m: { call: string }) => p.engine !== 'SummingMergeTree' || SUMMABLE_CALLS.has(m.call);
+
+/** A fifth of the aggregates are the docs' rollup: a SummingMergeTree of count() and sum() measures. */
+function drawSumming(rng: Rng, p: AggregateDraft): AggregateDraft {
+  if (!rng.chance(0.2)) return p;
+  const measures = p.measures.filter((m) => SUMMABLE_CALLS.has(m.call));
+  return { ...p, engine: 'SummingMergeTree', measures: measures.length ? measures : [{ name: 'events', call: 'count()' }] };
+}
+
 /** A measure's call switched to another with the same state type (same column, same function family). */
 const SAME_STATE_SWAP: Readonly<Record<string, string>> = {
   'sum(amount)': 'sum(amount * 2)',
@@ -284,6 +297,7 @@ export const CHANGE_KINDS = [
   'drop_field',
   'retype_field',
   'field_filter',
+  'aggregate_engine',
 ] as const;
 
 export type ChangeKind = (typeof CHANGE_KINDS)[number];
@@ -435,7 +449,7 @@ export function drawProject(rng: Rng): ProjectDraft {
   const ingest = pipelines.filter((p): p is IngestDraft => p.kind === 'ingest');
   if (ingest.length && rng.chance(0.35)) pipelines.push(drawPublish(rng, `${(ingest[0] as IngestDraft).name.replace(/-/g, '_')}_out`, rng.pick(ingest)));
   // source.fields last, so the rest of each base is drawn as before it existed.
-  return { database: 'analytics', brokers: 'localhost:9092', pipelines: pipelines.map((p) => (p.kind === 'publish' ? p : drawFields(rng, p))) };
+  return { database: 'analytics', brokers: 'localhost:9092', pipelines: pipelines.map((p) => (p.kind === 'publish' ? p : drawFields(rng, p.kind === 'aggregate' ? drawSumming(rng, p) : p))) };
 }
 
 // ─── Applying one change ─────────────────────────────────────────────────────
@@ -623,6 +637,13 @@ function applyChange(rng: Rng, base: ProjectDraft, kind: ChangeKind): { project:
       const onError = rng.pick((['stall', 'skip', 'stream'] as const).filter((x) => x !== current));
       return done(withSource(p, { ...p.source, onError }), `on_error of ${p.name} from ${current} to ${onError}`);
     }
+    case 'aggregate_engine': {
+      const options = aggregates.filter((p) => p.measures.every((m) => SUMMABLE_CALLS.has(m.call)));
+      if (!options.length) return undefined;
+      const p = rng.pick(options);
+      const { engine: _was, ...rest } = p;
+      return done(p.engine === 'SummingMergeTree' ? rest : { ...p, engine: 'SummingMergeTree' }, `state engine of ${p.name} from ${p.engine ?? 'AggregatingMergeTree'} to ${p.engine === 'SummingMergeTree' ? 'AggregatingMergeTree' : 'SummingMergeTree'}`);
+    }
     case 'add_field': {
       const p = rng.pick(consuming);
       const declared = p.source.fields ?? [...messageFields(p)].map(([name, type]) => ({ name, type }));
@@ -682,7 +703,7 @@ function applyChange(rng: Rng, base: ProjectDraft, kind: ChangeKind): { project:
       const p = rng.pick(aggregates);
       const names = new Set(p.columns.map((c) => c.name));
       const taken = new Set([...p.measures.map((m) => m.name), ...p.by.map((b) => b.name)]);
-      const options = MEASURES.filter((m) => !taken.has(m.name) && m.needs.every((n) => names.has(n)));
+      const options = MEASURES.filter((m) => !taken.has(m.name) && m.needs.every((n) => names.has(n))).filter(summable(p));
       if (!options.length) return undefined;
       const m = rng.pick(options);
       return done({ ...p, measures: [...p.measures, { name: m.name, call: m.call }] }, `add measure ${m.name}: ${m.call} to ${p.name}`);
@@ -708,7 +729,7 @@ function applyChange(rng: Rng, base: ProjectDraft, kind: ChangeKind): { project:
       const p = rng.pick(aggregates);
       const names = new Set(p.columns.map((c) => c.name));
       const m = rng.pick(p.measures);
-      const options = MEASURES.filter((x) => x.call !== m.call && x.needs.every((n) => names.has(n)) && x.call !== SAME_STATE_SWAP[m.call]);
+      const options = MEASURES.filter((x) => x.call !== m.call && x.needs.every((n) => names.has(n)) && x.call !== SAME_STATE_SWAP[m.call]).filter(summable(p));
       if (!options.length) return undefined;
       const call = rng.pick(options).call;
       return done({ ...p, measures: p.measures.map((x) => (x.name === m.name ? { ...x, call } : x)) }, `measure ${p.name}.${m.name} from ${m.call} to ${call}`);
@@ -869,7 +890,7 @@ export function renderPipeline(p: PipelineDraft): string {
       ...renderSettings(p.tableSettings, '  '),
     );
   } else {
-    lines.push('aggregate:', '  by:', ...p.by.map((b) => `    ${b.name}: ${JSON.stringify(b.expr)}`), '  measures:', ...p.measures.map((m) => `    ${m.name}: ${JSON.stringify(m.call)}`));
+    lines.push('aggregate:', ...(p.engine !== undefined ? [`  engine: ${p.engine}`] : []), '  by:', ...p.by.map((b) => `    ${b.name}: ${JSON.stringify(b.expr)}`), '  measures:', ...p.measures.map((m) => `    ${m.name}: ${JSON.stringify(m.call)}`));
     const table = [...(p.ttl !== undefined ? [`  ttl: ${JSON.stringify(p.ttl)}`] : []), ...renderSettings(p.tableSettings, '  ')];
     if (table.length) lines.push('table:', ...table);
   }

@@ -371,7 +371,7 @@ interface Outcome {
 }
 
 /** Change kinds whose plan must name something (data dropped or rewritten, a meaning change): all-safe is wrong. */
-const NEVER_ALL_SAFE: readonly ChangeKind[] = ['drop_column', 'retype_column', 'order_by', 'engine', 'format', 'group', 'topics', 'filter', 'expr', 'add_measure', 'change_measure', 'drop_measure', 'remove_pipeline', 'publish_where', 'by_keys', 'field_filter'];
+const NEVER_ALL_SAFE: readonly ChangeKind[] = ['drop_column', 'retype_column', 'order_by', 'engine', 'format', 'group', 'topics', 'filter', 'expr', 'add_measure', 'change_measure', 'drop_measure', 'remove_pipeline', 'publish_where', 'by_keys', 'field_filter', 'aggregate_engine'];
 
 /** Each consuming pipeline's messages: the fields any version of it reads, the same for both rounds. */
 function messagesOf(c: Case, p: PipelineDraft, stream: boolean): string {
