@@ -92,6 +92,16 @@ async function seeded(via: Via, statements: readonly string[]): Promise<TestTarg
   return target;
 }
 
+/** `work` on a target seeded with `statements`, closed after it whatever happens. */
+async function withSeeded(via: Via, statements: readonly string[], work: (target: TestTarget) => Promise<void>): Promise<void> {
+  const target = await seeded(via, statements);
+  try {
+    await work(target);
+  } finally {
+    await target.close();
+  }
+}
+
 /** Every object of the database: name, UUID and definition without its COMMENT (pull adds the ownership marker). */
 async function objects(target: TestTarget): Promise<TableRow[]> {
   const rows = await target.with((d) => d.query<TableRow>(`SELECT name, toString(uuid) AS uuid, create_table_query FROM system.tables WHERE database = '${DB}' AND name NOT LIKE '\\_chpipe\\_%' ORDER BY name`));
@@ -125,8 +135,7 @@ async function adopt(target: TestTarget): Promise<void> {
 for (const via of ['embedded', 'http'] as const) {
   describe.concurrent(`chpipe pull adopts message fields and virtual columns (${via})`, { timeout: 240_000 }, () => {
     it('a field read only by the filter and an expression becomes source.fields; a new field and column plan Kafka-safe steps on the adopted names', async () => {
-      const target = await seeded(via, METERS);
-      try {
+      await withSeeded(via, METERS, async (target) => {
         await adopt(target);
         const file = join(target.projectDir, 'schemas', 'meters.yaml');
         const yaml = readFileSync(file, 'utf8');
@@ -143,27 +152,21 @@ for (const via of ['embedded', 'http'] as const) {
           `create safe ${DB}.meters_in`, // same group: it resumes where the old one stopped
           `start safe ${DB}.meters_mv`, // the view, now storing site, reads again
         ]);
-      } finally {
-        await target.close();
-      }
+      });
     });
 
     it('JSONAsString parsed with JSONExtract in the view: the raw string becomes source.fields, each column an expr', async () => {
-      const target = await seeded(via, RAW);
-      try {
+      await withSeeded(via, RAW, async (target) => {
         await adopt(target);
         const yaml = readFileSync(join(target.projectDir, 'schemas', 'events.yaml'), 'utf8');
         expect(yaml).toMatch(/source:\n {2}topic: events\n {2}fields:\n {4}raw: String\n {2}format: JSONAsString\n/);
         expect(yaml).toContain("expr: JSONExtractUInt(raw, 'user', 'id')");
         expect(yaml).toContain("filter: JSONHas(raw, 'event')");
-      } finally {
-        await target.close();
-      }
+      });
     });
 
     it("an errors table with a TTL is adopted as errors_retention_days; a new retention plans the TTL's ALTER", async () => {
-      const target = await seeded(via, RETAINED);
-      try {
+      await withSeeded(via, RETAINED, async (target) => {
         await adopt(target);
         const file = join(target.projectDir, 'schemas', 'clicks.yaml');
         const yaml = readFileSync(file, 'utf8');
@@ -171,14 +174,11 @@ for (const via of ['embedded', 'http'] as const) {
         writeFileSync(file, yaml.replace('errors_retention_days: 14', 'errors_retention_days: 30'));
         const steps = await planSteps(target);
         expect(steps.map((s) => `${s.action} ${s.risk} ${s.object}`)).toEqual([`alter caution ${DB}.clicks_errors`]);
-      } finally {
-        await target.close();
-      }
+      });
     });
 
     it("the docs' positional Kafka(...) form (into a SummingMergeTree) is adopted with its names; a new field recreates it in the SETTINGS form on the same group", async () => {
-      const target = await seeded(via, POSITIONAL);
-      try {
+      await withSeeded(via, POSITIONAL, async (target) => {
         await adopt(target);
         const file = join(target.projectDir, 'schemas', 'daily.yaml');
         const yaml = readFileSync(file, 'utf8');
@@ -191,14 +191,11 @@ for (const via of ['embedded', 'http'] as const) {
         writeFileSync(file, yaml.replace('    message: String\n', '    message: String\n    host: String\n'));
         const steps = await planSteps(target);
         expect(steps.map((s) => `${s.action} ${s.risk} ${s.object}`)).toEqual([`stop safe ${DB}.consumer`, `drop safe ${DB}.queue`, `create safe ${DB}.queue`, `start safe ${DB}.consumer`]);
-      } finally {
-        await target.close();
-      }
+      });
     });
 
     it('ARRAY JOIN into a table and into an aggregate is adopted as explode; a changed ARRAY JOIN is a caution step naming it', async () => {
-      const target = await seeded(via, ITEMS);
-      try {
+      await withSeeded(via, ITEMS, async (target) => {
         await adopt(target);
         const file = join(target.projectDir, 'schemas', 'order_items.yaml');
         const yaml = readFileSync(file, 'utf8');
@@ -213,14 +210,11 @@ for (const via of ['embedded', 'http'] as const) {
         const parsed = JSON.parse(steps.stdout) as { steps: { action: string; risk: string; object: string; reason: string }[] };
         expect(parsed.steps.map((s) => `${s.action} ${s.risk} ${s.object}`)).toEqual([`modify_query caution ${DB}.order_items_mv`]);
         expect(parsed.steps[0]?.reason).toContain('its ARRAY JOIN changes (items → arraySlice(items, 1, 2) AS items)');
-      } finally {
-        await target.close();
-      }
+      });
     });
 
     it('a SummingMergeTree fed by GROUP BY is adopted as an aggregate with engine SummingMergeTree; a new measure adds a column and swaps the query', async () => {
-      const target = await seeded(via, ROLLUP);
-      try {
+      await withSeeded(via, ROLLUP, async (target) => {
         await adopt(target);
         const file = join(target.projectDir, 'schemas', 'hits_hourly.yaml');
         const yaml = readFileSync(file, 'utf8');
@@ -232,22 +226,17 @@ for (const via of ['embedded', 'http'] as const) {
         const steps = await planSteps(target);
         // Groups already stored have no count for the new measure: the alter says so; the view writes it from now on.
         expect(steps.map((s) => `${s.action} ${s.risk} ${s.object}`)).toEqual([`alter caution ${DB}.hits_hourly`, `modify_query safe ${DB}.hits_hourly_mv`]);
-      } finally {
-        await target.close();
-      }
+      });
     });
 
     it('virtual columns stored under their own names (ReplacingMergeTree(_offset)) are adopted as `from:` columns', async () => {
-      const target = await seeded(via, VIRTUALS);
-      try {
+      await withSeeded(via, VIRTUALS, async (target) => {
         await adopt(target);
         const yaml = readFileSync(join(target.projectDir, 'schemas', 'users.yaml'), 'utf8');
         expect(yaml).toContain('  _offset:\n    type: UInt64\n    from: _offset\n');
         expect(yaml).toContain('engine: ReplacingMergeTree(_offset)');
         expect(yaml).not.toContain('fields:');
-      } finally {
-        await target.close();
-      }
+      });
     });
   });
 }
