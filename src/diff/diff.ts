@@ -5,6 +5,7 @@
  * in the database is left alone.
  */
 import type { Column, DbObject, KafkaTable, MaterializedView, Model, NullTable, Settings, Table } from '../model/model.js';
+import { sameQuery } from '../sql/query.js';
 import { hasFieldChanges, type Change, type ColumnChangeFlags, type ColumnTable, type FieldChanges, type QueueChangeFlags, type RebuildReason, type TableAlter } from './change.js';
 
 /** Renames declared in the YAML (`renamed_from:`): table name → new column name → old column name. */
@@ -52,7 +53,8 @@ function diffObject(from: DbObject, to: DbObject, renames: ReadonlyMap<string, s
 }
 
 function diffFlow(from: MaterializedView, to: MaterializedView): Change[] {
-  const query = from.select !== to.select;
+  // `sum(x)` and `sumSimpleState(x)` into a SimpleAggregateFunction column are one query (sameQuery).
+  const query = from.select !== to.select && !sameQuery(from.query, to.query);
   const source = from.from.join('\u0000') !== to.from.join('\u0000');
   const target = from.to !== to.to;
   const comment = from.comment !== to.comment;

@@ -5,7 +5,7 @@
  */
 import type { QueueChangeFlags } from '../diff/change.js';
 import type { KafkaTable, SelectParts } from '../model/model.js';
-import { parseSelect } from '../sql/query.js';
+import { canonicalItem, parseSelect } from '../sql/query.js';
 import type { Risk } from './plan.js';
 
 export interface Assessment {
@@ -144,7 +144,7 @@ function queryChanges(from: SelectParts, to: SelectParts): { changes: string[]; 
   if ((from.groupBy ?? '') !== (to.groupBy ?? '')) changes.push('its grouping changes');
   const before = new Map(from.items.map((i) => [i.name, i.expr]));
   const after = new Map(to.items.map((i) => [i.name, i.expr]));
-  const recomputed = to.items.filter((i) => before.has(i.name) && before.get(i.name) !== i.expr).map((i) => i.name);
+  const recomputed = to.items.filter((i) => before.has(i.name) && canonicalItem(before.get(i.name) as string) !== canonicalItem(i.expr)).map((i) => i.name);
   // A column written under a new name from the same expression is a rename, not a drop and an add.
   const gone = from.items.filter((i) => !after.has(i.name));
   const renamed = to.items.filter((i) => !before.has(i.name) && gone.some((g) => g.expr === i.expr)).map((i) => `${gone.find((g) => g.expr === i.expr)?.name} as ${i.name}`);

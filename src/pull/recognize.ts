@@ -582,9 +582,11 @@ function clusterLayout(ctx: Context, objects: Readonly<Partial<Record<Role, stri
 }
 
 /** The -State call of a measure back to the aggregate call it stores: `quantileState(0.95)(x)` → `quantile(0.95)(x)`. */
-function measureCall(name: string, expr: string): string {
+function measureCall(name: string, expr: string, type: string | undefined): string {
   const m = parseMeasure(name, expr);
   if (!m) refuse(`column ${name} is not one aggregate -State call: ${expr}`);
+  // The docs' spelling: a plain sum(x) (min, max, any, anyLast) into a SimpleAggregateFunction(sum, T) column.
+  if (type?.startsWith(`SimpleAggregateFunction(${m.fn},`)) return expr;
   const fn = m.fn.endsWith('SimpleState') ? m.fn.slice(0, -'SimpleState'.length) : m.fn.endsWith('State') ? m.fn.slice(0, -'State'.length) : undefined;
   if (!fn) refuse(`column ${name} is computed by ${m.fn}, not an aggregate -State function`);
   return `${fn}${m.params !== undefined ? `(${m.params})` : ''}(${m.args})`;
@@ -605,7 +607,7 @@ function aggregateKeys(ctx: Context, doc: Record<string, unknown>, q: KafkaTable
   const measures: Record<string, string> = {};
   for (const item of query.items) {
     if (keys.includes(item.name)) by[item.name] = columnRef(item.expr) ?? item.expr;
-    else measures[item.name] = summing ? summedCall(item.name, item.expr) : measureCall(item.name, item.expr);
+    else measures[item.name] = summing ? summedCall(item.name, item.expr) : measureCall(item.name, item.expr, state.columns.find((c) => c.name === item.name)?.type);
   }
   const ordered = keys.map((k) => [k, by[k] ?? refuse(`its view ${mv.name} groups by ${k}, which it does not select`)]);
   doc.columns = Object.fromEntries(q.columns.map((c) => [c.name, c.type]));

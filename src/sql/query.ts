@@ -77,6 +77,35 @@ export function parseSelect(sql: string): SelectParts | undefined {
   return { items, from: part('FROM') as string, ...(arrayJoin !== undefined ? { arrayJoin } : {}), ...(where !== undefined ? { where } : {}), ...(groupBy !== undefined ? { groupBy } : {}) };
 }
 
+/** Aggregate functions whose -SimpleState is the plain value: `sumSimpleState(x)` and `sum(x)` write the same into a SimpleAggregateFunction(sum, T) column. */
+const SIMPLE_STATE_FUNCTIONS: ReadonlySet<string> = new Set(['sum', 'min', 'max', 'any', 'anyLast']);
+
+/** `fn(args)` as its name and argument text, when the whole expression is one call with one argument list. */
+function callOf(expr: string): { fn: string; args: string } | undefined {
+  const name = readIdentifier(expr, 0);
+  if (!name || expr[name.end] !== '(') return undefined;
+  const close = scanTopLevel(expr, (i, depth) => depth === 0 && expr[i] === ')', name.end);
+  return close === expr.length - 1 ? { fn: name.name, args: expr.slice(name.end + 1, close) } : undefined;
+}
+
+/**
+ * A view item's expression in the form two spellings of one computation share: `sumSimpleState(x)` (what
+ * chpipe writes) and `sum(x)` (what the docs write into a SimpleAggregateFunction column) are one.
+ */
+export function canonicalItem(expr: string): string {
+  const call = callOf(expr);
+  if (!call?.fn.endsWith('SimpleState')) return expr;
+  const fn = call.fn.slice(0, -'SimpleState'.length);
+  return SIMPLE_STATE_FUNCTIONS.has(fn) ? `${fn}(${call.args})` : expr;
+}
+
+/** The same query, up to the spelling of its items (see canonicalItem). */
+export function sameQuery(a: SelectParts | undefined, b: SelectParts | undefined): boolean {
+  if (!a || !b) return false;
+  const canonical = (q: SelectParts) => JSON.stringify({ ...q, items: q.items.map((i) => ({ name: i.name, expr: canonicalItem(i.expr) })) });
+  return canonical(a) === canonical(b);
+}
+
 /**
  * The engine's syntax tree of a statement, parsed and never run: two queries that differ only in redundant
  * parentheses give the same tree; a migration's preflight has the target parse its CREATE statements with it.
