@@ -210,7 +210,7 @@ function checkColumnLayer(ctx: Context, p: IngestSpec | AggregateSpec, from: str
       if (c.from === undefined && c.expr === undefined) continue;
       const upTo = ctx.oracle.describe(ingestSelect({ ...unfiltered, filter: undefined }, from, i + 1));
       if (!upTo.ok) {
-        report(ctx, p, ['columns', c.name, c.expr !== undefined ? 'expr' : 'from'], 'invalid-expression', `column "${c.name}" cannot be computed`, upTo.problem);
+        report(ctx, p, ['columns', c.name, c.path !== undefined ? 'path' : c.expr !== undefined ? 'expr' : 'from'], 'invalid-expression', `column "${c.name}" cannot be computed`, upTo.problem);
         located = true;
       }
     }

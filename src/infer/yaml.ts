@@ -4,6 +4,7 @@
  */
 import { ident } from '../sql/quote.js';
 import type { Inference, InferredColumn } from './infer.js';
+import { parseType, renderType, type TypeNode } from './types.js';
 
 export interface PipelineDraft {
   readonly name: string;
@@ -42,6 +43,25 @@ export function scalar(text: string): string {
 
 const comment = (notes: readonly string[]) => (notes.length ? `   # ${notes.join('; ')}` : '');
 
+/** The members of a named Tuple type (a nested JSON object), in order; undefined for any other type. */
+function members(type: string): { name: string; type: TypeNode }[] | undefined {
+  const node = parseType(type);
+  if (node?.name !== 'Tuple' || !node.args?.length) return undefined;
+  const out: { name: string; type: TypeNode }[] = [];
+  for (const a of node.args) {
+    if (a.kind !== 'type' || a.element === undefined) return undefined;
+    out.push({ name: a.element, type: a.type });
+  }
+  return out;
+}
+
+/** A nested object's leaves as columns: `customer_id` reading `path: customer.id`, deeper objects flattened the same way. */
+function pathColumns(name: string, path: string, type: string): string[] {
+  const inner = members(type);
+  if (!inner) return [`  ${scalar(name)}: { type: ${scalar(type)}, path: ${path} }`];
+  return inner.flatMap((m) => pathColumns(`${name}_${m.name}`, `${path}.${m.name}`, renderType(m.type)));
+}
+
 export function pipelineYaml(d: PipelineDraft): string {
   const { inference: inf } = d;
   const time = timeColumn(inf.columns);
@@ -56,8 +76,18 @@ export function pipelineYaml(d: PipelineDraft): string {
   // Messages the format could not parse were in the sample: keep them in NAME_errors instead of stalling a partition.
   if (inf.skipped) out.push('  on_error: stream');
   if (d.schemaRegistry !== undefined) out.push(`  schema_registry: ${scalar(d.schemaRegistry)}`);
+  // Nested objects (named Tuples) are parsed as fields and stored as their leaves, each read by a path.
+  const nested = inf.columns.some((c) => members(c.type) !== undefined);
+  if (nested) {
+    out.push('  fields:   # what each message holds; the columns below store the nested objects\' members by path');
+    for (const c of inf.columns) out.push(`    ${scalar(c.name)}: ${scalar(c.type)}`);
+  }
   out.push('columns:');
-  for (const c of inf.columns) out.push(`  ${scalar(c.name)}: ${scalar(c.type)}${comment(c.notes)}`);
+  for (const c of inf.columns) {
+    if (members(c.type)) out.push(...pathColumns(c.name, c.name, c.type).map((line, i) => (i === 0 ? `${line}${comment(c.notes)}` : line)));
+    else out.push(`  ${scalar(c.name)}: ${scalar(c.type)}${comment(c.notes)}`);
+    if (c.type.startsWith('Array(Tuple(')) out.push(`  # explode: ${scalar(c.name)}   # one row per element of ${c.name}, its members read as path: ${c.name}.<member>`);
+  }
   out.push(`  # received_at: { type: DateTime, from: _timestamp }   # when Kafka received each message`);
   out.push('table:');
   if (time) {

@@ -8,6 +8,7 @@ import { objectName, pipelineObjectName, ROLES, type Role } from '../model/model
 import { compareDiagnostics, diagnostic, didYouMean, type Diagnostic, type Location } from './diagnostic.js';
 import { writtenBrokersProblem } from './brokers.js';
 import { envReferences, expandEnv } from './env.js';
+import { ident, stringLiteral } from '../sql/quote.js';
 import { schemaDiagnostics } from './schema.js';
 import { locate, locationAt, parseSource, type PathKey, type SourceFile } from './source.js';
 import { DEFAULT_REPLICA_NAME, DEFAULT_REPLICATION_PATH } from '../model/cluster.js';
@@ -633,12 +634,39 @@ function fieldsOf(src: SourceFile, raw: unknown, diagnostics: Diagnostic[]): Fie
   return ok ? out : undefined;
 }
 
+/**
+ * `customer.id`, `items[1].sku`: the field (the first name) and the expression that reads the member — a chain of
+ * `tupleElement` (named tuples: what JSONEachRow parses a nested object into, on every supported version) and
+ * 1-based array subscripts. Undefined when the text is not such a path.
+ */
+export function pathExpr(path: string): { field: string; expr: string } | undefined {
+  const parts = /^([\p{L}_][\p{L}\p{N}_]*)((?:\[\d+\]|\.[\p{L}_][\p{L}\p{N}_]*)*)$/u.exec(path.trim());
+  if (!parts || !parts[2]) return undefined;
+  const field = parts[1] as string;
+  let expr = ident(field);
+  for (const step of (parts[2] as string).match(/\[\d+\]|\.[\p{L}_][\p{L}\p{N}_]*/gu) ?? []) {
+    expr = step.startsWith('[') ? `${expr}${step}` : `tupleElement(${expr}, ${stringLiteral(step.slice(1))})`;
+  }
+  return { field, expr };
+}
+
 /** With `source.fields`, each plain column reads a declared field: one it names that is not declared is a mistake at its line. */
 function checkColumnFields(src: SourceFile, source: SourceSpec, columns: readonly ColumnSpec[], diagnostics: Diagnostic[]): boolean {
   if (!source.fields) return true;
   const declared = source.fields.map((f) => f.name);
   let ok = true;
   for (const c of columns) {
+    const root = c.path !== undefined ? pathExpr(c.path)?.field : undefined;
+    if (root !== undefined && !declared.includes(root)) {
+      diagnostics.push(
+        diagnostic(locate(src, ['columns', c.name, 'path']), 'unknown-field', `column "${c.name}" reads path ${c.path as string} into field "${root}", which source.fields does not declare`, {
+          expected: `a path into one of the fields: ${declared.join(', ')}`,
+          hint: didYouMean(root, declared) ?? `declare it under source.fields, e.g. \`${root}: Tuple(…)\``,
+        }),
+      );
+      ok = false;
+      continue;
+    }
     if (c.from !== undefined || c.expr !== undefined) continue;
     const field = c.field ?? c.name;
     if (declared.includes(field)) continue;
@@ -676,6 +704,15 @@ function toColumns(src: SourceFile, raw: Record<string, unknown>, stream: boolea
       diagnostics.push(diagnostic(at(['expr'], 'key'), 'conflict', `column "${name}" has both from and expr`, { expected: 'from: a Kafka virtual column, or expr: an expression — not both' }));
       continue;
     }
+    if (c.path !== undefined && (c.from !== undefined || c.expr !== undefined || c.field !== undefined)) {
+      diagnostics.push(diagnostic(at(['path'], 'key'), 'conflict', `column "${name}" has path together with ${c.from !== undefined ? 'from' : c.expr !== undefined ? 'expr' : 'field'}`, { expected: 'path: a member of a nested field (customer.id, items[1].sku) — alone' }));
+      continue;
+    }
+    const path = c.path !== undefined ? pathExpr(String(c.path)) : undefined;
+    if (c.path !== undefined && path === undefined) {
+      diagnostics.push(diagnostic(at(['path']), 'invalid-path', `column "${name}" has path ${JSON.stringify(c.path)}, which is not a path into a message field`, { expected: 'field.member, with [N] after an array (1 is the first element): customer.id, items[1].sku, a.b.c' }));
+      continue;
+    }
     if (c.from !== undefined && !(String(c.from) in virtuals)) {
       const from = String(c.from);
       const streamOnly = from in KAFKA_STREAM_VIRTUAL_COLUMNS;
@@ -704,6 +741,7 @@ function toColumns(src: SourceFile, raw: Record<string, unknown>, stream: boolea
       ...(field !== undefined && field !== name ? { field } : {}),
       ...(c.from !== undefined ? { from: String(c.from) } : {}),
       ...(c.expr !== undefined ? { expr: String(c.expr) } : {}),
+      ...(path !== undefined ? { path: String(c.path), expr: path.expr } : {}),
       ...(c.comment !== undefined ? { comment: String(c.comment) } : {}),
       ...(c.renamed_from !== undefined ? { renamedFrom: String(c.renamed_from) } : {}),
     });

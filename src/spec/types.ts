@@ -38,6 +38,11 @@ export interface ColumnSpec {
   readonly field?: string;
   /** An expression computed in the view. */
   readonly expr?: string;
+  /**
+   * `path: customer.id` / `items[1].sku`: a member of a nested message field (a named Tuple), as written; `expr` holds what
+   * it compiles to (`tupleElement(customer, 'id')`), so the column is computed in the view like any expr column.
+   */
+  readonly path?: string;
   readonly comment?: string;
   readonly renamedFrom?: string;
 }

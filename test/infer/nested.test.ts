@@ -2,14 +2,16 @@
  * What `chpipe infer` writes for nested JSON and money, on the scratch engine
  * (no broker: the sample is given): a nested type on one line, as a YAML value
  * must be (it was `Array(Tuple(\n    qty Int64, …))`), nested keys in the
- * messages' order (the engine sorts them), and a comment on a Float64 whose
- * values all have at most two decimals.
+ * messages' order (the engine sorts them), a nested object stored as its members
+ * read by path (the object itself a source field), and a comment on a Float64
+ * whose values all have at most two decimals.
  */
 import { describe, expect, it } from 'vitest';
 import { Scratch } from '../../src/check/scratch.js';
 import { inferColumns } from '../../src/infer/infer.js';
 import { pipelineYaml } from '../../src/infer/yaml.js';
 import type { SampledMessage } from '../../src/kafka/sample.js';
+import { chpipe, tempProject } from '../helpers/cli.js';
 
 const message = (offset: number, value: object): SampledMessage => ({ topic: 'orders', partition: 0, offset: BigInt(offset), timestamp: 0, value: JSON.stringify(value), binary: false, bytes: null });
 
@@ -27,6 +29,16 @@ describe('infer: nested JSON and money', () => {
       expect(inference.columns.find((c) => c.name === 'total')?.notes).toContain('every value has at most 2 decimals: if these are amounts of money, Decimal(18, 2) keeps them exact (Float64 rounds)');
       const yaml = pipelineYaml({ name: 'orders', topic: 'orders', inference, sampled: 10, partitions: 1 });
       expect(yaml).toMatch(/\n {2}items: Array\(Tuple\([^\n]*\)\)\n/);
+      // The nested object is parsed as a field and stored as its members, each read by a path.
+      expect(yaml).toContain('\n  fields:');
+      expect(yaml).toContain('\n    customer: Tuple(name String, vip Bool)\n');
+      expect(yaml).toContain('\n  customer_name: { type: String, path: customer.name }\n  customer_vip: { type: Bool, path: customer.vip }\n');
+      expect(yaml).toContain('  # explode: items');
+      // And it is a valid pipeline: every statement it compiles to runs on the engine.
+      const dir = tempProject({ 'schemas/orders.yaml': yaml });
+      const validated = chpipe(['validate'], dir);
+      expect(validated.stderr).toBe('');
+      expect(validated.code).toBe(0);
     } finally {
       await scratch.close();
     }

@@ -8,8 +8,8 @@
  *   read those fields, `sum` into SimpleAggregateFunction;
  * - users: Kafka virtual columns stored under their own names into a ReplacingMergeTree(_offset);
  * - events: JSONAsString, each column a JSONExtract over the raw string, nested objects and arrays;
- * - order_items / sku_totals: one order → one row per item (ARRAY JOIN over Array(Tuple(sku, qty)), items
- *   of quantity 0 filtered out), and the items rolled up per SKU;
+ * - order_items / sku_totals: one order → one row per item (ARRAY JOIN over Array(Tuple(sku, qty)), the
+ *   element's members read by `path: items.sku`, items of quantity 0 filtered out), and the items rolled up per SKU;
  * - hits_hourly: the docs' rollup, a SummingMergeTree fed by a GROUP BY view (count() and sum()).
  *
  * Readings are multiples of 0.125 (exact in binary), so sums do not depend on the order of blocks.
@@ -89,8 +89,8 @@ describe('message fields and virtual columns by name: a hand-written pipeline an
           'explode: items',
           'columns:',
           '  order_id: UInt64',
-          `  sku: { type: String, expr: "tupleElement(items, 'sku')" }`,
-          `  qty: { type: UInt32, expr: "tupleElement(items, 'qty')" }`,
+          '  sku: { type: String, path: items.sku }',
+          '  qty: { type: UInt32, path: items.qty }',
           "filter: tupleElement(items, 'qty') > 0",
           'table:',
           '  order_by: [order_id, sku]',

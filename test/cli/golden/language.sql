@@ -81,6 +81,7 @@ CREATE TABLE IF NOT EXISTS plant.order_items
 (
     order_id UInt64,
     customer_id UInt64,
+    country LowCardinality(String),
     sku String,
     qty UInt32
 )
@@ -167,7 +168,9 @@ CREATE TABLE IF NOT EXISTS plant.order_items_queue
     order_id UInt64,
     customer Tuple(
     id UInt64,
-    country String),
+    address Tuple(
+        country String,
+        zip String)),
     items Array(Tuple(
     sku String,
     qty UInt32))
@@ -304,6 +307,7 @@ TO plant.order_items
 AS (SELECT
     order_id,
     tupleElement(customer, 'id') AS customer_id,
+    tupleElement(tupleElement(customer, 'address'), 'country') AS country,
     tupleElement(items, 'sku') AS sku,
     tupleElement(items, 'qty') AS qty
 FROM plant.order_items_queue
