@@ -20,7 +20,7 @@ import { brokerList } from '../spec/brokers.js';
 import type { PartitionCounts, PartitionOptions } from '../kafka/partitions.js';
 import { expandEnv } from '../spec/env.js';
 import { locate } from '../spec/source.js';
-import type { ProjectSpec } from '../spec/types.js';
+import { consumesKafka, type ProjectSpec } from '../spec/types.js';
 import { stringLiteral } from '../sql/quote.js';
 
 export interface ConsumerBudget {
@@ -66,7 +66,7 @@ export function consumerBudget(model: Model, nodes: number, partitions: Readonly
 export function declaredPartitions(spec: ProjectSpec): Map<string, number> {
   const out = new Map<string, number>();
   for (const p of spec.pipelines) {
-    if (p.kind === 'publish' || p.source.partitions === undefined) continue;
+    if (!consumesKafka(p) || p.source.partitions === undefined) continue;
     for (const t of p.source.topics) out.set(t, p.source.partitions);
   }
   return out;
@@ -173,7 +173,7 @@ export function mergePartitions(spec: ProjectSpec, answers: readonly BrokerAnswe
   }
   const mismatches: string[] = [];
   for (const p of spec.pipelines) {
-    if (p.kind === 'publish' || p.source.partitions === undefined) continue;
+    if (!consumesKafka(p) || p.source.partitions === undefined) continue;
     for (const topic of p.source.topics) {
       const r = read.get(topic);
       if (!r || r.count === p.source.partitions) continue;

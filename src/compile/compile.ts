@@ -9,7 +9,7 @@ import { ownershipComment } from '../model/ownership.js';
 import { backquote, ident, qualified } from '../sql/quote.js';
 import { diagnostic, didYouMean, type Diagnostic } from '../spec/diagnostic.js';
 import { findWord, locate, locateWord, type PathKey } from '../spec/source.js';
-import type { AggregateSpec, ColumnSpec, IngestSpec, PipelineSpec, ProjectSpec, PublishSpec, SourceSpec } from '../spec/types.js';
+import type { AggregateSpec, ColumnSpec, IngestSpec, PipelineSpec, ProjectSpec, PublishSpec, RollupSpec, SourceSpec } from '../spec/types.js';
 import type { Answer, DescribedColumn, EngineProblem, Oracle } from './oracle.js';
 import { fieldOf, finalSelect, hubSelect, ingestSelect, messageFields, nullSource, probeSelect, publishSelect, queueColumns, queueStructure, stateCall, stateSelect, streamGuard, virtualColumns } from './select.js';
 
@@ -29,14 +29,16 @@ interface Context {
   readonly oracle: Oracle;
   readonly diagnostics: Diagnostic[];
   /** Columns of each compiled pipeline's readable object, for publish pipelines. */
-  readonly outputs: Map<string, { readonly from: string; readonly structure: readonly DescribedColumn[]; readonly aggregate?: AggregateSpec }>;
+  readonly outputs: Map<string, { readonly from: string; readonly structure: readonly DescribedColumn[]; readonly aggregate?: Pick<AggregateSpec, 'by' | 'measures' | 'engine'> }>;
 }
 
 export function compileProject(spec: ProjectSpec, oracle: Oracle): CompileResult {
   const placement: Placement = { database: spec.database, ...(spec.cluster ? { cluster: spec.cluster } : {}) };
   const ctx: Context = { placement, spec, oracle, diagnostics: [], outputs: new Map() };
   const objects: DbObject[] = [];
-  const ordered = [...spec.pipelines.filter((p) => p.kind !== 'publish'), ...spec.pipelines.filter((p) => p.kind === 'publish')];
+  // Rollups after the pipelines whose tables they read, publish pipelines last.
+  const rank = { ingest: 0, aggregate: 0, rollup: 1, publish: 2 } as const;
+  const ordered = [...spec.pipelines].sort((a, b) => rank[a.kind] - rank[b.kind]);
   for (const p of ordered) {
     const before = ctx.diagnostics.length;
     const compiled = compilePipeline(ctx, p);
@@ -56,6 +58,8 @@ function compilePipeline(ctx: Context, p: PipelineSpec): DbObject[] | undefined 
       return compileIngest(ctx, p);
     case 'aggregate':
       return compileAggregate(ctx, p);
+    case 'rollup':
+      return compileRollup(ctx, p);
     case 'publish':
       return compilePublish(ctx, p);
   }
@@ -342,10 +346,8 @@ function isAggregateFunction(fn: string, known: ReadonlySet<string>): boolean {
   return COMBINATORS.some((c) => fn.endsWith(c) && fn.length > c.length && isAggregateFunction(fn.slice(0, -c.length), known));
 }
 
-function compileAggregate(ctx: Context, p: AggregateSpec): DbObject[] | undefined {
-  const source = checkSource(ctx, p);
-  if (!source) return undefined;
-  const { types, from } = source;
+/** Every measure calls an aggregate function the engine knows (combinators included); diagnostics at the others. */
+function knownMeasures(ctx: Context, p: AggregateSpec | RollupSpec): boolean {
   const known = ctx.oracle.aggregateFunctions();
   let ok = true;
   for (const m of p.measures) {
@@ -355,24 +357,24 @@ function compileAggregate(ctx: Context, p: AggregateSpec): DbObject[] | undefine
       ok = false;
     }
   }
-  if (!ok) return undefined;
-  // One question on the happy path: the aggregate query itself; its answer is the state table.
-  const described = ctx.oracle.describe(stateSelect(p, from));
-  if (!described.ok) {
-    // Find what breaks it, expression by expression, to point at the right line.
-    if (!checkColumnLayer(ctx, p, from)) return undefined;
-    const layer = ingestSelect({ ...p, filter: undefined }, from);
-    for (const b of p.by) if (!probe(ctx, p, layer, b.expr, ['aggregate', 'by', b.name], `by key "${b.name}"`).ok) ok = false;
-    for (const m of p.measures) if (!probe(ctx, p, layer, stateCall(m, p.engine === 'SummingMergeTree'), ['aggregate', 'measures', m.name], `measure "${m.name}"`).ok) ok = false;
-    if (ok) report(ctx, p, ['aggregate'], 'invalid-expression', 'the aggregate does not form a valid query', described.problem);
-    return undefined;
-  }
+  return ok;
+}
+
+/** By keys and measures probed one by one over `layer` (the rows they read), to point at the one that breaks the state query. */
+function locateAggregateProblem(ctx: Context, p: AggregateSpec | RollupSpec, layer: string, problem: EngineProblem): void {
+  let ok = true;
+  for (const b of p.by) if (!probe(ctx, p, layer, b.expr, ['aggregate', 'by', b.name], `by key "${b.name}"`).ok) ok = false;
+  for (const m of p.measures) if (!probe(ctx, p, layer, stateCall(m, p.engine === 'SummingMergeTree'), ['aggregate', 'measures', m.name], `measure "${m.name}"`).ok) ok = false;
+  if (ok) report(ctx, p, ['aggregate'], 'invalid-expression', 'the aggregate does not form a valid query', problem);
+}
+
+/** NAME_state (its columns: the state query's), NAME_mv writing into it from `readFrom`, and the finalizing view NAME; undefined after a partition_by diagnostic. */
+function aggregateObjects(ctx: Context, p: AggregateSpec | RollupSpec, described: readonly DescribedColumn[], readFrom: string, select: (from: string) => string): { state: Table; view: DbObject[]; mv: MaterializedView } | undefined {
   if (p.table.partitionBy !== undefined) {
-    const keys = `SELECT ${p.by.map((b) => ident(b.name)).join(', ')} FROM ${nullSource(described.value.slice(0, p.by.length))}`;
+    const keys = `SELECT ${p.by.map((b) => ident(b.name)).join(', ')} FROM ${nullSource(described.slice(0, p.by.length))}`;
     if (!probe(ctx, p, keys, p.table.partitionBy, ['table', 'partition_by'], 'partition_by (over the by keys)').ok) return undefined;
   }
-  const stateColumns: Column[] = described.value.map((c) => ({ name: c.name, type: c.type }));
-  const queue = consumerQueue(ctx, p, types);
+  const stateColumns: Column[] = described.map((c) => ({ name: c.name, type: c.type }));
   const keys = p.by.map((b) => ident(b.name));
   const state: Table = Object.freeze({
     kind: 'table',
@@ -385,13 +387,53 @@ function compileAggregate(ctx: Context, p: AggregateSpec): DbObject[] | undefine
     settings: p.table.settings,
   });
   const db = ctx.placement.database;
-  const read = readPoint(ctx, p, queue);
-  const mv = Object.freeze({ kind: 'mv' as const, ...owned(p, 'mv'), to: state.name, from: [read.from], select: stateSelect(p, qualified(db, read.from)) });
+  const mv: MaterializedView = Object.freeze({ kind: 'mv' as const, ...owned(p, 'mv'), to: state.name, from: [readFrom], select: select(qualified(db, readFrom)) });
   // `objects: { view: null }`: no finalizing view (an aggregate adopted without one); readers merge the states themselves.
   const view = p.without?.includes('view') ? [] : [Object.freeze({ kind: 'view' as const, ...owned(p, 'view'), select: finalSelect(p, qualified(db, state.name)) })];
   ctx.outputs.set(p.name, { from: state.name, structure: stateColumns, aggregate: p });
   ctx.outputs.set(state.name, { from: state.name, structure: stateColumns, aggregate: p });
-  return [state, queue, ...read.objects, ...view, mv, ...errorObjects(ctx, p, read.from)];
+  return { state, view, mv };
+}
+
+function compileAggregate(ctx: Context, p: AggregateSpec): DbObject[] | undefined {
+  const source = checkSource(ctx, p);
+  if (!source || !knownMeasures(ctx, p)) return undefined;
+  const { types, from } = source;
+  // One question on the happy path: the aggregate query itself; its answer is the state table.
+  const described = ctx.oracle.describe(stateSelect(p, from));
+  if (!described.ok) {
+    // Find what breaks it, expression by expression, to point at the right line.
+    if (checkColumnLayer(ctx, p, from)) locateAggregateProblem(ctx, p, ingestSelect({ ...p, filter: undefined }, from), described.problem);
+    return undefined;
+  }
+  const queue = consumerQueue(ctx, p, types);
+  const read = readPoint(ctx, p, queue);
+  const built = aggregateObjects(ctx, p, described.value, read.from, (readFrom) => stateSelect(p, readFrom));
+  if (!built) return undefined;
+  return [built.state, queue, ...read.objects, ...built.view, built.mv, ...errorObjects(ctx, p, read.from)];
+}
+
+/**
+ * A rollup: an aggregate over the rows an ingest pipeline stores. Its view reads that pipeline's table as rows
+ * are inserted into it (in cluster mode, each node's local table), so the topic has one consumer group.
+ */
+function compileRollup(ctx: Context, p: RollupSpec): DbObject[] | undefined {
+  const upstream = ctx.outputs.get(p.from);
+  // The parser reported a from: that names no ingest pipeline; an upstream that failed reported its own problem.
+  if (!upstream || upstream.aggregate || !knownMeasures(ctx, p)) return undefined;
+  const rows = { columns: [] as ColumnSpec[], source: { onError: 'stall' as const }, by: p.by, measures: p.measures, engine: p.engine, ...(p.filter !== undefined ? { filter: p.filter } : {}) };
+  const from = nullSource(upstream.structure);
+  const described = ctx.oracle.describe(stateSelect(rows, from));
+  if (!described.ok) {
+    const layer = `SELECT *\nFROM ${from}`;
+    const filtered = p.filter !== undefined ? ctx.oracle.describe(`${layer}\nWHERE ${p.filter}`) : undefined;
+    if (filtered && !filtered.ok) report(ctx, p, ['filter'], 'invalid-expression', `filter is not a valid condition over the columns of ${p.from}`, filtered.problem);
+    else locateAggregateProblem(ctx, p, layer, described.problem);
+    return undefined;
+  }
+  const readFrom = ctx.placement.cluster ? localName(upstream.from) : upstream.from;
+  const built = aggregateObjects(ctx, p, described.value, readFrom, (table) => stateSelect(rows, table));
+  return built ? [built.state, ...built.view, built.mv] : undefined;
 }
 
 function compilePublish(ctx: Context, p: PublishSpec): DbObject[] | undefined {

@@ -36,6 +36,9 @@ export function unstoredFields(columns: readonly ColumnSpec[], source: Pick<Sour
   return (source.fields ?? []).filter((f) => !read.has(f.name) && !columns.some((c) => c.name === f.name)).map((f) => ({ name: f.name, type: f.type }));
 }
 
+/** What a view's SELECT needs of where it reads: the stream guard's shape and the declared fields (a rollup reads a table: `{ onError: 'stall' }`, no guard). */
+export type LayerSource = Pick<SourceSpec, 'onError' | 'fanOut' | 'fields'>;
+
 /** Kafka's virtual columns a pipeline can read (`_table` aside: every table has it). */
 export function virtualColumns(source: Pick<SourceSpec, 'onError'>): { name: string; type: string }[] {
   const virtuals = { ...KAFKA_VIRTUAL_COLUMNS, ...(source.onError === 'stream' ? KAFKA_STREAM_VIRTUAL_COLUMNS : {}) };
@@ -70,7 +73,7 @@ export function streamGuard(source: Pick<SourceSpec, 'fanOut'>, keep: 'good' | '
 }
 
 /** The WHERE of a view reading the queue: the user's filter, and no broken messages in stream mode. */
-export function queueCondition(filter: string | undefined, source: SourceSpec): string | undefined {
+export function queueCondition(filter: string | undefined, source: LayerSource): string | undefined {
   const parts = [...(filter !== undefined ? [`(${filter})`] : []), ...(source.onError === 'stream' ? [`(${streamGuard(source, 'good')})`] : [])];
   return parts.length ? parts.join(' AND ') : undefined;
 }
@@ -80,7 +83,7 @@ function lines(items: readonly string[]): string {
 }
 
 /** The ingest view: every column, read or computed, filtered. */
-export function ingestSelect(p: Pick<IngestSpec, 'columns' | 'filter' | 'source' | 'explode'>, from: string, upTo = p.columns.length): string {
+export function ingestSelect(p: Pick<IngestSpec, 'columns' | 'filter' | 'explode'> & { readonly source: LayerSource }, from: string, upTo = p.columns.length): string {
   const where = queueCondition(p.filter, p.source);
   return `SELECT${lines(p.columns.slice(0, upTo).map(projection))}\nFROM ${from}${p.explode !== undefined ? `\nARRAY JOIN ${p.explode}` : ''}${where ? `\nWHERE ${where}` : ''}`;
 }
@@ -110,7 +113,7 @@ function needsColumnLayer(p: Pick<AggregateSpec, 'columns'>): boolean {
 }
 
 /** The aggregate view into NAME_state: keys and -State measures, grouped. */
-export function stateSelect(p: Pick<AggregateSpec, 'columns' | 'filter' | 'source' | 'by' | 'measures' | 'explode' | 'engine'>, from: string, measures = p.measures): string {
+export function stateSelect(p: Pick<AggregateSpec, 'columns' | 'filter' | 'by' | 'measures' | 'explode' | 'engine'> & { readonly source: LayerSource }, from: string, measures = p.measures): string {
   const keys = p.by.map((b) => ident(b.name));
   const summing = p.engine === 'SummingMergeTree';
   const items = [...p.by.map(keyProjection), ...measures.map((m) => `${stateCall(m, summing)} AS ${ident(m.name)}`)];

@@ -14,7 +14,7 @@ import { join, resolve } from 'node:path';
 import { kafkaTablesOnDisk } from '../inspect/on-disk.js';
 import { objectName } from '../model/model.js';
 import { devEngineConfigXml, engineUsersXml, kafkaTableConsumers, mergeConsumers, staticMembershipTopics, type EngineAccess, type KafkaConsumerFacts } from '../sql/dev.js';
-import type { ProjectSpec } from '../spec/types.js';
+import { consumesKafka, type ProjectSpec } from '../spec/types.js';
 import { userFilesDir } from './user-files.js';
 
 export const ENGINE_CONFIG_FILE = 'engine-config.xml';
@@ -55,7 +55,7 @@ export function engineInstanceId(dataDir: string): string {
 /** The consumer facts of a project's pipelines that read Kafka (publish pipelines only produce). */
 export function declaredConsumers(spec: ProjectSpec): KafkaConsumerFacts[] {
   return spec.pipelines.flatMap((p) =>
-    p.kind === 'publish' ? [] : [{ topics: p.source.topics, group: p.source.group, consumers: p.source.consumers ?? Number(p.source.settings.kafka_num_consumers ?? 1), table: `${spec.database}.${objectName(p.name, 'queue')}` }],
+    !consumesKafka(p) ? [] : [{ topics: p.source.topics, group: p.source.group, consumers: p.source.consumers ?? Number(p.source.settings.kafka_num_consumers ?? 1), table: `${spec.database}.${objectName(p.name, 'queue')}` }],
   );
 }
 

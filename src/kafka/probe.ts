@@ -21,6 +21,7 @@ interface BrokerUse {
 function brokerUses(spec: ProjectSpec, env: Readonly<Record<string, string | undefined>>): BrokerUse[] {
   const uses = new Map<string, BrokerUse>();
   for (const p of spec.pipelines) {
+    if (p.kind === 'rollup') continue; // reads a table: no broker of its own
     const written = (p.kind === 'publish' ? p.brokers : p.source.brokers) ?? spec.kafka.brokers;
     if (written === undefined) continue;
     const resolved = resolveBrokers(written, env);

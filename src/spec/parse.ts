@@ -12,7 +12,7 @@ import { ident, stringLiteral } from '../sql/quote.js';
 import { schemaDiagnostics } from './schema.js';
 import { locate, locationAt, parseSource, type PathKey, type SourceFile } from './source.js';
 import { DEFAULT_REPLICA_NAME, DEFAULT_REPLICATION_PATH } from '../model/cluster.js';
-import type { AggregateSpec, ClusterLayout, ColumnSpec, FieldSpec, IngestSpec, KafkaConnection, MeasureSpec, OnError, PipelineSpec, ProjectSpec, PublishSpec, SourceSpec, TableSpec } from './types.js';
+import type { AggregateSpec, ClusterLayout, ColumnSpec, FieldSpec, IngestSpec, RollupSpec, KafkaConnection, MeasureSpec, OnError, PipelineSpec, ProjectSpec, PublishSpec, SourceSpec, TableSpec } from './types.js';
 
 export interface InputFile {
   readonly path: string;
@@ -302,17 +302,23 @@ function toPipeline(src: SourceFile, raw: Raw, database: string, kafka: KafkaCon
     diagnostics.push(diagnostic(at(['description']), 'invalid-value', 'description must not contain "[chpipe:" (chpipe writes that marker itself)'));
     ok = false;
   }
-  const kind = raw.publish !== undefined ? 'publish' : raw.aggregate !== undefined ? 'aggregate' : 'ingest';
+  const kind = raw.publish !== undefined ? 'publish' : raw.from !== undefined ? 'rollup' : raw.aggregate !== undefined ? 'aggregate' : 'ingest';
   const forbidden: Record<typeof kind, string[]> = {
-    publish: ['source', 'columns', 'table', 'aggregate', 'filter', 'explode'],
+    publish: ['source', 'columns', 'table', 'aggregate', 'filter', 'explode', 'from'],
+    rollup: ['source', 'columns', 'explode'],
     aggregate: [],
     ingest: [],
   };
   for (const key of forbidden[kind]) {
     if (raw[key] !== undefined) {
-      diagnostics.push(diagnostic(at([key], 'key'), 'conflict', `a publish pipeline takes no "${key}"`, { hint: 'publish pipelines read from another pipeline: use publish.from, publish.columns and publish.where' }));
+      const hint = kind === 'publish' ? 'publish pipelines read from another pipeline: use publish.from, publish.columns and publish.where' : 'a pipeline with from: reads the rows of that pipeline\'s table: it has no Kafka source and no columns of its own (compute in by and measures)';
+      diagnostics.push(diagnostic(at([key], 'key'), 'conflict', `a ${kind} pipeline takes no "${key}"`, { hint }));
       ok = false;
     }
+  }
+  if (kind === 'rollup' && raw.aggregate === undefined) {
+    diagnostics.push(diagnostic(at(['from'], 'key'), 'missing-key', 'a pipeline with from: needs aggregate: (by and measures)', { hint: 'from: rolls another pipeline\'s rows up; to read a topic, write source: instead' }));
+    ok = false;
   }
   const named = toObjectNames(src, raw, kind, diagnostics);
   if (named === null) ok = false;
@@ -343,6 +349,13 @@ function toPipeline(src: SourceFile, raw: Raw, database: string, kafka: KafkaCon
     return ok ? spec : undefined;
   }
 
+  if (kind === 'rollup') {
+    if (!ok) return undefined;
+    const agg = aggregateOf(src, raw, (raw.table as Raw | undefined) ?? {}, diagnostics);
+    if (diagnostics.some((d) => d.file === src.path)) return undefined;
+    const spec: RollupSpec = { ...base, kind, from: String(raw.from), ...agg, ...(raw.filter !== undefined ? { filter: String(raw.filter) } : {}) };
+    return spec;
+  }
   for (const key of ['source', 'columns'] as const) {
     if (raw[key] === undefined) {
       diagnostics.push(diagnostic(at([]), 'missing-key', `missing required key "${key}"`, { expected: kind === 'ingest' ? 'an ingest pipeline has source, columns and table (or publish: for a publish pipeline)' : 'an aggregate pipeline has source, columns and aggregate' }));
@@ -377,55 +390,9 @@ function toPipeline(src: SourceFile, raw: Raw, database: string, kafka: KafkaCon
   const tableSettings = settingsOf(tableRaw.settings);
 
   if (kind === 'aggregate') {
-    for (const key of ['order_by', 'engine']) {
-      if (tableRaw[key] !== undefined) {
-        diagnostics.push(diagnostic(at(['table', key], 'key'), 'conflict', `an aggregate pipeline takes no table.${key}`, { hint: 'the state table is an AggregatingMergeTree ordered by the aggregate.by keys' }));
-        ok = false;
-      }
-    }
-    const agg = raw.aggregate as { by: Record<string, string>; measures: Record<string, string>; engine?: 'AggregatingMergeTree' | 'SummingMergeTree' };
-    const by = Object.entries(agg.by).map(([n, expr]) => ({ name: n, expr: String(expr) }));
-    const measures: MeasureSpec[] = [];
-    for (const [n, call] of Object.entries(agg.measures)) {
-      const m = parseMeasure(n, String(call));
-      if (!m) {
-        diagnostics.push(
-          diagnostic(at(['aggregate', 'measures', n]), 'invalid-measure', `measure "${n}" is not a single aggregate call: ${JSON.stringify(call)}`, {
-            expected: 'one call such as avg(x), count(), quantile(0.95)(x)',
-            hint: 'declare one measure per call (e.g. total: sum(x), n: count()) and combine them in queries on the view',
-          }),
-        );
-        ok = false;
-      } else if (agg.engine === 'SummingMergeTree' && !SUMMABLE.has(m.fn)) {
-        diagnostics.push(
-          diagnostic(at(['aggregate', 'measures', n]), 'not-summable', `measure "${n}" is ${m.fn}, which a SummingMergeTree cannot keep: its merges add numbers up`, {
-            expected: `one of ${[...SUMMABLE].map((f) => `${f}()`).join(', ')}`,
-            hint: 'keep the default engine (AggregatingMergeTree) for this aggregate, or make the measure a count or a sum',
-          }),
-        );
-        ok = false;
-      } else measures.push(m);
-    }
-    const outputs = new Map<string, PathKey[]>();
-    for (const b of by) checkOutputName(src, ['aggregate', 'by', b.name], b.name, outputs, diagnostics);
-    for (const m of measures) checkOutputName(src, ['aggregate', 'measures', m.name], m.name, outputs, diagnostics);
+    const agg = aggregateOf(src, raw, tableRaw, diagnostics);
     if (!source || diagnostics.some((d) => d.file === src.path)) return undefined;
-    const spec: AggregateSpec = {
-      ...base,
-      kind,
-      source,
-      columns,
-      by,
-      measures,
-      engine: agg.engine ?? 'AggregatingMergeTree',
-      table: {
-        ...(tableRaw.partition_by !== undefined ? { partitionBy: String(tableRaw.partition_by) } : {}),
-        ...(tableRaw.ttl !== undefined ? { ttl: String(tableRaw.ttl) } : {}),
-        settings: tableSettings,
-      },
-      ...(filter !== undefined ? { filter } : {}),
-      ...explode,
-    };
+    const spec: AggregateSpec = { ...base, kind, source, columns, ...agg, ...(filter !== undefined ? { filter } : {}), ...explode };
     return ok ? spec : undefined;
   }
 
@@ -467,6 +434,7 @@ function toPipeline(src: SourceFile, raw: Raw, database: string, kafka: KafkaCon
 const KIND_ROLES: Readonly<Record<PipelineSpec['kind'], readonly Role[]>> = {
   ingest: ['table', 'queue', 'mv', 'hub', 'hub_mv', 'errors', 'errors_mv'],
   aggregate: ['view', 'state', 'queue', 'mv', 'hub', 'hub_mv', 'errors', 'errors_mv'],
+  rollup: ['view', 'state', 'mv'],
   publish: ['queue', 'mv'],
 };
 const STREAM_ROLES: readonly Role[] = ['hub', 'hub_mv', 'errors', 'errors_mv'];
@@ -529,6 +497,7 @@ function toObjectNames(src: SourceFile, raw: Raw, kind: PipelineSpec['kind'], di
 const OPTIONAL_ROLES: Readonly<Record<PipelineSpec['kind'], readonly Role[]>> = {
   ingest: ['hub', 'hub_mv'],
   aggregate: ['view', 'hub', 'hub_mv'],
+  rollup: ['view'],
   publish: [],
 };
 
@@ -539,6 +508,50 @@ function checkOutputName(src: SourceFile, path: PathKey[], name: string, seen: M
     return;
   }
   seen.set(name, path);
+}
+
+/** `aggregate:` (by, measures, engine) and `table:` of an aggregate or a rollup; diagnostics for what is wrong in them. */
+function aggregateOf(src: SourceFile, raw: Raw, tableRaw: Raw, diagnostics: Diagnostic[]): Pick<AggregateSpec, 'by' | 'measures' | 'engine' | 'table'> {
+  const at = (path: PathKey[], part: 'key' | 'value' = 'value') => locate(src, path, part);
+  for (const key of ['order_by', 'engine']) {
+    if (tableRaw[key] !== undefined) {
+      diagnostics.push(diagnostic(at(['table', key], 'key'), 'conflict', `an aggregate pipeline takes no table.${key}`, { hint: 'the state table is an AggregatingMergeTree ordered by the aggregate.by keys' }));
+    }
+  }
+  const agg = raw.aggregate as { by: Record<string, string>; measures: Record<string, string>; engine?: 'AggregatingMergeTree' | 'SummingMergeTree' };
+  const by = Object.entries(agg.by).map(([n, expr]) => ({ name: n, expr: String(expr) }));
+  const measures: MeasureSpec[] = [];
+  for (const [n, call] of Object.entries(agg.measures)) {
+    const m = parseMeasure(n, String(call));
+    if (!m) {
+      diagnostics.push(
+        diagnostic(at(['aggregate', 'measures', n]), 'invalid-measure', `measure "${n}" is not a single aggregate call: ${JSON.stringify(call)}`, {
+          expected: 'one call such as avg(x), count(), quantile(0.95)(x)',
+          hint: 'declare one measure per call (e.g. total: sum(x), n: count()) and combine them in queries on the view',
+        }),
+      );
+    } else if (agg.engine === 'SummingMergeTree' && !SUMMABLE.has(m.fn)) {
+      diagnostics.push(
+        diagnostic(at(['aggregate', 'measures', n]), 'not-summable', `measure "${n}" is ${m.fn}, which a SummingMergeTree cannot keep: its merges add numbers up`, {
+          expected: `one of ${[...SUMMABLE].map((f) => `${f}()`).join(', ')}`,
+          hint: 'keep the default engine (AggregatingMergeTree) for this aggregate, or make the measure a count or a sum',
+        }),
+      );
+    } else measures.push(m);
+  }
+  const outputs = new Map<string, PathKey[]>();
+  for (const b of by) checkOutputName(src, ['aggregate', 'by', b.name], b.name, outputs, diagnostics);
+  for (const m of measures) checkOutputName(src, ['aggregate', 'measures', m.name], m.name, outputs, diagnostics);
+  return {
+    by,
+    measures,
+    engine: agg.engine ?? 'AggregatingMergeTree',
+    table: {
+      ...(tableRaw.partition_by !== undefined ? { partitionBy: String(tableRaw.partition_by) } : {}),
+      ...(tableRaw.ttl !== undefined ? { ttl: String(tableRaw.ttl) } : {}),
+      settings: settingsOf(tableRaw.settings),
+    },
+  };
 }
 
 /** The measures a SummingMergeTree keeps: what its merges add up is a count or a sum. */
@@ -846,6 +859,8 @@ function allRolesOf(p: PipelineSpec): readonly (typeof ROLES)[number][] {
       return p.source.onError === 'stream' ? ['table', 'queue', 'hub', 'hub_mv', 'mv', 'errors', 'errors_mv'] : ['table', 'queue', 'mv'];
     case 'aggregate':
       return p.source.onError === 'stream' ? ['view', 'state', 'queue', 'hub', 'hub_mv', 'mv', 'errors', 'errors_mv'] : ['view', 'state', 'queue', 'mv'];
+    case 'rollup':
+      return ['view', 'state', 'mv'];
     case 'publish':
       return ['queue', 'mv'];
   }
@@ -860,9 +875,23 @@ function checkPublishSources(pipelines: PipelineSpec[], declared: ReadonlySet<st
   const tables = new Map<string, PipelineSpec>();
   for (const p of pipelines) {
     if (p.kind === 'ingest') tables.set(pipelineObjectName(p, 'table'), p);
-    if (p.kind === 'aggregate') tables.set(pipelineObjectName(p, 'state'), p);
+    if (p.kind === 'aggregate' || p.kind === 'rollup') tables.set(pipelineObjectName(p, 'state'), p);
   }
   for (const p of pipelines) {
+    if (p.kind === 'rollup') {
+      // A rollup reads an ingest pipeline's table (an aggregate's state holds states, not rows).
+      const upstream = byName.get(p.from);
+      if (upstream?.kind === 'ingest') continue;
+      if (!upstream && declared.has(p.from)) continue;
+      const candidates = pipelines.filter((x) => x.kind === 'ingest').map((x) => x.name);
+      diagnostics.push(
+        diagnostic(locate(p.file, ['from']), 'unknown-source', upstream ? `from names ${upstream.kind} pipeline "${p.from}"; a rollup reads the rows of an ingest pipeline's table` : `from names no pipeline: "${p.from}"`, {
+          expected: candidates.length ? `one of ${candidates.join(', ')}` : 'an ingest pipeline of this project',
+          hint: didYouMean(p.from, candidates),
+        }),
+      );
+      continue;
+    }
     if (p.kind !== 'publish') continue;
     const source = byName.get(p.from) ?? tables.get(p.from);
     if (!source && [...declared].some((name) => !byName.has(name) && (p.from === name || p.from === pipelineObjectName({ name }, 'state')))) continue;
@@ -886,7 +915,7 @@ function checkPublishSources(pipelines: PipelineSpec[], declared: ReadonlySet<st
 }
 
 /** The columns a pipeline's queryable object has: table columns, or by keys + measures. */
-export function outputColumns(p: IngestSpec | AggregateSpec): string[] {
+export function outputColumns(p: IngestSpec | AggregateSpec | RollupSpec): string[] {
   return p.kind === 'ingest' ? p.columns.map((c) => c.name) : [...p.by.map((b) => b.name), ...p.measures.map((m) => m.name)];
 }
 
@@ -895,7 +924,7 @@ export function environmentVariables(spec: ProjectSpec): string[] {
   const texts = [spec.kafka.brokers ?? '', ...Object.values(spec.kafka.settings).map(String)];
   for (const p of spec.pipelines) {
     if (p.kind === 'publish') texts.push(p.brokers ?? '', ...Object.values(p.settings).map(String));
-    else texts.push(p.source.brokers ?? '', ...Object.values(p.source.settings).map(String));
+    else if (p.kind !== 'rollup') texts.push(p.source.brokers ?? '', ...Object.values(p.source.settings).map(String));
   }
   return [...new Set(texts.flatMap(envReferences))];
 }

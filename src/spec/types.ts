@@ -132,6 +132,21 @@ export interface AggregateSpec extends PipelineBase {
   readonly explode?: string;
 }
 
+/**
+ * An aggregate over another pipeline's table (`from:` in place of `source:`): the view reads the rows that
+ * pipeline stores as they are inserted, so one consumer group and one errors stream serve every rollup.
+ */
+export interface RollupSpec extends PipelineBase {
+  readonly kind: 'rollup';
+  /** The ingest pipeline whose table it reads. */
+  readonly from: string;
+  readonly by: readonly { readonly name: string; readonly expr: string }[];
+  readonly measures: readonly MeasureSpec[];
+  readonly engine: 'AggregatingMergeTree' | 'SummingMergeTree';
+  readonly table: Omit<TableSpec, 'orderBy' | 'engine'>;
+  readonly filter?: string;
+}
+
 export interface PublishSpec extends PipelineBase {
   readonly kind: 'publish';
   /** The pipeline or table name it reads from. */
@@ -145,7 +160,12 @@ export interface PublishSpec extends PipelineBase {
   readonly settings: Readonly<Record<string, string | number>>;
 }
 
-export type PipelineSpec = IngestSpec | AggregateSpec | PublishSpec;
+export type PipelineSpec = IngestSpec | AggregateSpec | RollupSpec | PublishSpec;
+
+/** The pipelines with a Kafka consumer of their own (a `source`). */
+export function consumesKafka(p: PipelineSpec): p is IngestSpec | AggregateSpec {
+  return p.kind === 'ingest' || p.kind === 'aggregate';
+}
 
 /** `cluster:` of chpipe.yaml: how tables are laid out on the cluster's nodes (compile/cluster.ts). */
 export interface ClusterLayout {

@@ -18,7 +18,7 @@ import { loadProject } from '../project.js';
 import { failWith, parseLockTimeout, readTargetProject } from '../target.js';
 import { diagnostic, type Diagnostic } from '../../spec/diagnostic.js';
 import { locate } from '../../spec/source.js';
-import type { ProjectSpec } from '../../spec/types.js';
+import { consumesKafka, type ProjectSpec } from '../../spec/types.js';
 import { staticMembershipConflicts } from '../../sql/dev.js';
 import { declaredConsumers, writeEngineConfig, type EngineConfig } from '../../engine/engine-config.js';
 import { connectionLine, holdAndServe, readPort, serveAccess, stopSignal, type Serving } from './serve.js';
@@ -123,7 +123,7 @@ function needsRestart(spec: ProjectSpec, engine: EngineConfig): Diagnostic[] {
   const conflicts = new Set(staticMembershipConflicts(engine.staticTopics, declaredConsumers(spec)));
   if (!conflicts.size) return [];
   return spec.pipelines.flatMap((p) => {
-    if (p.kind === 'publish' || !p.source.topics.some((t) => conflicts.has(t))) return [];
+    if (!consumesKafka(p) || !p.source.topics.some((t) => conflicts.has(t))) return [];
     const topics = p.source.topics.filter((t) => conflicts.has(t));
     return [
       diagnostic(

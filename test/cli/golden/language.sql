@@ -77,6 +77,16 @@ ENGINE = AggregatingMergeTree
 ORDER BY meter_id
 COMMENT '[chpipe:meters_daily/state]';
 
+CREATE TABLE IF NOT EXISTS plant.meters_hourly_state
+(
+    meter_id UInt64,
+    total_kwh Float64,
+    readings UInt64
+)
+ENGINE = SummingMergeTree
+ORDER BY meter_id
+COMMENT '[chpipe:meters_hourly/state]';
+
 CREATE TABLE IF NOT EXISTS plant.order_items
 (
     order_id UInt64,
@@ -229,6 +239,15 @@ FROM plant.meters_daily_state
 GROUP BY meter_id)
 COMMENT '[chpipe:meters_daily/view]';
 
+CREATE VIEW IF NOT EXISTS plant.meters_hourly
+AS (SELECT
+    meter_id,
+    sum(total_kwh) AS total_kwh,
+    sum(readings) AS readings
+FROM plant.meters_hourly_state
+GROUP BY meter_id)
+COMMENT '[chpipe:meters_hourly/view]';
+
 CREATE VIEW IF NOT EXISTS plant.sku_totals
 AS (SELECT
     sku,
@@ -293,14 +312,16 @@ FROM (
 GROUP BY meter_id)
 COMMENT '[chpipe:meters_daily/mv]';
 
-CREATE MATERIALIZED VIEW IF NOT EXISTS plant.meters_mv
-TO plant.meters
+CREATE MATERIALIZED VIEW IF NOT EXISTS plant.meters_hourly_mv
+TO plant.meters_hourly_state
 AS (SELECT
     meter_id,
-    if(unit = 'Wh', reading / 1000, reading) AS kwh
-FROM plant.meters_queue
-WHERE (level != 'debug'))
-COMMENT '[chpipe:meters/mv]';
+    sum(kwh) AS total_kwh,
+    count() AS readings
+FROM plant.meters
+WHERE (kwh > 0)
+GROUP BY meter_id)
+COMMENT '[chpipe:meters_hourly/mv]';
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS plant.order_items_mv
 TO plant.order_items
@@ -355,3 +376,12 @@ AS (SELECT
     _error
 FROM plant.meters_daily_queue)
 COMMENT '[chpipe:meters_daily/hub_mv]';
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS plant.meters_mv
+TO plant.meters
+AS (SELECT
+    meter_id,
+    if(unit = 'Wh', reading / 1000, reading) AS kwh
+FROM plant.meters_queue
+WHERE (level != 'debug'))
+COMMENT '[chpipe:meters/mv]';
