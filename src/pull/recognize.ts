@@ -67,7 +67,7 @@ export interface SecretReference {
 
 export interface PulledPipeline {
   readonly name: string;
-  readonly kind: 'ingest' | 'aggregate' | 'publish';
+  readonly kind: 'ingest' | 'aggregate' | 'rollup' | 'publish';
   /** The pipeline file's content, keys in the order they are written. */
   readonly doc: Record<string, unknown>;
   /** The target's objects this pipeline adopts, by role. */
@@ -225,6 +225,21 @@ export function recognize(target: RecognizeInput): Recognition {
         unmanaged.push({ object, reason: e.message });
         claimed.add(object);
       }
+    }
+  }
+  // Rollups: a view from an ingest pipeline's table, grouped into an AggregatingMergeTree or a SummingMergeTree.
+  const ingestOf = (table: string) => tables.get(table) ?? (byName.get(table)?.owner?.role === 'table' ? byName.get(table)?.owner?.pipeline : undefined);
+  for (const mv of flows) {
+    const upstream = mv.from.length === 1 ? ingestOf(mv.from[0] as string) : undefined;
+    if (claimed.has(mv.name) || declaredOwner(mv) || upstream === undefined || mv.query?.groupBy === undefined) continue;
+    try {
+      const p = recognizeRollup(ctx, mv, upstream);
+      pipelines.push(p);
+      for (const name of Object.values(p.objects)) claimed.add(name);
+    } catch (e) {
+      if (!(e instanceof Unexpressible)) throw e;
+      unmanaged.push({ object: mv.name, reason: e.message });
+      claimed.add(mv.name);
     }
   }
   for (const o of input.model.objects) {
@@ -523,6 +538,24 @@ function retentionDays(errors: DbObject | undefined): number | undefined {
   return Number.isInteger(days) && days > 0 && errorsTtl(days) === errors.ttl ? days : undefined;
 }
 
+/** A rollup (`from:`): the view `mv` groups the rows of pipeline `upstream`'s table into a state table. */
+function recognizeRollup(ctx: Context, mv: MaterializedView, upstream: string): PulledPipeline {
+  const state = ctx.byName.get(mv.to);
+  if (state?.kind !== 'table' || (state.engine !== 'AggregatingMergeTree' && state.engine !== 'SummingMergeTree')) refuse(`its view ${mv.name} groups rows into ${mv.to}, which is not an AggregatingMergeTree or SummingMergeTree of this database`);
+  const finalizing = ctx.views.filter((v) => fromTable(parseSelect(v.select)?.from ?? '') === state.name);
+  if (finalizing.length > 1) refuse(`${finalizing.length} views read its state table ${state.name}; chpipe makes one finalizing view`);
+  const name = uniqueName(ctx, state.owner?.pipeline ?? finalizing[0]?.name ?? state.name.replace(/_state$/, ''));
+  const doc: Record<string, unknown> = { name };
+  const desc = description([state, mv]);
+  if (desc !== undefined) doc.description = desc;
+  doc.from = upstream;
+  aggregateKeys(ctx, doc, undefined, mv, state, undefined);
+  const objects: Partial<Record<Role, string>> = { state: state.name, mv: mv.name, ...(finalizing[0] ? { view: finalizing[0].name } : {}) };
+  const names = { ...explicitNames(name, objects), ...(finalizing[0] ? {} : { view: null }) };
+  if (Object.keys(names).length) doc.objects = names;
+  return { name, kind: 'rollup', doc, objects: { ...objects, ...clusterLayout(ctx, objects, [mv]) }, secrets: [] };
+}
+
 /** The roles whose table is, on a cluster, a Distributed table over a per-node one. */
 const CLUSTER_ROLES = [
   ['table', 'table_local'],
@@ -598,7 +631,7 @@ function summedCall(name: string, expr: string): string {
   return expr;
 }
 
-function aggregateKeys(ctx: Context, doc: Record<string, unknown>, q: KafkaTable, mv: MaterializedView, state: Table, stream: Shape | undefined): void {
+function aggregateKeys(ctx: Context, doc: Record<string, unknown>, q: KafkaTable | undefined, mv: MaterializedView, state: Table, stream: Shape | undefined): void {
   const query = mv.query as NonNullable<MaterializedView['query']>;
   const summing = state.engine === 'SummingMergeTree';
   if (fromTable(query.from) === undefined) refuse(`its view ${mv.name} reads a subquery: computed columns under an aggregate are not recognized yet`);
@@ -610,8 +643,9 @@ function aggregateKeys(ctx: Context, doc: Record<string, unknown>, q: KafkaTable
     else measures[item.name] = summing ? summedCall(item.name, item.expr) : measureCall(item.name, item.expr, state.columns.find((c) => c.name === item.name)?.type);
   }
   const ordered = keys.map((k) => [k, by[k] ?? refuse(`its view ${mv.name} groups by ${k}, which it does not select`)]);
-  doc.columns = Object.fromEntries(q.columns.map((c) => [c.name, c.type]));
-  if (query.arrayJoin !== undefined) doc.explode = query.arrayJoin;
+  if (q) doc.columns = Object.fromEntries(q.columns.map((c) => [c.name, c.type]));
+  else if (query.arrayJoin !== undefined) refuse(`its view ${mv.name} fans rows out (ARRAY JOIN) from a table: a rollup reads rows as they are`);
+  if (q && query.arrayJoin !== undefined) doc.explode = query.arrayJoin;
   const filter = filterOf(query.where, stream);
   if (filter !== undefined) doc.filter = filter;
   doc.aggregate = { ...(summing ? { engine: 'SummingMergeTree' } : {}), by: Object.fromEntries(ordered), measures };

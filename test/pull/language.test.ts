@@ -79,6 +79,19 @@ const ROLLUP = [
   `CREATE MATERIALIZED VIEW ${DB}.hits_hourly_mv TO ${DB}.hits_hourly AS SELECT page, toStartOfHour(ts) AS hour, count() AS hits, sum(bytes) AS total_bytes FROM ${DB}.hits_in GROUP BY page, hour`,
 ];
 
+/** One Kafka table, its ingest table, and two rollups of that table (Kafka → table → rollups). */
+const ROLLUPS = [
+  `CREATE DATABASE IF NOT EXISTS ${DB}`,
+  `CREATE TABLE ${DB}.orders_in (order_id UInt64, country String, amount Float64, created_at DateTime) ENGINE = Kafka SETTINGS ${BROKER}, kafka_topic_list = 'orders', kafka_group_name = 'orders', kafka_format = 'JSONEachRow'`,
+  `CREATE TABLE ${DB}.orders (order_id UInt64, country String, amount Float64, created_at DateTime) ENGINE = MergeTree ORDER BY (country, created_at)`,
+  `CREATE MATERIALIZED VIEW ${DB}.orders_mv TO ${DB}.orders AS SELECT order_id, country, amount, created_at FROM ${DB}.orders_in`,
+  `CREATE TABLE ${DB}.revenue_hourly (country String, hour DateTime, orders UInt64, revenue Float64) ENGINE = SummingMergeTree ORDER BY (country, hour)`,
+  `CREATE MATERIALIZED VIEW ${DB}.revenue_hourly_mv TO ${DB}.revenue_hourly AS SELECT country, toStartOfHour(created_at) AS hour, count() AS orders, sum(amount) AS revenue FROM ${DB}.orders WHERE amount > 0 GROUP BY country, hour`,
+  `CREATE TABLE ${DB}.buyers_daily_state (day Date, buyers AggregateFunction(uniq, UInt64)) ENGINE = AggregatingMergeTree ORDER BY day`,
+  `CREATE MATERIALIZED VIEW ${DB}.buyers_daily_mv TO ${DB}.buyers_daily_state AS SELECT toDate(created_at) AS day, uniqState(order_id) AS buyers FROM ${DB}.orders GROUP BY day`,
+  `CREATE VIEW ${DB}.buyers_daily AS SELECT day, uniqMerge(buyers) AS buyers FROM ${DB}.buyers_daily_state GROUP BY day`,
+];
+
 interface TableRow {
   name: string;
   uuid: string;
@@ -227,6 +240,20 @@ for (const via of ['embedded', 'http'] as const) {
         const steps = await planSteps(target);
         // Groups already stored have no count for the new measure: the alter says so; the view writes it from now on.
         expect(steps.map((s) => `${s.action} ${s.risk} ${s.object}`)).toEqual([`alter caution ${DB}.hits_hourly`, `modify_query safe ${DB}.hits_hourly_mv`]);
+      });
+    });
+
+    it('views grouping an ingest table into rollups are adopted as pipelines with from:, names kept', async () => {
+      await withSeeded(via, ROLLUPS, async (target) => {
+        await adopt(target);
+        const hourly = readFileSync(join(target.projectDir, 'schemas', 'revenue_hourly.yaml'), 'utf8');
+        expect(hourly).toContain('from: orders\n');
+        expect(hourly).toContain('filter: amount > 0');
+        expect(hourly).toMatch(/aggregate:\n {2}engine: SummingMergeTree\n/);
+        expect(hourly).not.toContain('source:');
+        const daily = readFileSync(join(target.projectDir, 'schemas', 'buyers_daily.yaml'), 'utf8');
+        expect(daily).toContain('from: orders\n');
+        expect(daily).toContain('buyers: uniq(order_id)');
       });
     });
 
