@@ -65,6 +65,8 @@ export interface ColumnDraft {
   readonly from?: string;
   /** Computed in the view (`expr:`). */
   readonly expr?: string;
+  /** A member of a nested field (`path:`), computed in the view. */
+  readonly path?: string;
   readonly comment?: string;
   readonly renamedFrom?: string;
 }
@@ -93,6 +95,8 @@ export interface IngestDraft {
   readonly ttl?: string;
   readonly engine?: string;
   readonly tableSettings: Readonly<Record<string, string | number>>;
+  /** `explode: items` (ARRAY JOIN). */
+  readonly explode?: string;
 }
 
 export interface AggregateDraft {
@@ -177,6 +181,18 @@ const EXTRA_FIELDS: readonly { name: string; type: string; other: string }[] = [
   { name: 'unit', type: 'LowCardinality(String)', other: 'String' },
 ];
 
+/** Nested message fields (named Tuples, as JSONEachRow parses nested objects): read by path columns, fanned out by explode. */
+const NESTED_FIELDS: readonly { name: string; type: string }[] = [
+  { name: 'customer', type: 'Tuple(id UInt64, country String)' },
+  { name: 'items', type: 'Array(Tuple(sku String, qty UInt32))' },
+];
+
+/** Columns reading a member of a nested field, and the other path of the same type a change may switch to. */
+const PATHS: readonly { column: ColumnDraft; other: string }[] = [
+  { column: { name: 'customer_id', type: 'UInt64', path: 'customer.id' }, other: 'items[1].qty' },
+  { column: { name: 'customer_country', type: 'String', path: 'customer.country' }, other: 'items[1].sku' },
+];
+
 /**
  * Type changes: `lossless` keeps every generated value (the canonical text of
  * each value is unchanged), the others do not.
@@ -213,6 +229,13 @@ const MEASURES: readonly { name: string; call: string; needs: readonly string[] 
 /** The measures a SummingMergeTree keeps (its merges add them up). */
 const SUMMABLE_CALLS = new Set(['count()', 'sum(amount)', 'sum(amount * 2)']);
 const summable = (p: AggregateDraft) => (m: { call: string }) => p.engine !== 'SummingMergeTree' || SUMMABLE_CALLS.has(m.call);
+
+/** A fifth of the ingests parse nested objects (customer, items) and store a member by path. */
+function drawNested(rng: Rng, p: IngestDraft): IngestDraft {
+  if (!rng.chance(0.2)) return p;
+  const declared = p.source.fields ?? [...messageFields(p)].map(([name, type]) => ({ name, type }));
+  return { ...p, source: { ...p.source, fields: [...declared, ...NESTED_FIELDS] }, columns: [...p.columns, rng.pick(PATHS).column] };
+}
 
 /** A fifth of the aggregates are the docs' rollup: a SummingMergeTree of count() and sum() measures. */
 function drawSumming(rng: Rng, p: AggregateDraft): AggregateDraft {
@@ -298,6 +321,9 @@ export const CHANGE_KINDS = [
   'retype_field',
   'field_filter',
   'aggregate_engine',
+  'path_column',
+  'path',
+  'explode',
 ] as const;
 
 export type ChangeKind = (typeof CHANGE_KINDS)[number];
@@ -449,14 +475,14 @@ export function drawProject(rng: Rng): ProjectDraft {
   const ingest = pipelines.filter((p): p is IngestDraft => p.kind === 'ingest');
   if (ingest.length && rng.chance(0.35)) pipelines.push(drawPublish(rng, `${(ingest[0] as IngestDraft).name.replace(/-/g, '_')}_out`, rng.pick(ingest)));
   // source.fields last, so the rest of each base is drawn as before it existed.
-  return { database: 'analytics', brokers: 'localhost:9092', pipelines: pipelines.map((p) => (p.kind === 'publish' ? p : drawFields(rng, p.kind === 'aggregate' ? drawSumming(rng, p) : p))) };
+  return { database: 'analytics', brokers: 'localhost:9092', pipelines: pipelines.map((p) => (p.kind === 'publish' ? p : p.kind === 'aggregate' ? drawFields(rng, drawSumming(rng, p)) : drawNested(rng, drawFields(rng, p)))) };
 }
 
 // ─── Applying one change ─────────────────────────────────────────────────────
 
 type Consuming = IngestDraft | AggregateDraft;
 
-const isPlain = (c: ColumnDraft) => c.from === undefined && c.expr === undefined;
+const isPlain = (c: ColumnDraft) => c.from === undefined && c.expr === undefined && c.path === undefined;
 
 /** Column names a pipeline's own keys, filter, by, measures, computed columns and publishers use. */
 function usedColumns(project: ProjectDraft, p: Consuming): Set<string> {
@@ -465,7 +491,7 @@ function usedColumns(project: ProjectDraft, p: Consuming): Set<string> {
     for (const w of (text ?? '').match(/[A-Za-z_][A-Za-z0-9_]*/g) ?? []) used.add(w);
   };
   words(p.filter);
-  for (const c of p.columns) words(c.expr);
+  for (const c of p.columns) words(c.expr ?? c.path);
   if (p.kind === 'ingest') {
     for (const k of p.orderBy) words(k);
     words(p.partitionBy);
@@ -636,6 +662,33 @@ function applyChange(rng: Rng, base: ProjectDraft, kind: ChangeKind): { project:
       const current = p.source.onError ?? 'stall';
       const onError = rng.pick((['stall', 'skip', 'stream'] as const).filter((x) => x !== current));
       return done(withSource(p, { ...p.source, onError }), `on_error of ${p.name} from ${current} to ${onError}`);
+    }
+    case 'path_column': {
+      const p = rng.pick(ingests.length ? ingests : consuming);
+      if (p.kind !== 'ingest' || p.explode !== undefined) return undefined;
+      const have = new Set(p.columns.map((c) => c.name));
+      const options = PATHS.filter((x) => !have.has(x.column.name));
+      if (!options.length) return undefined;
+      const c = rng.pick(options).column;
+      const declared = p.source.fields ?? [...messageFields(p)].map(([name, type]) => ({ name, type }));
+      const fields = [...declared, ...NESTED_FIELDS.filter((n) => !declared.some((f) => f.name === n.name))];
+      return done({ ...p, source: { ...p.source, fields }, columns: [...p.columns, c] }, `add column ${c.name} reading path ${c.path} to ${p.name}`);
+    }
+    case 'path': {
+      const options = ingests.flatMap((p) => p.columns.filter((c) => c.path !== undefined).map((c) => ({ p, c })));
+      if (!options.length) return undefined;
+      const { p, c } = rng.pick(options);
+      if (p.explode !== undefined) return undefined;
+      const known = PATHS.find((x) => x.column.name === c.name) as (typeof PATHS)[number];
+      const path = c.path === known.other ? (known.column.path as string) : known.other;
+      return done({ ...p, columns: p.columns.map((x) => (x.name === c.name ? { ...x, path } : x)) }, `path of ${p.name}.${c.name} from ${c.path} to ${path}`);
+    }
+    case 'explode': {
+      const options = ingests.filter((p) => (p.source.fields ?? []).some((f) => f.name === 'items') && !p.columns.some((c) => c.path?.startsWith('items')));
+      if (!options.length) return undefined;
+      const p = rng.pick(options);
+      const { explode: _was, ...rest } = p;
+      return done(p.explode === undefined ? { ...p, explode: 'items' } : rest, `${p.name} ${p.explode === undefined ? 'fans each message out into its items (explode: items)' : 'no longer fans messages out'}`);
     }
     case 'aggregate_engine': {
       const options = aggregates.filter((p) => p.measures.every((m) => SUMMABLE_CALLS.has(m.call)));
@@ -842,9 +895,10 @@ function renderSettings(settings: Readonly<Record<string, string | number>>, ind
 }
 
 function renderColumn(c: ColumnDraft): string {
-  if (c.from === undefined && c.expr === undefined && c.comment === undefined && c.renamedFrom === undefined) return `  ${c.name}: ${yamlString(c.type)}`;
+  if (c.from === undefined && c.expr === undefined && c.path === undefined && c.comment === undefined && c.renamedFrom === undefined) return `  ${c.name}: ${yamlString(c.type)}`;
   const parts = [`type: ${yamlString(c.type)}`];
   if (c.from !== undefined) parts.push(`from: ${c.from}`);
+  if (c.path !== undefined) parts.push(`path: ${yamlString(c.path)}`);
   if (c.expr !== undefined) parts.push(`expr: ${JSON.stringify(c.expr)}`);
   if (c.comment !== undefined) parts.push(`comment: ${JSON.stringify(c.comment)}`);
   if (c.renamedFrom !== undefined) parts.push(`renamed_from: ${c.renamedFrom}`);
@@ -878,7 +932,7 @@ export function renderPipeline(p: PipelineDraft): string {
     );
     return lines.join('\n') + '\n';
   }
-  lines.push(...renderSource(p.source), 'columns:', ...p.columns.map(renderColumn));
+  lines.push(...renderSource(p.source), ...(p.kind === 'ingest' && p.explode !== undefined ? [`explode: ${p.explode}`] : []), 'columns:', ...p.columns.map(renderColumn));
   if (p.filter !== undefined) lines.push(`filter: ${JSON.stringify(p.filter)}`);
   if (p.kind === 'ingest') {
     lines.push(
@@ -949,14 +1003,14 @@ function lineDiff(a: readonly string[], b: readonly string[]): string[] {
 // ─── Messages ────────────────────────────────────────────────────────────────
 
 /** One Kafka message: its fields (by field name) and the virtual columns the engine adds. */
-export type Message = Readonly<Record<string, string | number | boolean | null | readonly string[]>>;
+export type Message = Readonly<Record<string, unknown>>;
 
 /**
  * A value of the given type for row `i`, deterministic. Dates span 2019–2031; the TTLs drawn
  * (50 and 60 years: DateTime ends in 2106) expire none of them, because background TTL merges would make row counts
  * depend on timing.
  */
-function fieldValue(rng: Rng, column: string, type: string, i: number): string | number {
+function fieldValue(rng: Rng, column: string, type: string, i: number): unknown {
   switch (column) {
     case 'id':
       return i + 1;
@@ -990,6 +1044,10 @@ function fieldValue(rng: Rng, column: string, type: string, i: number): string |
       return rng.pick(['Wh', 'kWh']);
     case 'reading':
       return rng.int(0, 8000) / 8; // eighths: exact in Float32
+    case 'customer':
+      return { id: 1000 + rng.int(0, 50), country: rng.pick(['de', 'fr', 'us']) };
+    case 'items':
+      return Array.from({ length: 1 + (i % 3) }, (_, k) => ({ sku: `sku${(i + k) % 5}`, qty: k + 1 }));
     default:
       return /Int|Float|Decimal/.test(type) ? rng.int(0, 100) : `v${i}`;
   }
@@ -1006,7 +1064,7 @@ export function messagesFor(seed: number, pipeline: string, fields: ReadonlyMap<
   const rng = new Rng(h);
   const out: Message[] = [];
   for (let i = 0; i < count + broken; i++) {
-    const m: Record<string, string | number | boolean | null | readonly string[]> = {};
+    const m: Record<string, unknown> = {};
     for (const [name, type] of fields) m[name] = fieldValue(rng, name, type, i);
     m._topic = `${pipeline}_in`;
     m._key = `k${i % 5}`;

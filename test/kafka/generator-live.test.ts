@@ -48,7 +48,8 @@ import { accountForIds, type IdCounts } from './zero-loss.js';
  * The change kinds run live, each on the first seed that draws it with a case this test can run (see
  * `liveCase`): a metadata change, a rename, a queue recreated, a re-read (new group), a column added beside a
  * publish flow, two destructive ones (a rebuild, a dropped column), and a message field parsed without being
- * stored (`source.fields`: the queue recreated with one more field). Chosen by kind, not by seed number, so a
+ * stored (`source.fields`: the queue recreated with one more field), and a path into a nested field changed
+ * (the view's query swapped while nested messages flow). Chosen by kind, not by seed number, so a
  * generator that gains a change kind (which moves every seed to another kind) keeps this test's coverage.
  */
 const KINDS: readonly { kind: ChangeKind; publish?: boolean }[] = [
@@ -60,6 +61,7 @@ const KINDS: readonly { kind: ChangeKind; publish?: boolean }[] = [
   { kind: 'order_by' },
   { kind: 'drop_column' },
   { kind: 'add_field' },
+  { kind: 'path' },
 ];
 /** Messages per consuming pipeline, in batches of BATCH every INTERVAL_MS (≈ 8 s). */
 const TOTAL = 3000;

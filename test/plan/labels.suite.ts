@@ -371,7 +371,7 @@ interface Outcome {
 }
 
 /** Change kinds whose plan must name something (data dropped or rewritten, a meaning change): all-safe is wrong. */
-const NEVER_ALL_SAFE: readonly ChangeKind[] = ['drop_column', 'retype_column', 'order_by', 'engine', 'format', 'group', 'topics', 'filter', 'expr', 'add_measure', 'change_measure', 'drop_measure', 'remove_pipeline', 'publish_where', 'by_keys', 'field_filter', 'aggregate_engine'];
+const NEVER_ALL_SAFE: readonly ChangeKind[] = ['drop_column', 'retype_column', 'order_by', 'engine', 'format', 'group', 'topics', 'filter', 'expr', 'add_measure', 'change_measure', 'drop_measure', 'remove_pipeline', 'publish_where', 'by_keys', 'field_filter', 'aggregate_engine', 'path', 'explode'];
 
 /** Each consuming pipeline's messages: the fields any version of it reads, the same for both rounds. */
 function messagesOf(c: Case, p: PipelineDraft, stream: boolean): string {
@@ -530,7 +530,8 @@ async function runCase(scratch: Scratch, memo: Memo, c: Case, relabelSafe = fals
       const effects = await tableEffects(scratch, table, b, a, renames.get(table) ?? new Map(), ignoreOf(table));
       for (const e of effects) {
         if (e.kind === 'columnAdded' || e.kind === 'typeChanged') continue;
-        const words = e.kind === 'valuesChanged' ? e.columns : e.kind === 'columnDropped' ? [e.column] : ['filter', 'where', 'ttl'];
+        // Rows appear or disappear through a filter, a TTL, or a fan-out (ARRAY JOIN) that changed.
+        const words = e.kind === 'valuesChanged' ? e.columns : e.kind === 'columnDropped' ? [e.column] : ['filter', 'where', 'ttl', 'ARRAY JOIN'];
         if (!coveredBy(plan.steps, sourcesOf(pipeline), words)) violations.push(`flow of ${pipeline}: the same messages now give different rows — ${describeEffect(e)} — and no caution or destructive step says so`);
       }
     }
