@@ -199,48 +199,34 @@ export function recognize(target: RecognizeInput): Recognition {
   const consumers = queues.filter((q) => ctx.flows.some((f) => f.from.includes(q.name)));
   const producers = queues.filter((q) => !consumers.includes(q));
   const tables = new Map<string, string>(); // table name → pipeline that writes it (for publish.from)
+  /** The pipeline recognized from `root`, claimed with its objects; one chpipe cannot express is left alone with why (with all its objects when the refusal lists them). */
+  const attempt = (root: string, recognizeOne: () => PulledPipeline): PulledPipeline | undefined => {
+    try {
+      const p = recognizeOne();
+      pipelines.push(p);
+      for (const name of Object.values(p.objects)) claimed.add(name);
+      return p;
+    } catch (e) {
+      if (!(e instanceof Unexpressible)) throw e;
+      for (const object of e instanceof RefusedPipeline ? e.objects : [root]) {
+        unmanaged.push({ object, reason: e.message });
+        claimed.add(object);
+      }
+      return undefined;
+    }
+  };
   for (const q of consumers) {
-    try {
-      const p = recognizeConsumer(ctx, q);
-      pipelines.push(p);
-      for (const name of Object.values(p.objects)) claimed.add(name);
-      const main = p.objects.table ?? p.objects.state;
-      if (main !== undefined) tables.set(main, p.name);
-    } catch (e) {
-      if (!(e instanceof Unexpressible)) throw e;
-      for (const object of e instanceof RefusedPipeline ? e.objects : [q.name]) {
-        unmanaged.push({ object, reason: e.message });
-        claimed.add(object);
-      }
-    }
+    const p = attempt(q.name, () => recognizeConsumer(ctx, q));
+    const main = p?.objects.table ?? p?.objects.state;
+    if (p && main !== undefined) tables.set(main, p.name);
   }
-  for (const q of producers) {
-    try {
-      const p = recognizePublish(ctx, q, tables);
-      pipelines.push(p);
-      for (const name of Object.values(p.objects)) claimed.add(name);
-    } catch (e) {
-      if (!(e instanceof Unexpressible)) throw e;
-      for (const object of e instanceof RefusedPipeline ? e.objects : [q.name]) {
-        unmanaged.push({ object, reason: e.message });
-        claimed.add(object);
-      }
-    }
-  }
+  for (const q of producers) attempt(q.name, () => recognizePublish(ctx, q, tables));
   // Rollups: a view from an ingest pipeline's table, grouped into an AggregatingMergeTree or a SummingMergeTree.
   const ingestOf = (table: string) => tables.get(table) ?? (byName.get(table)?.owner?.role === 'table' ? byName.get(table)?.owner?.pipeline : undefined);
   for (const mv of flows) {
     const upstream = mv.from.length === 1 ? ingestOf(mv.from[0] as string) : undefined;
     if (claimed.has(mv.name) || declaredOwner(mv) || upstream === undefined || mv.query?.groupBy === undefined) continue;
-    try {
-      const p = recognizeRollup(ctx, mv, upstream);
-      pipelines.push(p);
-      for (const name of Object.values(p.objects)) claimed.add(name);
-    } catch (e) {
-      if (!(e instanceof Unexpressible)) throw e;
-      unmanaged.push({ object: mv.name, reason: e.message });
-      claimed.add(mv.name);
-    }
+    attempt(mv.name, () => recognizeRollup(ctx, mv, upstream));
   }
   for (const o of input.model.objects) {
     if (claimed.has(o.name) || declaredOwner(o)) continue;
