@@ -99,31 +99,33 @@ function owned(p: PipelineSpec, role: Role): { name: string; owner: Owner; comme
   return { name: pipelineObjectName(p, role), owner, comment: ownershipComment(owner, p.description) };
 }
 
-/** Normalized types of the columns, or diagnostics at each bad type. */
-function columnTypes(ctx: Context, p: IngestSpec | AggregateSpec): Map<string, string> | undefined {
-  const types = new Map<string, string>();
+/**
+ * Each distinct type of `entries` normalized into `types`; an `unknown-type` diagnostic at every entry (`where` says
+ * its path and word) whose type the engine refuses. False when one was refused.
+ */
+function normalizeTypes<E extends { readonly name: string; readonly type: string }>(ctx: Context, p: PipelineSpec, entries: readonly E[], types: Map<string, string>, where: (e: E) => { path: PathKey[]; what: string }): boolean {
   let ok = true;
-  for (const f of p.source.fields ?? []) {
-    if (types.has(f.type)) continue;
-    const answer = ctx.oracle.normalizeType(f.type);
-    if (answer.ok) types.set(f.type, answer.value);
+  for (const e of entries) {
+    if (types.has(e.type)) continue;
+    const answer = ctx.oracle.normalizeType(e.type);
+    if (answer.ok) types.set(e.type, answer.value);
     else {
-      for (const bad of (p.source.fields ?? []).filter((x) => x.type === f.type)) report(ctx, p, ['source', 'fields', bad.name], 'unknown-type', `field "${bad.name}" has an invalid type "${bad.type}"`, answer.problem, 'a ClickHouse type such as Int32, String, DateTime, Decimal(10, 2)');
-      ok = false;
-    }
-  }
-  if (!ok) return undefined;
-  for (const c of p.columns) {
-    if (types.has(c.type)) continue;
-    const answer = ctx.oracle.normalizeType(c.type);
-    if (answer.ok) types.set(c.type, answer.value);
-    else {
-      for (const bad of p.columns.filter((x) => x.type === c.type)) {
-        report(ctx, p, typeof bad.type === 'string' && bad.from === undefined && bad.expr === undefined && bad.comment === undefined ? ['columns', bad.name] : ['columns', bad.name, 'type'], 'unknown-type', `column "${bad.name}" has an invalid type "${bad.type}"`, answer.problem, 'a ClickHouse type such as Int32, String, DateTime, Decimal(10, 2)');
+      for (const bad of entries.filter((x) => x.type === e.type)) {
+        const at = where(bad);
+        report(ctx, p, at.path, 'unknown-type', `${at.what} "${bad.name}" has an invalid type "${bad.type}"`, answer.problem, 'a ClickHouse type such as Int32, String, DateTime, Decimal(10, 2)');
       }
       ok = false;
     }
   }
+  return ok;
+}
+
+/** Normalized types of the fields and columns, or diagnostics at each bad type. */
+function columnTypes(ctx: Context, p: IngestSpec | AggregateSpec): Map<string, string> | undefined {
+  const types = new Map<string, string>();
+  if (!normalizeTypes(ctx, p, p.source.fields ?? [], types, (f) => ({ path: ['source', 'fields', f.name], what: 'field' }))) return undefined;
+  const shortForm = (c: ColumnSpec) => c.from === undefined && c.expr === undefined && c.comment === undefined;
+  let ok = normalizeTypes(ctx, p, p.columns, types, (c) => ({ path: shortForm(c) ? ['columns', c.name] : ['columns', c.name, 'type'], what: 'column' }));
   if (!ok) return undefined;
   // A plain column stores its field as parsed: with source.fields, the two must have one type.
   for (const c of queueColumns(p.columns)) {

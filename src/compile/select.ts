@@ -5,10 +5,10 @@
  * real queue.
  */
 import { KAFKA_STREAM_VIRTUAL_COLUMNS, KAFKA_VIRTUAL_COLUMNS } from '../model/kafka.js';
+import { SIMPLE_STATE_FUNCTIONS } from '../sql/query.js';
 import { backquote, ident, stringLiteral } from '../sql/quote.js';
 import type { AggregateSpec, ColumnSpec, IngestSpec, MeasureSpec, SourceSpec } from '../spec/types.js';
 
-const SIMPLE_STATE_FUNCTIONS = new Set(['sum', 'min', 'max', 'any', 'anyLast']);
 
 /** The `null('...')` table function: a typed, empty source for DESCRIBE. */
 export function nullSource(columns: readonly { name: string; type: string }[]): string {

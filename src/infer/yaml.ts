@@ -77,14 +77,14 @@ export function pipelineYaml(d: PipelineDraft): string {
   if (inf.skipped) out.push('  on_error: stream');
   if (d.schemaRegistry !== undefined) out.push(`  schema_registry: ${scalar(d.schemaRegistry)}`);
   // Nested objects (named Tuples) are parsed as fields and stored as their leaves, each read by a path.
-  const nested = inf.columns.some((c) => members(c.type) !== undefined);
-  if (nested) {
+  const nestedColumns = new Set(inf.columns.filter((c) => members(c.type) !== undefined).map((c) => c.name));
+  if (nestedColumns.size) {
     out.push('  fields:   # what each message holds; the columns below store the nested objects\' members by path');
     for (const c of inf.columns) out.push(`    ${scalar(c.name)}: ${scalar(c.type)}`);
   }
   out.push('columns:');
   for (const c of inf.columns) {
-    if (members(c.type)) out.push(...pathColumns(c.name, c.name, c.type).map((line, i) => (i === 0 ? `${line}${comment(c.notes)}` : line)));
+    if (nestedColumns.has(c.name)) out.push(...pathColumns(c.name, c.name, c.type).map((line, i) => (i === 0 ? `${line}${comment(c.notes)}` : line)));
     else out.push(`  ${scalar(c.name)}: ${scalar(c.type)}${comment(c.notes)}`);
     if (c.type.startsWith('Array(Tuple(')) out.push(`  # explode: ${scalar(c.name)}   # one row per element of ${c.name}, its members read as path: ${c.name}.<member>`);
   }
