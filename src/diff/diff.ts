@@ -4,8 +4,7 @@
  * owns (a `[chpipe:...]` marker in their COMMENT) are compared: anything else
  * in the database is left alone.
  */
-import type { Column, DbObject, KafkaTable, MaterializedView, Model, NullTable, Settings, Table } from '../model/model.js';
-import { sameQuery } from '../sql/query.js';
+import type { Column, DbObject, KafkaTable, MaterializedView, Model, NullTable, SelectParts, Settings, Table } from '../model/model.js';
 import { hasFieldChanges, type Change, type ColumnChangeFlags, type ColumnTable, type FieldChanges, type QueueChangeFlags, type RebuildReason, type TableAlter } from './change.js';
 
 /** Renames declared in the YAML (`renamed_from:`): table name → new column name → old column name. */
@@ -52,9 +51,16 @@ function diffObject(from: DbObject, to: DbObject, renames: ReadonlyMap<string, s
   }
 }
 
+/** Two parsed queries that compute the same rows: equal parts, each item compared in its canonical spelling (SelectParts). */
+export function sameComputation(a: SelectParts | undefined, b: SelectParts | undefined): boolean {
+  if (!a || !b) return false;
+  const spelled = (q: SelectParts): unknown => ({ ...q, items: q.items.map((i) => ({ name: i.name, expr: i.canonical ?? i.expr })), fromQuery: q.fromQuery && spelled(q.fromQuery) });
+  return JSON.stringify(spelled(a)) === JSON.stringify(spelled(b));
+}
+
 function diffFlow(from: MaterializedView, to: MaterializedView): Change[] {
-  // `sum(x)` and `sumSimpleState(x)` into a SimpleAggregateFunction column are one query (sameQuery).
-  const query = from.select !== to.select && !sameQuery(from.query, to.query);
+  // `sum(x)` and `sumSimpleState(x)` into a SimpleAggregateFunction column are one query (sameComputation).
+  const query = from.select !== to.select && !sameComputation(from.query, to.query);
   const source = from.from.join('\u0000') !== to.from.join('\u0000');
   const target = from.to !== to.to;
   const comment = from.comment !== to.comment;

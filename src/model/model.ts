@@ -118,8 +118,15 @@ export interface DistributedTable {
 /** A view's SELECT split into its parts, as the engine normalized it (see sql/select.ts). */
 export interface SelectParts {
   /** Output columns by name, each with the expression that computes it. */
-  readonly items: readonly { readonly name: string; readonly expr: string }[];
+  readonly items: readonly {
+    readonly name: string;
+    readonly expr: string;
+    /** The other spelling of the same computation, when it has one: `sum(x)` for chpipe's `sumSimpleState(x)` (what a SimpleAggregateFunction column receives either way). */
+    readonly canonical?: string;
+  }[];
   readonly from: string;
+  /** FROM a subquery (an aggregate's column layer): its parts, so a change inside it is compared part by part. */
+  readonly fromQuery?: SelectParts;
   /** `ARRAY JOIN …`: each source row gives one row per array element (a message fanned out). */
   readonly arrayJoin?: string;
   readonly where?: string;

@@ -5,7 +5,6 @@
  */
 import type { QueueChangeFlags } from '../diff/change.js';
 import type { KafkaTable, SelectParts } from '../model/model.js';
-import { canonicalItem, parseSelect } from '../sql/query.js';
 import type { Risk } from './plan.js';
 
 export interface Assessment {
@@ -117,12 +116,6 @@ export function flowChangeRisk(name: string, from: SelectParts | undefined, to: 
   return { risk: 'safe', reason: `${head}${parts.length ? `: ${parts.join('; ')}` : ''}` };
 }
 
-/** The SELECT of a FROM that is a subquery (an aggregate's column layer), or undefined. */
-function layerOf(from: string): SelectParts | undefined {
-  const text = from.trim();
-  return text.startsWith('(') && text.endsWith(')') ? parseSelect(text.slice(1, -1)) : undefined;
-}
-
 /**
  * What changes between two queries, in words: `changes` alter the rows written from now on (caution), as do
  * `dropped` columns; `renamed` and `added` columns do not. A subquery in FROM on both sides (an aggregate's column layer) is
@@ -132,7 +125,7 @@ function layerOf(from: string): SelectParts | undefined {
 function queryChanges(from: SelectParts, to: SelectParts): { changes: string[]; dropped: string[]; renamed: string[]; added: string[] } | undefined {
   const changes: string[] = [];
   if (from.from !== to.from) {
-    const [a, b] = [layerOf(from.from), layerOf(to.from)];
+    const [a, b] = [from.fromQuery, to.fromQuery];
     if (a && b) {
       const inner = queryChanges(a, b);
       if (!inner) return undefined;
@@ -142,9 +135,9 @@ function queryChanges(from: SelectParts, to: SelectParts): { changes: string[]; 
   if ((from.arrayJoin ?? '') !== (to.arrayJoin ?? '')) changes.push(`its ARRAY JOIN changes (${from.arrayJoin ?? 'none'} → ${to.arrayJoin ?? 'none'}): each message gives other rows from now on; stored rows are unchanged`);
   if ((from.where ?? '') !== (to.where ?? '')) changes.push(`its filter changes (${from.where ?? 'none'} → ${to.where ?? 'none'}): rows are kept by the new filter from now on; stored rows are unchanged`);
   if ((from.groupBy ?? '') !== (to.groupBy ?? '')) changes.push('its grouping changes');
-  const before = new Map(from.items.map((i) => [i.name, i.expr]));
+  const before = new Map(from.items.map((i) => [i.name, i.canonical ?? i.expr]));
   const after = new Map(to.items.map((i) => [i.name, i.expr]));
-  const recomputed = to.items.filter((i) => before.has(i.name) && canonicalItem(before.get(i.name) as string) !== canonicalItem(i.expr)).map((i) => i.name);
+  const recomputed = to.items.filter((i) => before.has(i.name) && before.get(i.name) !== (i.canonical ?? i.expr)).map((i) => i.name);
   // A column written under a new name from the same expression is a rename, not a drop and an add.
   const gone = from.items.filter((i) => !after.has(i.name));
   const renamed = to.items.filter((i) => !before.has(i.name) && gone.some((g) => g.expr === i.expr)).map((i) => `${gone.find((g) => g.expr === i.expr)?.name} as ${i.name}`);

@@ -37,17 +37,17 @@ function splitItems(list: string): string[] {
 }
 
 /** `expr AS name` → name and expr; a bare column → its name. */
-function item(text: string): { name: string; expr: string } {
+function item(text: string): SelectParts['items'][number] {
   let as = -1;
   scanTopLevel(text, (i, depth) => {
     if (depth === 0 && keywordAt(text, i, 'AS')) as = i;
   });
-  if (as > 0) {
-    const alias = readIdentifier(text, as + 3);
-    if (alias && alias.end === text.length) return { name: alias.name, expr: text.slice(0, as).trim() };
-  }
+  const alias = as > 0 ? readIdentifier(text, as + 3) : undefined;
+  const named = alias && alias.end === text.length ? { name: alias.name, expr: text.slice(0, as).trim() } : undefined;
   const bare = readIdentifier(text, 0);
-  return { name: bare && bare.end === text.length ? bare.name : text, expr: text };
+  const parts = named ?? { name: bare && bare.end === text.length ? bare.name : text, expr: text };
+  const canonical = canonicalItem(parts.expr);
+  return canonical === parts.expr ? parts : { ...parts, canonical };
 }
 
 export function parseSelect(sql: string): SelectParts | undefined {
@@ -71,14 +71,16 @@ export function parseSelect(sql: string): SelectParts | undefined {
     return text.slice(m.at + k.length, marks[j + 1]?.at ?? text.length).trim();
   };
   const items = splitItems(text.slice('SELECT '.length, marks[0]?.at)).map(item);
+  const from = part('FROM') as string;
+  const fromQuery = from.startsWith('(') && from.endsWith(')') ? parseSelect(from.slice(1, -1)) : undefined;
   const arrayJoin = part('ARRAY JOIN');
   const where = part('WHERE');
   const groupBy = part('GROUP BY');
-  return { items, from: part('FROM') as string, ...(arrayJoin !== undefined ? { arrayJoin } : {}), ...(where !== undefined ? { where } : {}), ...(groupBy !== undefined ? { groupBy } : {}) };
+  return { items, from, ...(fromQuery ? { fromQuery } : {}), ...(arrayJoin !== undefined ? { arrayJoin } : {}), ...(where !== undefined ? { where } : {}), ...(groupBy !== undefined ? { groupBy } : {}) };
 }
 
 /** Aggregate functions whose -SimpleState is the plain value: `sumSimpleState(x)` and `sum(x)` write the same into a SimpleAggregateFunction(sum, T) column. */
-const SIMPLE_STATE_FUNCTIONS: ReadonlySet<string> = new Set(['sum', 'min', 'max', 'any', 'anyLast']);
+export const SIMPLE_STATE_FUNCTIONS: ReadonlySet<string> = new Set(['sum', 'min', 'max', 'any', 'anyLast']);
 
 /** `fn(args)` as its name and argument text, when the whole expression is one call with one argument list. */
 function callOf(expr: string): { fn: string; args: string } | undefined {
@@ -92,18 +94,11 @@ function callOf(expr: string): { fn: string; args: string } | undefined {
  * A view item's expression in the form two spellings of one computation share: `sumSimpleState(x)` (what
  * chpipe writes) and `sum(x)` (what the docs write into a SimpleAggregateFunction column) are one.
  */
-export function canonicalItem(expr: string): string {
+function canonicalItem(expr: string): string {
   const call = callOf(expr);
   if (!call?.fn.endsWith('SimpleState')) return expr;
   const fn = call.fn.slice(0, -'SimpleState'.length);
   return SIMPLE_STATE_FUNCTIONS.has(fn) ? `${fn}(${call.args})` : expr;
-}
-
-/** The same query, up to the spelling of its items (see canonicalItem). */
-export function sameQuery(a: SelectParts | undefined, b: SelectParts | undefined): boolean {
-  if (!a || !b) return false;
-  const canonical = (q: SelectParts) => JSON.stringify({ ...q, items: q.items.map((i) => ({ name: i.name, expr: canonicalItem(i.expr) })) });
-  return canonical(a) === canonical(b);
 }
 
 /**
